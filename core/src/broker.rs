@@ -1,0 +1,520 @@
+//! The [`Broker`] handle, its builder, and connection lifecycle (connect, detach, shutdown).
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::client::{ChannelWaker, Client};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, OverflowPolicy};
+use crate::error::{ConnectError, SessionError};
+use crate::hooks::{ClientInfo, DisconnectReason, Event, Hooks};
+use crate::router::{Effects, RouterState};
+use crate::session::{Session, SessionLimits, Taken, Wake};
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering, RwLock, ValueArc, channel};
+use crate::timers::PendingWill;
+use crate::topic::TopicName;
+use crate::will::Will;
+
+/// Session expiry meaning "never" (MQTT 5.0: 0xFFFFFFFF seconds; 3.1.1 clean session = 0).
+pub const NEVER_EXPIRE: Duration = Duration::from_secs(u32::MAX as u64);
+
+/// State shared by every handle of one broker.
+pub(crate) struct BrokerShared {
+    pub(crate) config: Config,
+    pub(crate) clock: ValueArc<dyn Clock>,
+    pub(crate) hooks: Option<ValueArc<dyn Hooks>>,
+    pub(crate) state: RwLock<RouterState>,
+    pub(crate) retained: Mutex<crate::retained::RetainedStore>,
+    pub(crate) pending_wills: Mutex<Vec<PendingWill>>,
+    /// Connections attached now.
+    pub(crate) connected: AtomicUsize,
+    /// Messages the broker itself published (wills, `$SYS`).
+    pub(crate) broker_published: AtomicU64,
+    next_auto_id: AtomicU64,
+    pub(crate) started: Duration,
+    pub(crate) last_sys: Mutex<Option<Duration>>,
+    /// Dropping it stops the timer thread.
+    pub(crate) timer_stop: Mutex<Option<channel::Sender<()>>>,
+}
+
+impl fmt::Debug for BrokerShared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Broker")
+            .field("config", &self.config)
+            .field("connected", &self.connected.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// An in-memory MQTT broker. Cheap to clone: clones are handles to the same router.
+///
+/// Several independent brokers can live in one process. [`Broker::new`] never blocks and
+/// needs no async runtime; with the system clock it starts one small timer thread for
+/// `$SYS`, will delays and session expiry, which ends with the broker.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use mqlite::{Broker, Config, ConnectOptions, QoS};
+/// let broker = Broker::new(Config::default());
+/// let dash = broker.connect(ConnectOptions::new("dashboard"))?;
+/// dash.subscribe("sensors/+/temperature", QoS::AtLeastOnce)?;
+/// let sensor = broker.connect(ConnectOptions::new("sensor-42"))?;
+/// sensor.publish("sensors/42/temperature", "21.5", QoS::AtLeastOnce, false)?;
+/// let msg = dash.recv_timeout(Duration::from_secs(1))?;
+/// assert_eq!(msg.payload().as_ref(), b"21.5");
+/// msg.ack();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Broker {
+    pub(crate) shared: Arc<BrokerShared>,
+}
+
+/// Builds a [`Broker`] with a custom clock or hooks.
+#[derive(Debug, Default)]
+pub struct BrokerBuilder {
+    config: Config,
+    clock: Option<ValueArc<dyn Clock>>,
+    hooks: Option<ValueArc<dyn Hooks>>,
+}
+
+impl BrokerBuilder {
+    /// Uses `config` for limits and policies.
+    #[must_use]
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Reads time from `clock`. A broker with a clock other than the system clock starts no
+    /// timer thread: call [`Broker::tick`] after advancing it.
+    #[must_use]
+    pub fn clock(mut self, clock: std::sync::Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Installs authentication, authorization and event hooks.
+    #[must_use]
+    pub fn hooks(mut self, hooks: impl Hooks) -> Self {
+        self.hooks = Some(ValueArc::new(hooks));
+        self
+    }
+
+    /// Creates the broker.
+    pub fn build(self) -> Broker {
+        let start_timer = self.clock.is_none();
+        let clock = self
+            .clock
+            .unwrap_or_else(|| ValueArc::new(SystemClock::new()));
+        let started = clock.now();
+        let broker = Broker {
+            shared: Arc::new(BrokerShared {
+                config: self.config,
+                clock,
+                hooks: self.hooks,
+                state: RwLock::new(RouterState::default()),
+                retained: Mutex::new(crate::retained::RetainedStore::default()),
+                pending_wills: Mutex::new(Vec::new()),
+                connected: AtomicUsize::new(0),
+                broker_published: AtomicU64::new(0),
+                next_auto_id: AtomicU64::new(1),
+                started,
+                last_sys: Mutex::new(None),
+                timer_stop: Mutex::new(None),
+            }),
+        };
+        if start_timer {
+            crate::timers::spawn_timer(&broker.shared);
+        }
+        broker
+    }
+}
+
+impl Broker {
+    /// A broker with `config`, the system clock and no hooks.
+    pub fn new(config: Config) -> Self {
+        Self::builder().config(config).build()
+    }
+
+    /// A builder for a broker with a custom clock or hooks.
+    pub fn builder() -> BrokerBuilder {
+        BrokerBuilder::default()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// Connects a client: a new session, or the existing one of that client id.
+    ///
+    /// If a client with the same id is connected, its session is taken over: the old handle's
+    /// next call fails with [`SessionError::TakenOver`] and its will is published
+    /// [MQTT-3.1.4-3]. With `clean_start(false)` the existing session's subscriptions and queue
+    /// carry over and [`Client::session_present`] is true [MQTT-3.2.2-2].
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError`]: an unusable client id or will, a refusal by the hooks,
+    /// `max_clients`, or a shut-down broker.
+    pub fn connect(&self, options: ConnectOptions) -> Result<Client, ConnectError> {
+        BrokerShared::connect(&self.shared, options)
+    }
+
+    /// Ends every connection (publishing wills), refuses new ones, and wakes every blocked
+    /// receiver: after draining what is queued, it gets [`SessionError::BrokerClosed`].
+    /// Idempotent.
+    pub fn shutdown(&self) {
+        self.shared.shutdown();
+    }
+
+    /// Whether [`Broker::shutdown`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.state.read().closed
+    }
+
+    /// Runs what is due at the clock's current time: delayed wills, session expiry and
+    /// `$SYS` statistics. Returns how long until the next thing is due, if anything is.
+    /// The timer thread calls it; with a custom clock, tests call it after advancing time.
+    pub fn tick(&self) -> Option<Duration> {
+        self.shared.tick()
+    }
+}
+
+/// How a client connects. Built with [`ConnectOptions::new`] and chained setters.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub(crate) client_id: String,
+    pub(crate) clean_start: bool,
+    pub(crate) session_expiry: Duration,
+    pub(crate) will: Option<Will>,
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<Bytes>,
+    pub(crate) receive_maximum: Option<u16>,
+    pub(crate) overflow_policy: Option<OverflowPolicy>,
+    pub(crate) max_queued_messages: Option<usize>,
+    pub(crate) auto_ack: bool,
+    pub(crate) waker: Option<ValueArc<dyn Wake>>,
+}
+
+impl ConnectOptions {
+    /// Options for client id `client_id`: clean start, session ends at disconnect, no will.
+    /// An empty id gets a unique one assigned (see [`Client::client_id`]).
+    pub fn new(client_id: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            clean_start: true,
+            session_expiry: Duration::ZERO,
+            will: None,
+            username: None,
+            password: None,
+            receive_maximum: None,
+            overflow_policy: None,
+            max_queued_messages: None,
+            auto_ack: false,
+            waker: None,
+        }
+    }
+
+    /// Start a new session (`true`, the default) or resume an existing one (`false`).
+    #[must_use]
+    pub fn clean_start(mut self, clean_start: bool) -> Self {
+        self.clean_start = clean_start;
+        self
+    }
+
+    /// How long the session outlives its connection (MQTT 5.0 §3.1.2.11). Zero (the default)
+    /// ends it at disconnect; [`NEVER_EXPIRE`] keeps it until a clean start discards it, like
+    /// MQTT 3.1.1's clean session = 0.
+    #[must_use]
+    pub fn session_expiry(mut self, expiry: Duration) -> Self {
+        self.session_expiry = expiry;
+        self
+    }
+
+    /// The last will, published if the client ends without [`Client::disconnect`].
+    #[must_use]
+    pub fn will(mut self, will: Will) -> Self {
+        self.will = Some(will);
+        self
+    }
+
+    /// A user name and password, checked by [`Hooks::authenticate`].
+    #[must_use]
+    pub fn credentials(mut self, username: impl Into<String>, password: Option<Bytes>) -> Self {
+        self.username = Some(username.into());
+        self.password = password;
+        self
+    }
+
+    /// This client's in-flight window (receive maximum), at most the broker's
+    /// `max_inflight_messages`. Zero is treated as one.
+    #[must_use]
+    pub fn receive_maximum(mut self, max: u16) -> Self {
+        self.receive_maximum = Some(max);
+        self
+    }
+
+    /// This client's overflow policy instead of the broker's.
+    #[must_use]
+    pub fn overflow_policy(mut self, policy: OverflowPolicy) -> Self {
+        self.overflow_policy = Some(policy);
+        self
+    }
+
+    /// This client's queue bound instead of the broker's `max_queued_messages` (never above it).
+    #[must_use]
+    pub fn max_queued_messages(mut self, max: usize) -> Self {
+        self.max_queued_messages = Some(max);
+        self
+    }
+
+    /// Acknowledge QoS 1 and 2 messages as they are received, so [`crate::Message::ack`] is
+    /// not needed and nothing is redelivered. Default `false`, as on the wire.
+    #[must_use]
+    pub fn auto_ack(mut self, on: bool) -> Self {
+        self.auto_ack = on;
+        self
+    }
+
+    /// A custom consumer wake-up (the network frontend's). A client with one must be drained
+    /// with [`Client::try_recv`]; the blocking receives would wait for a token never sent.
+    #[must_use]
+    pub fn waker(mut self, waker: std::sync::Arc<dyn Wake>) -> Self {
+        self.waker = Some(waker);
+        self
+    }
+}
+
+impl BrokerShared {
+    pub(crate) fn client_info<'a>(client_id: &'a str, username: Option<&'a str>) -> ClientInfo<'a> {
+        ClientInfo {
+            client_id,
+            username,
+        }
+    }
+
+    fn validate_connect(&self, options: &mut ConnectOptions) -> Result<(), ConnectError> {
+        let invalid = |reason| ConnectError::InvalidClientId {
+            client_id: options.client_id.chars().take(64).collect(),
+            reason,
+        };
+        if options.client_id.len() > self.config.max_client_id_length {
+            return Err(invalid("longer than max_client_id_length"));
+        }
+        if options.client_id.contains('\0') {
+            return Err(invalid("contains U+0000 [MQTT-1.5.4-2]"));
+        }
+        if options.client_id.is_empty() {
+            let n = self.next_auto_id.fetch_add(1, Ordering::Relaxed);
+            options.client_id = format!("mqlite-auto-{n}");
+        }
+        let info = Self::client_info(&options.client_id, options.username.as_deref());
+        if let Some(hooks) = &self.hooks
+            && !hooks.authenticate(&info, options.password.as_deref())
+        {
+            return Err(ConnectError::NotAuthorized {
+                client_id: options.client_id.clone(),
+            });
+        }
+        if let Some(will) = &options.will {
+            let topic = TopicName::new(&will.topic).map_err(ConnectError::InvalidWillTopic)?;
+            self.check_limits(&topic, will.payload.len())
+                .map_err(ConnectError::WillLimit)?;
+            if let Some(hooks) = &self.hooks
+                && !hooks.authorize_publish(&info, &topic, will.qos, will.retain)
+            {
+                return Err(ConnectError::NotAuthorized {
+                    client_id: options.client_id.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn limits_for(&self, options: &ConnectOptions) -> SessionLimits {
+        let c = &self.config;
+        SessionLimits {
+            max_queued_messages: options
+                .max_queued_messages
+                .map_or(c.max_queued_messages, |m| m.min(c.max_queued_messages)),
+            max_queued_bytes: c.max_queued_bytes,
+            receive_maximum: options
+                .receive_maximum
+                .map_or(c.max_inflight_messages, |m| m.min(c.max_inflight_messages))
+                .max(1),
+            overflow: options.overflow_policy.unwrap_or(c.overflow_policy),
+            queue_qos0: c.queue_qos0_messages,
+        }
+    }
+
+    pub(crate) fn connect(
+        this: &Arc<Self>,
+        mut options: ConnectOptions,
+    ) -> Result<Client, ConnectError> {
+        this.validate_connect(&mut options)?;
+        let (doorbell, waker) = match options.waker.take() {
+            Some(waker) => (None, waker),
+            None => {
+                let (tx, rx) = channel::bounded(1);
+                let waker: ValueArc<dyn Wake> = ValueArc::new(ChannelWaker(tx));
+                (Some(rx), waker)
+            }
+        };
+        let limits = this.limits_for(&options);
+        let client_id: ValueArc<str> = ValueArc::from(options.client_id.as_str());
+        let mut effects = Effects::default();
+        let mut state = this.state.write();
+        if state.closed {
+            return Err(ConnectError::BrokerClosed);
+        }
+        let existing = state
+            .by_id
+            .get(&client_id)
+            .and_then(|&key| state.session(key))
+            .cloned();
+        let taking_over = existing
+            .as_ref()
+            .is_some_and(|s| s.inner.lock().is_online());
+        if !taking_over && this.connected.load(Ordering::Relaxed) >= this.config.max_clients {
+            return Err(ConnectError::TooManyClients {
+                max: this.config.max_clients,
+            });
+        }
+        let mut session_present = false;
+        let session = match existing {
+            Some(old) => {
+                let mut s = old.inner.lock();
+                let generation = s.generation();
+                if let Some((will, waker)) =
+                    old.end(&mut s, generation, SessionError::TakenOver, true)
+                {
+                    effects.ended(&old, DisconnectReason::TakenOver, will, waker);
+                }
+                drop(s);
+                if options.clean_start {
+                    state.remove(&old);
+                    None
+                } else {
+                    session_present = true;
+                    Some(old)
+                }
+            }
+            None => None,
+        };
+        let session = session.unwrap_or_else(|| {
+            let key = state.next_key();
+            let session = Arc::new(Session::new(key, client_id.clone(), limits));
+            state.insert(session.clone());
+            session
+        });
+        let generation = {
+            let mut s = session.inner.lock();
+            s.configure(
+                limits,
+                options.will.take(),
+                options.username.clone(),
+                options.session_expiry,
+            );
+            session.attach(&mut s, waker)
+        };
+        this.connected.fetch_add(1, Ordering::Relaxed);
+        drop(state);
+        // A new connection to the session cancels a delayed will [MQTT-3.1.3-9].
+        this.pending_wills
+            .lock()
+            .retain(|w| w.client_id != client_id);
+        this.run_effects(effects);
+        this.emit(&Event::ClientConnected {
+            client_id: &client_id,
+            session_present,
+        });
+        Ok(Client::new(
+            this.clone(),
+            session,
+            generation,
+            doorbell,
+            session_present,
+            options.username,
+            options.auto_ack,
+        ))
+    }
+
+    /// Ends connection `generation` of `session`: gives back what the client took but never
+    /// handed out, publishes the will unless `reason` is a normal disconnect, and discards
+    /// the session if it does not outlive its connection.
+    pub(crate) fn detach(
+        &self,
+        session: &Arc<Session>,
+        generation: u64,
+        reason: DisconnectReason,
+        leftovers: Vec<Taken>,
+    ) {
+        session.give_back(generation, leftovers.into_iter());
+        let mut effects = Effects::default();
+        let mut state = self.state.write();
+        let mut s = session.inner.lock();
+        let publish_will = reason != DisconnectReason::Normal;
+        let Some((will, waker)) =
+            session.end(&mut s, generation, SessionError::TakenOver, publish_will)
+        else {
+            return;
+        };
+        let expiry = s.expiry;
+        let now = self.clock.now();
+        s.expires_at = (expiry != NEVER_EXPIRE).then(|| now.saturating_add(expiry));
+        drop(s);
+        // The will waits for the earlier of its delay and the session's end [MQTT-3.1.3-9].
+        let will = will.map(|mut w| {
+            w.delay = w.delay.min(expiry);
+            w
+        });
+        effects.ended(session, reason, will, waker);
+        if expiry.is_zero() || state.closed {
+            state.remove(session);
+        }
+        drop(state);
+        self.run_effects(effects);
+    }
+
+    pub(crate) fn shutdown(&self) {
+        let mut effects = Effects::default();
+        let mut state = self.state.write();
+        if state.closed {
+            return;
+        }
+        state.closed = true;
+        for session in state.sessions() {
+            let mut s = session.inner.lock();
+            let generation = s.generation();
+            if let Some((will, waker)) =
+                session.end(&mut s, generation, SessionError::BrokerClosed, true)
+            {
+                drop(s);
+                effects.ended(session, DisconnectReason::BrokerShutdown, will, waker);
+            }
+        }
+        drop(state);
+        // Delayed wills are due now: the broker is ending every session.
+        for will in effects.wills.iter_mut() {
+            will.2.delay = Duration::ZERO;
+        }
+        let pending = std::mem::take(&mut *self.pending_wills.lock());
+        effects
+            .wills
+            .extend(pending.into_iter().map(|p| (p.client_id, p.origin, p.will)));
+        self.run_effects(effects);
+        drop(self.timer_stop.lock().take());
+    }
+
+    pub(crate) fn emit(&self, event: &Event<'_>) {
+        if let Some(hooks) = &self.hooks {
+            hooks.on_event(event);
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! [`Client`]: one connection's handle to publish, subscribe and receive.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::broker::BrokerShared;
+use crate::error::{PublishError, RecvError, SessionError, SubscribeError, TryRecvError};
+use crate::hooks::{DisconnectReason, DropReason, Event};
+use crate::message::{Delivery, Message};
+use crate::publish::PublishOptions;
+use crate::qos::{QoS, SubOptions};
+use crate::session::{AckHandle, Session, Taken, Wake};
+use crate::sync::{Arc, Mutex, Ordering, channel};
+use crate::topic::TopicName;
+
+/// Deliveries a receiving client moves out of its session per lock. The bound on memory is
+/// the session's queue bound plus this.
+const BATCH: usize = 64;
+
+/// The in-process consumer's wake-up: a token on a one-slot channel.
+#[derive(Debug)]
+pub(crate) struct ChannelWaker(pub(crate) channel::Sender<()>);
+
+impl Wake for ChannelWaker {
+    fn wake(&self) {
+        // Full means a token is already waiting; disconnected means nobody is listening.
+        let _ = self.0.try_send(());
+    }
+}
+
+/// A connected client: publishes, subscribes and receives through its session.
+///
+/// Dropping it without [`Client::disconnect`] ends the connection uncleanly: its will is
+/// published (also when the owning thread panics). A persistent session outlives the handle.
+/// A `Client` is `Send + Sync`; one thread usually receives while others may publish.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use mqlite::{Broker, Config, ConnectOptions, QoS};
+/// let broker = Broker::new(Config::default());
+/// let client = broker.connect(ConnectOptions::new("echo"))?;
+/// client.subscribe("echo/#", QoS::AtMostOnce)?;
+/// client.publish("echo/1", "hi", QoS::AtMostOnce, false)?;
+/// assert_eq!(client.recv_timeout(Duration::from_secs(1))?.topic(), "echo/1");
+/// client.disconnect();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Client {
+    broker: Arc<BrokerShared>,
+    session: Arc<Session>,
+    generation: u64,
+    doorbell: Option<channel::Receiver<()>>,
+    local: Mutex<VecDeque<Taken>>,
+    session_present: bool,
+    username: Option<String>,
+    auto_ack: bool,
+    disconnected: bool,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("client_id", &self.client_id())
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub(crate) fn new(
+        broker: Arc<BrokerShared>,
+        session: Arc<Session>,
+        generation: u64,
+        doorbell: Option<channel::Receiver<()>>,
+        session_present: bool,
+        username: Option<String>,
+        auto_ack: bool,
+    ) -> Self {
+        Self {
+            broker,
+            session,
+            generation,
+            doorbell,
+            local: Mutex::new(VecDeque::new()),
+            session_present,
+            username,
+            auto_ack,
+            disconnected: false,
+        }
+    }
+
+    /// The client id (the assigned one, if connected with an empty id).
+    pub fn client_id(&self) -> &str {
+        &self.session.client_id
+    }
+
+    /// Whether connect resumed an existing session [MQTT-3.2.2-2].
+    pub fn session_present(&self) -> bool {
+        self.session_present
+    }
+
+    /// Publishes `payload` to `topic`.
+    ///
+    /// Returns once the message is in every matching subscriber's queue: for QoS 1 and 2 this
+    /// is the moment a network client would get its PUBACK / PUBCOMP. Never blocks on a
+    /// subscriber; a full queue drops per its overflow policy and counts the drop.
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError`]: an invalid topic, a limit, a refusal by the hooks, a full retained
+    /// store, or a handle that was taken over or whose broker shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use mqlite::{Broker, Config, ConnectOptions, QoS, PublishError};
+    /// let broker = Broker::new(Config::default());
+    /// let c = broker.connect(ConnectOptions::new("c"))?;
+    /// c.publish("a/b", "x", QoS::AtLeastOnce, true)?;
+    /// assert!(matches!(c.publish("a/+", "x", QoS::AtMostOnce, false),
+    ///                  Err(PublishError::InvalidTopic(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn publish(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(), PublishError> {
+        self.publish_with(topic, payload, &PublishOptions::new(qos).retain(retain))
+    }
+
+    /// Publishes with MQTT 5 properties or other [`PublishOptions`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::publish`], plus [`PublishError::QueueFull`] when asked for.
+    pub fn publish_with(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        options: &PublishOptions,
+    ) -> Result<(), PublishError> {
+        self.session.check(self.generation)?;
+        let topic = TopicName::new(topic)?;
+        self.publish_name(topic, payload.into(), options)
+    }
+
+    /// Publishes to an already validated topic (saves the validation on hot loops).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::publish_with`].
+    pub fn publish_name(
+        &self,
+        topic: TopicName,
+        payload: Bytes,
+        options: &PublishOptions,
+    ) -> Result<(), PublishError> {
+        self.session.check(self.generation)?;
+        let origin = (self.session.key, self.client_id(), self.username.as_deref());
+        self.broker.publish(Some(origin), topic, payload, options)?;
+        // Only this client writes its counter.
+        self.session.published.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Subscribes to one filter; returns the granted QoS. Retained messages matching it are
+    /// queued for this client first [MQTT-3.3.1-6], [MQTT-3.3.1-8].
+    ///
+    /// # Errors
+    ///
+    /// [`SubscribeError`]: an invalid filter, a limit, a refusal by the hooks, or an unusable
+    /// handle.
+    pub fn subscribe(
+        &self,
+        filter: &str,
+        options: impl Into<SubOptions>,
+    ) -> Result<QoS, SubscribeError> {
+        let mut results = self.subscribe_many(&[(filter, options.into())])?;
+        results
+            .pop()
+            .unwrap_or(Err(SubscribeError::Session(SessionError::BrokerClosed)))
+    }
+
+    /// Subscribes to several filters in one call; one result per filter, in order, like the
+    /// return codes of one SUBACK [MQTT-3.9.3-1].
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError`] if the handle is unusable; per-filter errors are in the vector.
+    pub fn subscribe_many(
+        &self,
+        filters: &[(&str, SubOptions)],
+    ) -> Result<Vec<Result<QoS, SubscribeError>>, SessionError> {
+        self.broker.subscribe(
+            &self.session,
+            self.generation,
+            self.username.as_deref(),
+            filters,
+        )
+    }
+
+    /// Unsubscribes from one filter; returns whether it was subscribed.
+    ///
+    /// # Errors
+    ///
+    /// An invalid filter or an unusable handle.
+    pub fn unsubscribe(&self, filter: &str) -> Result<bool, SubscribeError> {
+        let mut results = self.unsubscribe_many(&[filter])?;
+        results.pop().unwrap_or(Ok(false))
+    }
+
+    /// Unsubscribes from several filters; per filter, whether it was subscribed.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError`] if the handle is unusable.
+    pub fn unsubscribe_many(
+        &self,
+        filters: &[&str],
+    ) -> Result<Vec<Result<bool, SubscribeError>>, SessionError> {
+        self.broker
+            .unsubscribe(&self.session, self.generation, filters)
+    }
+
+    /// Takes the next message if one is ready, without blocking.
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`] if nothing is deliverable now; [`TryRecvError::Session`] once
+    /// the handle was taken over, or its broker shut down and the queue is drained.
+    pub fn try_recv(&self) -> Result<Message, TryRecvError> {
+        let mut local = self.local.lock();
+        if local.is_empty() {
+            let mut expired = Vec::new();
+            let clock = &self.broker.clock;
+            let result = self.session.take(
+                self.generation,
+                BATCH,
+                || clock.now(),
+                self.auto_ack,
+                &mut local,
+                &mut expired,
+            );
+            if !expired.is_empty() {
+                drop(local);
+                self.report_expired(expired);
+                local = self.local.lock();
+            }
+            result?;
+        }
+        let taken = local.pop_front().ok_or(TryRecvError::Empty)?;
+        drop(local);
+        Ok(self.message(taken))
+    }
+
+    fn message(&self, taken: Taken) -> Message {
+        let expiry_left = taken
+            .delivery
+            .publication
+            .expires_at
+            .map(|at| at.saturating_sub(self.broker.clock.now()));
+        let ack = (taken.packet_id.is_some() && !self.auto_ack).then(|| AckHandle {
+            session: self.session.clone(),
+            generation: self.generation,
+            seq: taken.seq,
+        });
+        Message {
+            delivery: taken.delivery,
+            packet_id: taken.packet_id,
+            expiry_left,
+            ack,
+        }
+    }
+
+    fn report_expired(&self, expired: Vec<Delivery>) {
+        for delivery in expired {
+            self.broker.emit(&Event::MessageDropped {
+                client_id: self.client_id(),
+                topic: &delivery.publication.topic,
+                reason: DropReason::Expired,
+            });
+        }
+    }
+
+    /// Blocks until a message arrives, or the handle becomes unusable.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Session`] once the handle was taken over, or its broker shut down and
+    /// the queue is drained.
+    pub fn recv(&self) -> Result<Message, RecvError> {
+        loop {
+            match self.recv_timeout(Duration::from_secs(3600)) {
+                Err(RecvError::Timeout) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Blocks up to `timeout` for a message.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Timeout`] if none arrived in time; [`RecvError::Session`] as for
+    /// [`Client::recv`].
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, RecvError> {
+        // Waiting is real time; the broker clock only drives MQTT's time rules.
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            match self.try_recv() {
+                Ok(message) => return Ok(message),
+                Err(TryRecvError::Session(e)) => return Err(e.into()),
+                Err(TryRecvError::Empty) => {}
+            }
+            let Some(doorbell) = &self.doorbell else {
+                return Err(RecvError::Timeout);
+            };
+            let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
+            if left.is_zero() {
+                return Err(RecvError::Timeout);
+            }
+            match doorbell.recv_timeout(left) {
+                Ok(()) => {}
+                Err(channel::RecvTimeoutError::Timeout) => return Err(RecvError::Timeout),
+                // The session dropped its waker: this connection has ended.
+                Err(channel::RecvTimeoutError::Disconnected) => {
+                    return match self.try_recv() {
+                        Ok(message) => Ok(message),
+                        Err(TryRecvError::Session(e)) => Err(e.into()),
+                        Err(TryRecvError::Empty) => Err(self
+                            .session
+                            .check(self.generation)
+                            .err()
+                            .unwrap_or(SessionError::BrokerClosed)
+                            .into()),
+                    };
+                }
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for a first message, then takes up to `max` messages that are
+    /// ready, in order. An empty vector means the timeout passed.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError`] if the handle is unusable and nothing is left to receive.
+    pub fn recv_many(&self, max: usize, timeout: Duration) -> Result<Vec<Message>, SessionError> {
+        let mut out = Vec::new();
+        if max == 0 {
+            return Ok(out);
+        }
+        match self.recv_timeout(timeout) {
+            Ok(m) => out.push(m),
+            Err(RecvError::Timeout) => return Ok(out),
+            Err(RecvError::Session(e)) => return Err(e),
+        }
+        while out.len() < max {
+            match self.try_recv() {
+                Ok(m) => out.push(m),
+                Err(_) => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// A blocking iterator over messages; it ends when the handle becomes unusable.
+    pub fn iter(&self) -> impl Iterator<Item = Message> + '_ {
+        std::iter::from_fn(move || self.recv().ok())
+    }
+
+    /// An iterator over the messages ready now; it never blocks.
+    pub fn try_iter(&self) -> impl Iterator<Item = Message> + '_ {
+        std::iter::from_fn(move || self.try_recv().ok())
+    }
+
+    /// A channel that receives a token whenever new messages may be ready, for waiting on
+    /// several clients at once with `crossbeam_channel::select!`. After a token, drain the
+    /// client with [`Client::try_recv`] until `Empty` (tokens are coalesced: one may stand for
+    /// many messages, and a token may be spurious). `None` for a client with a custom waker.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use crossbeam_channel::select;
+    /// use mqlite::{Broker, Config, ConnectOptions, QoS};
+    /// let broker = Broker::new(Config::default());
+    /// let a = broker.connect(ConnectOptions::new("a"))?;
+    /// let b = broker.connect(ConnectOptions::new("b"))?;
+    /// a.subscribe("x", QoS::AtMostOnce)?;
+    /// b.subscribe("y", QoS::AtMostOnce)?;
+    /// b.publish("y", "hello b", QoS::AtMostOnce, false)?;
+    /// select! {
+    ///     recv(a.wakeups().unwrap()) -> _ => unreachable!("nothing was published to x"),
+    ///     recv(b.wakeups().unwrap()) -> _ => assert_eq!(b.try_recv()?.topic(), "y"),
+    ///     default(Duration::from_secs(1)) => panic!("timed out"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(not(loom))]
+    pub fn wakeups(&self) -> Option<&crossbeam_channel::Receiver<()>> {
+        self.doorbell.as_ref()
+    }
+
+    /// Ends the connection cleanly: the will is discarded [MQTT-3.1.2-10]. A persistent
+    /// session keeps its subscriptions and queues messages until it expires; messages this
+    /// handle received but did not acknowledge are redelivered on resume.
+    pub fn disconnect(mut self) {
+        self.disconnected = true;
+        self.end(DisconnectReason::Normal);
+    }
+
+    fn end(&self, reason: DisconnectReason) {
+        let leftovers: Vec<Taken> = self.local.lock().drain(..).collect();
+        self.broker
+            .detach(&self.session, self.generation, reason, leftovers);
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if !self.disconnected {
+            self.end(DisconnectReason::Dropped);
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The publish path and the work that follows any lock: wake-ups, wills and events.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::broker::BrokerShared;
+use crate::error::{LimitError, PublishError};
+use crate::hooks::Event;
+use crate::message::{Publication, PublishProperties};
+use crate::qos::QoS;
+use crate::router::{Effects, route};
+use crate::session::SessionKey;
+use crate::sync::{Ordering, ValueArc};
+use crate::timers::PendingWill;
+use crate::topic::TopicName;
+
+/// How to publish: QoS, retain, MQTT 5 properties and what to do about full queues.
+///
+/// ```
+/// use mqlite::{PublishOptions, QoS};
+/// let opts = PublishOptions::new(QoS::AtLeastOnce).retain(true);
+/// assert_eq!(opts.get_qos(), QoS::AtLeastOnce);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct PublishOptions {
+    pub(crate) qos: QoS,
+    pub(crate) retain: bool,
+    pub(crate) properties: Option<ValueArc<PublishProperties>>,
+    pub(crate) fail_if_full: bool,
+}
+
+impl PublishOptions {
+    /// Publish at `qos`, not retained, no properties.
+    pub fn new(qos: QoS) -> Self {
+        Self {
+            qos,
+            ..Self::default()
+        }
+    }
+
+    /// Store as the topic's retained message (an empty payload clears it).
+    #[must_use]
+    pub fn retain(mut self, retain: bool) -> Self {
+        self.retain = retain;
+        self
+    }
+
+    /// MQTT 5 properties forwarded to subscribers; a message expiry interval also bounds
+    /// how long it may wait in queues.
+    #[must_use]
+    pub fn properties(mut self, properties: PublishProperties) -> Self {
+        self.properties = Some(ValueArc::new(properties));
+        self
+    }
+
+    /// Report [`PublishError::QueueFull`] if any subscriber's queue was full and dropped
+    /// this message (subscribers with room still receive it). Default `false`: drops are
+    /// counted and reported to the event hook only, as for network publishers.
+    #[must_use]
+    pub fn fail_if_full(mut self, on: bool) -> Self {
+        self.fail_if_full = on;
+        self
+    }
+
+    /// The QoS.
+    pub fn get_qos(&self) -> QoS {
+        self.qos
+    }
+}
+
+impl BrokerShared {
+    /// Checks a topic and payload against the configured limits.
+    pub(crate) fn check_limits(
+        &self,
+        topic: &TopicName,
+        payload_len: usize,
+    ) -> Result<(), LimitError> {
+        let c = &self.config;
+        let len = topic.as_str().len();
+        if len > c.max_topic_length {
+            return Err(LimitError::TopicTooLong {
+                len,
+                max: c.max_topic_length,
+            });
+        }
+        let levels = topic.level_count();
+        if levels > c.max_topic_levels {
+            return Err(LimitError::TooManyLevels {
+                levels,
+                max: c.max_topic_levels,
+            });
+        }
+        if payload_len > c.max_payload_size {
+            return Err(LimitError::PayloadTooLarge {
+                size: payload_len,
+                max: c.max_payload_size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Publishes one message from session `origin` (or from the broker itself).
+    pub(crate) fn publish(
+        &self,
+        origin: Option<(SessionKey, &str, Option<&str>)>,
+        topic: TopicName,
+        payload: Bytes,
+        options: &PublishOptions,
+    ) -> Result<(), PublishError> {
+        self.check_limits(&topic, payload.len())?;
+        if let (Some(hooks), Some((_, client_id, username))) = (&self.hooks, origin) {
+            let info = Self::client_info(client_id, username);
+            if !hooks.authorize_publish(&info, &topic, options.qos, options.retain) {
+                return Err(PublishError::NotAuthorized {
+                    topic: topic.as_str().to_owned(),
+                });
+            }
+        }
+        let expires_at = options
+            .properties
+            .as_ref()
+            .and_then(|p| p.message_expiry_interval)
+            .map(|interval| self.clock.now().saturating_add(interval));
+        let publication = ValueArc::new(Publication {
+            topic,
+            payload,
+            qos: options.qos,
+            retain: options.retain,
+            properties: options.properties.clone(),
+            origin: origin.map(|(key, _, _)| key),
+            expires_at,
+        });
+        let mut effects = Effects::default();
+        {
+            let state = self.state.read();
+            if state.closed && origin.is_some() {
+                return Err(crate::error::SessionError::BrokerClosed.into());
+            }
+            if publication.retain {
+                let c = &self.config;
+                self.retained
+                    .lock()
+                    .set(&publication, c.max_retained_messages, c.max_retained_bytes)
+                    .map_err(|full| PublishError::RetainedStoreFull {
+                        count: full.count,
+                        bytes: full.bytes,
+                    })?;
+            }
+            route(&state, &publication, &mut effects);
+        }
+        let full = effects.first_full.take();
+        self.run_effects(effects);
+        match full {
+            Some(client_id) if options.fail_if_full => Err(PublishError::QueueFull {
+                client_id: client_id.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Publishes a message of the broker's own (`$SYS`, a will) without hooks or limits.
+    pub(crate) fn publish_internal(
+        &self,
+        origin: Option<SessionKey>,
+        topic: TopicName,
+        payload: Bytes,
+        options: &PublishOptions,
+    ) {
+        self.broker_published.fetch_add(1, Ordering::Relaxed);
+        let publication = ValueArc::new(Publication {
+            topic,
+            payload,
+            qos: options.qos,
+            retain: options.retain,
+            properties: options.properties.clone(),
+            origin,
+            expires_at: None,
+        });
+        let mut effects = Effects::default();
+        {
+            let state = self.state.read();
+            if publication.retain {
+                let c = &self.config;
+                // A full store keeps its older messages; the live publish still goes out.
+                let _ = self.retained.lock().set(
+                    &publication,
+                    c.max_retained_messages,
+                    c.max_retained_bytes,
+                );
+            }
+            route(&state, &publication, &mut effects);
+        }
+        self.run_effects(effects);
+    }
+
+    /// Does what `effects` collected, with no lock held: wakes consumers, emits events and
+    /// publishes (or schedules) wills, whose own effects are handled the same way.
+    pub(crate) fn run_effects(&self, mut effects: Effects) {
+        for waker in effects.take_wakes() {
+            waker.wake();
+        }
+        if !effects.disconnects.is_empty() {
+            self.connected
+                .fetch_sub(effects.disconnects.len(), Ordering::Relaxed);
+        }
+        for (client_id, topic, reason) in &effects.drops {
+            self.emit(&Event::MessageDropped {
+                client_id,
+                topic,
+                reason: *reason,
+            });
+        }
+        for (client_id, reason) in &effects.disconnects {
+            self.emit(&Event::ClientDisconnected {
+                client_id,
+                reason: *reason,
+            });
+        }
+        for (client_id, origin, will) in effects.wills {
+            if will.delay > Duration::ZERO {
+                let due = self.clock.now().saturating_add(will.delay);
+                self.pending_wills.lock().push(PendingWill {
+                    client_id,
+                    origin,
+                    will,
+                    due,
+                });
+            } else {
+                self.publish_will(origin, will);
+            }
+        }
+    }
+
+    /// Publishes a will now. Its topic was validated at connect.
+    pub(crate) fn publish_will(&self, origin: SessionKey, will: crate::will::Will) {
+        let Ok(topic) = TopicName::new(&will.topic) else {
+            return;
+        };
+        let mut options = PublishOptions::new(will.qos).retain(will.retain);
+        if let Some(properties) = will.properties {
+            options = options.properties(properties);
+        }
+        self.publish_internal(Some(origin), topic, will.payload, &options);
+    }
+}

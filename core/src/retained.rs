@@ -1,0 +1,87 @@
+//! The retained store: the last retained message of each topic, bounded in count and bytes.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::message::Publication;
+use crate::sync::ValueArc;
+use crate::topic::{TopicFilter, TopicName};
+
+/// Retained messages by topic.
+#[derive(Debug, Default)]
+pub(crate) struct RetainedStore {
+    map: HashMap<TopicName, ValueArc<Publication>>,
+    bytes: usize,
+}
+
+/// The store is at its count or byte bound and the message would add to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StoreFull {
+    pub(crate) count: usize,
+    pub(crate) bytes: usize,
+}
+
+impl RetainedStore {
+    /// Stores `publication` as its topic's retained message, or clears that topic if the
+    /// payload is empty [MQTT-3.3.1-10], [MQTT-3.3.1-11]. A replacement may not grow the
+    /// store past `max_bytes`; a new topic may not pass `max_count`.
+    pub(crate) fn set(
+        &mut self,
+        publication: &ValueArc<Publication>,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> Result<(), StoreFull> {
+        let topic = &publication.topic;
+        if publication.payload.is_empty() {
+            if let Some(old) = self.map.remove(topic) {
+                self.bytes -= old.weight();
+            }
+            return Ok(());
+        }
+        let old_weight = self.map.get(topic).map(|p| p.weight());
+        let new_bytes = self.bytes - old_weight.unwrap_or(0) + publication.weight();
+        let new_count = self.map.len() + usize::from(old_weight.is_none());
+        if new_count > max_count || new_bytes > max_bytes {
+            return Err(StoreFull {
+                count: self.map.len(),
+                bytes: self.bytes,
+            });
+        }
+        self.bytes = new_bytes;
+        self.map.insert(topic.clone(), publication.clone());
+        Ok(())
+    }
+
+    /// The retained messages matching `filter` that have not expired at `now`.
+    pub(crate) fn matching(
+        &self,
+        filter: &TopicFilter,
+        now: Duration,
+    ) -> Vec<ValueArc<Publication>> {
+        let live = |p: &&ValueArc<Publication>| p.expires_at.is_none_or(|at| now < at);
+        if !filter.has_wildcards() {
+            return TopicName::new(filter.filter())
+                .ok()
+                .and_then(|name| self.map.get(&name))
+                .filter(live)
+                .into_iter()
+                .cloned()
+                .collect();
+        }
+        self.map
+            .iter()
+            .filter(|(topic, p)| filter.matches(topic) && live(p))
+            .map(|(_, p)| p.clone())
+            .collect()
+    }
+
+    /// Number of retained messages.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Bytes of retained messages.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+}

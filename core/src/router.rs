@@ -1,0 +1,301 @@
+//! Routing: the session table, the topic index, and the fan-out of one publication.
+//!
+//! Not here: the public handles (`broker.rs`, `client.rs`) and per-session queue logic
+//! (`session.rs`). Publishers hold the router lock for reading while they match and enqueue,
+//! so a subscribe or unsubscribe (which write) is ordered entirely before or after each
+//! publish: a publish that starts after `subscribe()` returned is delivered, and none that
+//! starts after `unsubscribe()` returned is.
+
+use std::collections::HashMap;
+
+use crate::hooks::{DisconnectReason, DropReason};
+use crate::index::{Match, TopicIndex};
+use crate::message::{Delivery, Publication};
+use crate::qos::SubOptions;
+use crate::session::{Enqueued, Session, SessionCounters, SessionKey, Wake};
+use crate::sync::{Arc, ValueArc};
+use crate::topic::TopicName;
+use crate::will::Will;
+
+/// Everything behind the router lock.
+#[derive(Debug)]
+pub(crate) struct RouterState {
+    pub(crate) index: TopicIndex<SessionKey>,
+    sessions: Vec<Option<Arc<Session>>>,
+    free: Vec<SessionKey>,
+    pub(crate) by_id: HashMap<ValueArc<str>, SessionKey>,
+    pub(crate) closed: bool,
+    /// Counters of sessions already discarded, so totals never go backwards.
+    pub(crate) retired: SessionCounters,
+    pub(crate) retired_published: u64,
+}
+
+impl Default for RouterState {
+    fn default() -> Self {
+        Self {
+            index: TopicIndex::new(),
+            sessions: Vec::new(),
+            free: Vec::new(),
+            by_id: HashMap::new(),
+            closed: false,
+            retired: SessionCounters::default(),
+            retired_published: 0,
+        }
+    }
+}
+
+impl RouterState {
+    pub(crate) fn session(&self, key: SessionKey) -> Option<&Arc<Session>> {
+        self.sessions.get(key as usize).and_then(Option::as_ref)
+    }
+
+    pub(crate) fn sessions(&self) -> impl Iterator<Item = &Arc<Session>> {
+        self.sessions.iter().flatten()
+    }
+
+    /// A free slot for a new session.
+    pub(crate) fn next_key(&mut self) -> SessionKey {
+        if let Some(key) = self.free.pop() {
+            return key;
+        }
+        self.sessions.push(None);
+        SessionKey::try_from(self.sessions.len() - 1)
+            .expect("max_clients keeps sessions below 2^32")
+    }
+
+    pub(crate) fn insert(&mut self, session: Arc<Session>) {
+        let key = session.key as usize;
+        self.by_id.insert(session.client_id.clone(), session.key);
+        self.sessions[key] = Some(session);
+    }
+
+    /// Discards a session: its subscriptions, its slot and its id.
+    pub(crate) fn remove(&mut self, session: &Arc<Session>) {
+        let key = session.key;
+        if !self.session(key).is_some_and(|s| Arc::ptr_eq(s, session)) {
+            return;
+        }
+        let state = session.inner.lock();
+        for filter in state.subscriptions.keys() {
+            self.index.remove(filter, key);
+        }
+        let c = state.counters;
+        drop(state);
+        self.retired.sent += c.sent;
+        self.retired.dropped_queue_full += c.dropped_queue_full;
+        self.retired.dropped_offline += c.dropped_offline;
+        self.retired.dropped_expired += c.dropped_expired;
+        self.retired_published += session.published.load(crate::sync::Ordering::Relaxed);
+        self.sessions[key as usize] = None;
+        self.free.push(key);
+        if self.by_id.get(&session.client_id) == Some(&key) {
+            self.by_id.remove(&session.client_id);
+        }
+    }
+}
+
+/// Work found under a lock and done after it is released: wake-ups, wills, events.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    first_wake: Option<ValueArc<dyn Wake>>,
+    wakes: Vec<ValueArc<dyn Wake>>,
+    pub(crate) drops: Vec<(ValueArc<str>, TopicName, DropReason)>,
+    /// Wills to publish: (client id, publishing session key, username, will).
+    pub(crate) wills: Vec<(ValueArc<str>, SessionKey, Will)>,
+    pub(crate) disconnects: Vec<(ValueArc<str>, DisconnectReason)>,
+    /// The first session whose full queue dropped a delivery.
+    pub(crate) first_full: Option<ValueArc<str>>,
+}
+
+impl Effects {
+    pub(crate) fn wake(&mut self, waker: ValueArc<dyn Wake>) {
+        if self.first_wake.is_none() {
+            self.first_wake = Some(waker);
+        } else {
+            self.wakes.push(waker);
+        }
+    }
+
+    pub(crate) fn take_wakes(&mut self) -> impl Iterator<Item = ValueArc<dyn Wake>> {
+        self.first_wake
+            .take()
+            .into_iter()
+            .chain(std::mem::take(&mut self.wakes))
+    }
+
+    /// Records an ended connection: its will, its waker and the event.
+    pub(crate) fn ended(
+        &mut self,
+        session: &Session,
+        reason: DisconnectReason,
+        will: Option<Will>,
+        waker: Option<ValueArc<dyn Wake>>,
+    ) {
+        if let Some(will) = will {
+            self.wills
+                .push((session.client_id.clone(), session.key, will));
+        }
+        if let Some(waker) = waker {
+            self.wake(waker);
+        }
+        self.disconnects.push((session.client_id.clone(), reason));
+    }
+}
+
+/// One subscriber's merged view of the subscriptions a topic matched.
+#[derive(Debug, Clone)]
+struct Target {
+    key: SessionKey,
+    opts: SubOptions,
+    ids: Vec<u32>,
+}
+
+impl Target {
+    fn new(key: SessionKey, opts: SubOptions) -> Self {
+        Self {
+            key,
+            opts,
+            ids: opts.subscription_id.into_iter().collect(),
+        }
+    }
+
+    /// Overlapping subscriptions of one client: one delivery at the highest granted QoS,
+    /// carrying every subscription identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3].
+    fn merge(&mut self, other: Target) {
+        self.opts.qos = self.opts.qos.max(other.opts.qos);
+        self.opts.retain_as_published |= other.opts.retain_as_published;
+        self.ids.extend(other.ids);
+    }
+}
+
+/// Offers `publication` to every matching subscription. `state` is the router read guard.
+pub(crate) fn route(
+    state: &RouterState,
+    publication: &ValueArc<Publication>,
+    effects: &mut Effects,
+) {
+    let origin = publication.origin;
+    let mut first: Option<Target> = None;
+    let mut rest: Vec<Target> = Vec::new();
+    let mut groups = Vec::new();
+    state.index.for_each_match(&publication.topic, |m| match m {
+        Match::Direct(key, opts) => {
+            // No-local applies per subscription, before overlapping ones merge [MQTT-3.8.3-3].
+            if opts.no_local && origin == Some(key) {
+                return;
+            }
+            if first.is_none() {
+                first = Some(Target::new(key, opts));
+            } else {
+                rest.push(Target::new(key, opts));
+            }
+        }
+        Match::Shared(group) => groups.push(group),
+    });
+    if let Some(first) = first {
+        if rest.is_empty() {
+            offer(state, publication, first, effects);
+        } else {
+            rest.push(first);
+            rest.sort_by_key(|t| t.key);
+            let mut merged: Option<Target> = None;
+            for target in rest {
+                match &mut merged {
+                    Some(m) if m.key == target.key => m.merge(target),
+                    _ => {
+                        if let Some(done) = merged.replace(target) {
+                            offer(state, publication, done, effects);
+                        }
+                    }
+                }
+            }
+            if let Some(done) = merged {
+                offer(state, publication, done, effects);
+            }
+        }
+    }
+    for group in groups {
+        offer_shared(state, publication, group, effects);
+    }
+}
+
+fn delivery(publication: &ValueArc<Publication>, target: &Target) -> Delivery {
+    Delivery {
+        publication: publication.clone(),
+        qos: publication.qos.min(target.opts.qos),
+        // Live deliveries carry RETAIN 0 [MQTT-3.3.1-9] unless retain-as-published (MQTT 5.0 §3.8.3.1).
+        retain: target.opts.retain_as_published && publication.retain,
+        dup: false,
+        subscription_ids: target.ids.clone(),
+    }
+}
+
+fn offer(
+    state: &RouterState,
+    publication: &ValueArc<Publication>,
+    target: Target,
+    effects: &mut Effects,
+) {
+    if let Some(session) = state.session(target.key) {
+        let outcome = session.enqueue(delivery(publication, &target));
+        settle(session, publication, outcome, effects);
+    }
+}
+
+/// A shared group: the first online member with room, starting at the round-robin cursor;
+/// if none has room, the cursor's member under its own overflow policy.
+fn offer_shared(
+    state: &RouterState,
+    publication: &ValueArc<Publication>,
+    group: &crate::index::SharedGroup<SessionKey>,
+    effects: &mut Effects,
+) {
+    let members = group.members();
+    if members.is_empty() {
+        return;
+    }
+    let start = group.next_start() % members.len();
+    let order = members[start..].iter().chain(&members[..start]);
+    for &(key, opts) in order {
+        let Some(session) = state.session(key) else {
+            continue;
+        };
+        if session.has_room_online(publication.weight()) {
+            let outcome = session.enqueue(delivery(publication, &Target::new(key, opts)));
+            settle(session, publication, outcome, effects);
+            return;
+        }
+    }
+    let (key, opts) = members[start];
+    offer(state, publication, Target::new(key, opts), effects);
+}
+
+/// Records what one enqueue asks of the caller.
+pub(crate) fn settle(
+    session: &Session,
+    publication: &ValueArc<Publication>,
+    outcome: Enqueued,
+    effects: &mut Effects,
+) {
+    match outcome {
+        Enqueued::Queued(Some(waker)) => effects.wake(waker),
+        Enqueued::Queued(None) => {}
+        Enqueued::Dropped(reason) => {
+            if reason == DropReason::QueueFull && effects.first_full.is_none() {
+                effects.first_full = Some(session.client_id.clone());
+            }
+            effects
+                .drops
+                .push((session.client_id.clone(), publication.topic.clone(), reason));
+        }
+        Enqueued::Kicked(ended) => {
+            let (will, waker) = *ended;
+            effects.drops.push((
+                session.client_id.clone(),
+                publication.topic.clone(),
+                DropReason::QueueFull,
+            ));
+            effects.ended(session, DisconnectReason::SlowConsumer, will, waker);
+        }
+    }
+}

@@ -1,0 +1,482 @@
+//! One session: its queue, in-flight window and the connection attached to it.
+//!
+//! Not here: routing and the session table (see `broker.rs`). A session is shared by the
+//! router (which enqueues) and at most one attached consumer (which takes and acknowledges).
+//! Everything mutable sits behind one `Mutex` (lock order: after the router and retained
+//! locks, see `sync/mod.rs`); `status` mirrors the attachment for lock-free checks on the
+//! publish path.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::time::Duration;
+
+use crate::config::OverflowPolicy;
+use crate::error::SessionError;
+use crate::hooks::DropReason;
+use crate::message::Delivery;
+use crate::qos::{QoS, SubOptions};
+use crate::sync::{Arc, AtomicU64, Mutex, Ordering, ValueArc};
+use crate::topic::TopicFilter;
+use crate::will::Will;
+
+/// Index of a session in the router's session table; the topic index's handle.
+pub(crate) type SessionKey = u32;
+
+/// Wakes the consumer of a session when its queue goes from empty to non-empty, when an
+/// acknowledgement reopens its in-flight window, and when its connection ends.
+///
+/// The in-process client's implementation sends a token on a channel; the network frontend's
+/// wakes its mio worker. `wake` must not block; it is never called under a broker lock.
+pub trait Wake: Send + Sync + fmt::Debug + 'static {
+    /// Signals the consumer; spurious wake-ups are allowed.
+    fn wake(&self);
+}
+
+/// Per-session settings fixed at connect.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionLimits {
+    pub(crate) max_queued_messages: usize,
+    pub(crate) max_queued_bytes: usize,
+    pub(crate) receive_maximum: u16,
+    pub(crate) overflow: OverflowPolicy,
+    pub(crate) queue_qos0: bool,
+}
+
+/// Counters of one session (read for `$SYS` and [`crate::Broker::stats`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SessionCounters {
+    pub(crate) sent: u64,
+    pub(crate) dropped_queue_full: u64,
+    pub(crate) dropped_offline: u64,
+    pub(crate) dropped_expired: u64,
+}
+
+#[derive(Debug)]
+struct Inflight {
+    packet_id: u16,
+    seq: u64,
+    delivery: Delivery,
+    /// Set on resume: send again, with DUP, before anything queued [MQTT-4.4.0-1].
+    resend: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct SessionState {
+    queue: VecDeque<Delivery>,
+    queued_bytes: usize,
+    inflight: VecDeque<Inflight>,
+    resend_pending: usize,
+    next_packet_id: u16,
+    next_seq: u64,
+    generation: u64,
+    waker: Option<ValueArc<dyn Wake>>,
+    /// Why the current generation's connection ended, once it has.
+    ended: Option<SessionError>,
+    limits: SessionLimits,
+    pub(crate) subscriptions: HashMap<TopicFilter, SubOptions>,
+    pub(crate) will: Option<Will>,
+    pub(crate) username: Option<String>,
+    /// Kept after its connection ends, until `expires_at`.
+    pub(crate) expiry: Duration,
+    pub(crate) expires_at: Option<Duration>,
+    pub(crate) counters: SessionCounters,
+}
+
+/// What ending a connection leaves to do: publish the will (if it is to be published) and
+/// wake the consumer.
+pub(crate) type Ended = (Option<Will>, Option<ValueArc<dyn Wake>>);
+
+/// What happened to one delivery offered to a session.
+#[derive(Debug)]
+pub(crate) enum Enqueued {
+    /// Queued; wake the consumer with this if set (the queue was empty).
+    Queued(Option<ValueArc<dyn Wake>>),
+    /// Not queued, for this reason; counted already.
+    Dropped(DropReason),
+    /// The queue overflowed under `OverflowPolicy::Disconnect`: the connection ended; publish
+    /// this will (if any) and wake the consumer.
+    Kicked(Box<Ended>),
+}
+
+/// One item handed to a consumer by [`Session::take`].
+#[derive(Debug)]
+pub(crate) struct Taken {
+    pub(crate) delivery: Delivery,
+    pub(crate) packet_id: Option<u16>,
+    pub(crate) seq: u64,
+}
+
+/// A session shared by the router and its consumer.
+pub(crate) struct Session {
+    pub(crate) key: SessionKey,
+    pub(crate) client_id: ValueArc<str>,
+    /// `generation << 1 | live`: lets the publish path check its handle without the lock.
+    /// Release stores in `attach` / `end`; pairs with the Acquire in `is_live`.
+    status: AtomicU64,
+    /// Publishes made through this session (only its own client writes it).
+    pub(crate) published: AtomicU64,
+    pub(crate) inner: Mutex<SessionState>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("key", &self.key)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(key: SessionKey, client_id: ValueArc<str>, limits: SessionLimits) -> Self {
+        Self {
+            key,
+            client_id,
+            status: AtomicU64::new(0),
+            published: AtomicU64::new(0),
+            inner: Mutex::new(SessionState {
+                queue: VecDeque::new(),
+                queued_bytes: 0,
+                inflight: VecDeque::new(),
+                resend_pending: 0,
+                next_packet_id: 1,
+                next_seq: 0,
+                generation: 0,
+                waker: None,
+                ended: None,
+                limits,
+                subscriptions: HashMap::new(),
+                will: None,
+                username: None,
+                expiry: Duration::ZERO,
+                expires_at: None,
+                counters: SessionCounters::default(),
+            }),
+        }
+    }
+
+    /// Whether generation `generation` is attached and has not ended.
+    pub(crate) fn is_live(&self, generation: u64) -> bool {
+        // Acquire: pairs with the Release stores in `attach` and `end`.
+        self.status.load(Ordering::Acquire) == (generation << 1 | 1)
+    }
+
+    /// Why `generation`'s handle can no longer be used, or `Ok` if it still can.
+    pub(crate) fn check(&self, generation: u64) -> Result<(), SessionError> {
+        if self.is_live(generation) {
+            return Ok(());
+        }
+        state_check(&self.inner.lock(), generation)
+    }
+
+    /// Attaches a new connection: a new generation; the in-flight window is marked for
+    /// resending with DUP. Returns the generation.
+    pub(crate) fn attach(&self, state: &mut SessionState, waker: ValueArc<dyn Wake>) -> u64 {
+        state.generation += 1;
+        state.waker = Some(waker);
+        state.ended = None;
+        state.expires_at = None;
+        for entry in &mut state.inflight {
+            entry.resend = true;
+        }
+        state.resend_pending = state.inflight.len();
+        // Release: pairs with the Acquire in `is_live`.
+        self.status
+            .store(state.generation << 1 | 1, Ordering::Release);
+        state.generation
+    }
+
+    /// Ends the attached connection of `generation` (if it still is); returns its waker to
+    /// wake and takes the will when `publish_will`.
+    pub(crate) fn end(
+        &self,
+        state: &mut SessionState,
+        generation: u64,
+        reason: SessionError,
+        publish_will: bool,
+    ) -> Option<Ended> {
+        if state.generation != generation || state.ended.is_some() {
+            return None;
+        }
+        state.ended = Some(reason);
+        let waker = state.waker.take();
+        let will = state.will.take().filter(|_| publish_will);
+        // Release: pairs with the Acquire in `is_live`.
+        self.status.store(state.generation << 1, Ordering::Release);
+        Some((will, waker))
+    }
+
+    /// Offers a delivery; applies the queue bounds and the overflow policy.
+    pub(crate) fn enqueue(&self, delivery: Delivery) -> Enqueued {
+        let mut state = self.inner.lock();
+        let online = state.waker.is_some();
+        if !online && delivery.qos == QoS::AtMostOnce && !state.limits.queue_qos0 {
+            state.counters.dropped_offline += 1;
+            return Enqueued::Dropped(DropReason::Offline);
+        }
+        let weight = delivery.publication.weight();
+        let limits = state.limits;
+        let full = |s: &SessionState| {
+            s.queue.len() >= limits.max_queued_messages
+                || s.queued_bytes + weight > limits.max_queued_bytes
+        };
+        if full(&state) {
+            // QoS 0 goes first, whatever the policy (DESIGN.md invariant 2).
+            let policy = if delivery.qos == QoS::AtMostOnce {
+                OverflowPolicy::DropNewest
+            } else {
+                limits.overflow
+            };
+            match policy {
+                OverflowPolicy::DropOldest => {
+                    while full(&state) {
+                        let Some(old) = state.queue.pop_front() else {
+                            break;
+                        };
+                        state.queued_bytes -= old.publication.weight();
+                        state.counters.dropped_queue_full += 1;
+                    }
+                    if full(&state) {
+                        // A single delivery heavier than the whole byte bound.
+                        state.counters.dropped_queue_full += 1;
+                        return Enqueued::Dropped(DropReason::QueueFull);
+                    }
+                }
+                OverflowPolicy::Disconnect if online => {
+                    state.counters.dropped_queue_full += 1;
+                    let generation = state.generation;
+                    let ended = self
+                        .end(&mut state, generation, SessionError::SlowConsumer, true)
+                        .unwrap_or((None, None));
+                    return Enqueued::Kicked(Box::new(ended));
+                }
+                _ => {
+                    state.counters.dropped_queue_full += 1;
+                    return Enqueued::Dropped(DropReason::QueueFull);
+                }
+            }
+        }
+        let was_empty = state.queue.is_empty();
+        state.queued_bytes += weight;
+        state.queue.push_back(delivery);
+        let wake = if was_empty { state.waker.clone() } else { None };
+        Enqueued::Queued(wake)
+    }
+
+    /// Whether a connection is attached and the queue has room for `weight` more bytes
+    /// (shared subscriptions skip members for which this is false).
+    pub(crate) fn has_room_online(&self, weight: usize) -> bool {
+        let state = self.inner.lock();
+        state.waker.is_some()
+            && state.queue.len() < state.limits.max_queued_messages
+            && state.queued_bytes + weight <= state.limits.max_queued_bytes
+    }
+
+    /// Moves up to `max` deliverable items into `out`: first in-flight messages due for resend
+    /// (DUP set), then the queue in order. QoS 1/2 items enter the in-flight window (unless
+    /// `auto_ack`) and stop at the receive maximum. Expired messages are dropped on the way;
+    /// their count is returned in `expired` for the event hook.
+    pub(crate) fn take(
+        &self,
+        generation: u64,
+        max: usize,
+        now: impl Fn() -> Duration,
+        auto_ack: bool,
+        out: &mut VecDeque<Taken>,
+        expired: &mut Vec<Delivery>,
+    ) -> Result<(), SessionError> {
+        let mut guard = self.inner.lock();
+        let state = &mut *guard;
+        if state.generation != generation {
+            return Err(SessionError::TakenOver);
+        }
+        let mut taken = 0;
+        if state.resend_pending > 0 {
+            for entry in state.inflight.iter_mut().filter(|e| e.resend) {
+                if taken == max {
+                    break;
+                }
+                entry.resend = false;
+                state.resend_pending -= 1;
+                let mut delivery = entry.delivery.clone();
+                delivery.dup = true;
+                out.push_back(Taken {
+                    delivery,
+                    packet_id: Some(entry.packet_id),
+                    seq: entry.seq,
+                });
+                taken += 1;
+            }
+        }
+        let mut clock: Option<Duration> = None;
+        while taken < max {
+            let Some(front) = state.queue.front() else {
+                break;
+            };
+            let needs_slot = front.qos != QoS::AtMostOnce && !auto_ack;
+            if needs_slot && state.inflight.len() >= usize::from(state.limits.receive_maximum) {
+                break;
+            }
+            let Some(delivery) = state.queue.pop_front() else {
+                break;
+            };
+            state.queued_bytes -= delivery.publication.weight();
+            if let Some(expires_at) = delivery.publication.expires_at {
+                let now = *clock.get_or_insert_with(&now);
+                if now >= expires_at {
+                    state.counters.dropped_expired += 1;
+                    expired.push(delivery);
+                    continue;
+                }
+            }
+            state.counters.sent += 1;
+            state.next_seq += 1;
+            let seq = state.next_seq;
+            let packet_id = if delivery.qos == QoS::AtMostOnce {
+                None
+            } else {
+                Some(next_packet_id(state))
+            };
+            if let (true, Some(packet_id)) = (needs_slot, packet_id) {
+                state.inflight.push_back(Inflight {
+                    packet_id,
+                    seq,
+                    delivery: delivery.clone(),
+                    resend: false,
+                });
+            }
+            out.push_back(Taken {
+                delivery,
+                packet_id,
+                seq,
+            });
+            taken += 1;
+        }
+        match state.ended {
+            Some(reason) if taken == 0 && state.queue.is_empty() => Err(reason),
+            _ => Ok(()),
+        }
+    }
+
+    /// Acknowledges the in-flight delivery `packet_id` handed out as `seq`. Returns the waker
+    /// to call if this reopened a full window with messages waiting.
+    pub(crate) fn ack(
+        &self,
+        generation: u64,
+        packet_id: u16,
+        seq: u64,
+    ) -> Option<ValueArc<dyn Wake>> {
+        let mut state = self.inner.lock();
+        if state.generation != generation {
+            return None;
+        }
+        let pos = state
+            .inflight
+            .iter()
+            .position(|e| e.packet_id == packet_id && e.seq == seq)?;
+        let was_full = state.inflight.len() >= usize::from(state.limits.receive_maximum);
+        if let Some(entry) = state.inflight.remove(pos)
+            && entry.resend
+        {
+            state.resend_pending -= 1;
+        }
+        if was_full && !state.queue.is_empty() {
+            state.waker.clone()
+        } else {
+            None
+        }
+    }
+
+    /// Puts items a consumer took but never handed out back at the front, in order, and
+    /// releases their in-flight slots, so a later connection receives them as if never sent.
+    pub(crate) fn give_back(&self, generation: u64, items: impl DoubleEndedIterator<Item = Taken>) {
+        let mut state = self.inner.lock();
+        if state.generation != generation {
+            return;
+        }
+        for item in items.rev() {
+            if item.delivery.dup {
+                // A resend: still in flight; just due for resending again.
+                if let Some(entry) = state
+                    .inflight
+                    .iter_mut()
+                    .find(|e| e.seq == item.seq && !e.resend)
+                {
+                    entry.resend = true;
+                    state.resend_pending += 1;
+                }
+                continue;
+            }
+            if let Some(pos) = state.inflight.iter().position(|e| e.seq == item.seq) {
+                state.inflight.remove(pos);
+            }
+            state.counters.sent = state.counters.sent.saturating_sub(1);
+            state.queued_bytes += item.delivery.publication.weight();
+            state.queue.push_front(item.delivery);
+        }
+    }
+}
+
+/// The check of [`Session::check`] with the lock held.
+pub(crate) fn state_check(state: &SessionState, generation: u64) -> Result<(), SessionError> {
+    if state.generation != generation {
+        return Err(SessionError::TakenOver);
+    }
+    match state.ended {
+        Some(reason) => Err(reason),
+        None => Ok(()),
+    }
+}
+
+/// The next free packet identifier, skipping 0 and ids still in flight [MQTT-2.3.1-1].
+fn next_packet_id(state: &mut SessionState) -> u16 {
+    loop {
+        let id = state.next_packet_id;
+        state.next_packet_id = state.next_packet_id.checked_add(1).unwrap_or(1);
+        if !state.inflight.iter().any(|e| e.packet_id == id) {
+            return id;
+        }
+    }
+}
+
+impl SessionState {
+    /// Sets the limits, will and user of a new connection.
+    pub(crate) fn configure(
+        &mut self,
+        limits: SessionLimits,
+        will: Option<Will>,
+        username: Option<String>,
+        expiry: Duration,
+    ) {
+        self.limits = limits;
+        self.will = will;
+        self.username = username;
+        self.expiry = expiry;
+    }
+
+    /// Whether a connection is attached.
+    pub(crate) fn is_online(&self) -> bool {
+        self.waker.is_some()
+    }
+
+    /// The attached connection's generation.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+/// A handle that lets a [`crate::Message`] acknowledge itself.
+#[derive(Debug, Clone)]
+pub(crate) struct AckHandle {
+    pub(crate) session: Arc<Session>,
+    pub(crate) generation: u64,
+    pub(crate) seq: u64,
+}
+
+impl AckHandle {
+    pub(crate) fn ack(&self, packet_id: u16) {
+        if let Some(waker) = self.session.ack(self.generation, packet_id, self.seq) {
+            waker.wake();
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The only door to threads-and-memory primitives in core.
+//!
+//! Normal builds map to `parking_lot`, `std` atomics and `crossbeam-channel`; `cfg(loom)` builds
+//! map to loom's types and to [`loom_channel`], a small channel on loom's primitives with the same
+//! names and signatures as the crossbeam subset we use. Nothing outside this module names those
+//! crates' sync types (`core/clippy.toml` enforces it).
+//!
+//! Not here: any protocol logic. Code that uses these types documents its own orderings.
+//!
+//! # Lock order
+//!
+//! A thread that holds more than one lock takes them in this order, and never the reverse:
+//!
+//! 1. `Broker::state` (the router `RwLock`: topic index, session table, client ids)
+//! 2. `Retained::map` (the retained store)
+//! 3. `Session::inner` (one session's queue and in-flight window; at most one at a time)
+//! 4. `Client::local` (a receiving client's local batch)
+//!
+//! No lock is held while blocking on a channel, calling an embedder hook ([`crate::Hooks`]) or
+//! waking a consumer ([`crate::Wake`]); those are collected and run after the locks are released.
+#![allow(clippy::disallowed_types)]
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) use std::sync::Arc;
+    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    /// Channels: crossbeam's, re-exported.
+    pub(crate) mod channel {
+        pub(crate) use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+    }
+
+    /// A mutual-exclusion lock (parking_lot's).
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(parking_lot::Mutex::new(value))
+        }
+        pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, T> {
+            self.0.lock()
+        }
+    }
+
+    /// A reader-writer lock (parking_lot's).
+    #[derive(Debug, Default)]
+    pub(crate) struct RwLock<T>(parking_lot::RwLock<T>);
+
+    impl<T> RwLock<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(parking_lot::RwLock::new(value))
+        }
+        pub(crate) fn read(&self) -> parking_lot::RwLockReadGuard<'_, T> {
+            self.0.read()
+        }
+        pub(crate) fn write(&self) -> parking_lot::RwLockWriteGuard<'_, T> {
+            self.0.write()
+        }
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    pub(crate) use loom::sync::Arc;
+    pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    /// Channels: our own, on loom's primitives, with crossbeam's names.
+    pub(crate) mod channel {
+        pub(crate) use crate::sync::loom_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+    }
+
+    /// A mutual-exclusion lock (loom's).
+    #[derive(Debug)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(loom::sync::Mutex::new(value))
+        }
+        pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+            // Poison means another thread already panicked, and the model has failed anyway.
+            self.0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+    }
+
+    /// A reader-writer lock (loom's).
+    #[derive(Debug)]
+    pub(crate) struct RwLock<T>(loom::sync::RwLock<T>);
+
+    impl<T> RwLock<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(loom::sync::RwLock::new(value))
+        }
+        pub(crate) fn read(&self) -> loom::sync::RwLockReadGuard<'_, T> {
+            self.0
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+        pub(crate) fn write(&self) -> loom::sync::RwLockWriteGuard<'_, T> {
+            self.0
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+    }
+}
+
+#[cfg(loom)]
+mod loom_channel;
+
+pub(crate) use imp::*;
+
+/// `Arc` for immutable values (topic strings, publications, hooks, wakers): their reference
+/// counts take part in no protocol that loom checks, and `dyn` coercion needs the std type.
+pub(crate) use std::sync::Arc as ValueArc;

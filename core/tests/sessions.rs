@@ -1,0 +1,200 @@
+//! Sessions: lifecycle, takeover, persistence basics, shutdown and several brokers.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::{assert_empty, broker, broker_with, connect, drain, recv};
+use mqlite::{
+    Broker, Config, ConnectError, ConnectOptions, Hooks, NEVER_EXPIRE, QoS, RecvError, SessionError,
+};
+
+fn persistent(id: &str) -> ConnectOptions {
+    ConnectOptions::new(id)
+        .clean_start(false)
+        .session_expiry(NEVER_EXPIRE)
+}
+
+/// Resuming a persistent session restores its subscriptions, reports session present
+/// [MQTT-3.2.2-2] and delivers what was queued while offline, in order.
+#[test]
+fn persistent_session_resumes_with_queued_messages() {
+    let broker = broker();
+    let sub = broker.connect(persistent("sub")).unwrap();
+    assert!(!sub.session_present());
+    sub.subscribe("t", QoS::AtLeastOnce).unwrap();
+    sub.disconnect();
+    let publisher = connect(&broker, "pub");
+    for i in 0..3 {
+        publisher
+            .publish("t", format!("{i}"), QoS::AtLeastOnce, false)
+            .unwrap();
+    }
+    let sub = broker.connect(persistent("sub")).unwrap();
+    assert!(sub.session_present());
+    let got: Vec<_> = drain(&sub).into_iter().map(|(_, p)| p).collect();
+    assert_eq!(got, ["0", "1", "2"]);
+}
+
+/// Unacknowledged QoS 1 messages are sent again with DUP set, before the queue, when the
+/// session resumes [MQTT-4.4.0-1], [MQTT-3.3.1-1].
+#[test]
+fn unacked_messages_redelivered_with_dup_first() {
+    let broker = broker();
+    let sub = broker.connect(persistent("sub")).unwrap();
+    sub.subscribe("t", QoS::AtLeastOnce).unwrap();
+    let publisher = connect(&broker, "pub");
+    publisher
+        .publish("t", "a", QoS::AtLeastOnce, false)
+        .unwrap();
+    let a = recv(&sub);
+    assert!(!a.dup());
+    drop(a); // never acknowledged
+    drop(sub);
+    publisher
+        .publish("t", "b", QoS::AtLeastOnce, false)
+        .unwrap();
+    let sub = broker.connect(persistent("sub")).unwrap();
+    let again = recv(&sub);
+    assert_eq!((again.payload().as_ref(), again.dup()), (&b"a"[..], true));
+    again.ack();
+    let b = recv(&sub);
+    assert_eq!((b.payload().as_ref(), b.dup()), (&b"b"[..], false));
+}
+
+/// Clean start discards the old session: no subscriptions, no queue, no session present
+/// [MQTT-3.1.2-4].
+#[test]
+fn clean_start_discards_session() {
+    let broker = broker();
+    let sub = broker.connect(persistent("sub")).unwrap();
+    sub.subscribe("t", QoS::AtLeastOnce).unwrap();
+    sub.disconnect();
+    connect(&broker, "pub")
+        .publish("t", "x", QoS::AtLeastOnce, false)
+        .unwrap();
+    let sub = connect(&broker, "sub");
+    assert!(!sub.session_present());
+    assert_empty(&sub);
+    assert_eq!(broker.stats().subscriptions, 0);
+}
+
+/// QoS 0 messages for an offline session are dropped and counted by default, and queued
+/// with `queue_qos0_messages`.
+#[test]
+fn offline_qos0_dropped_unless_configured() {
+    for queue_qos0 in [false, true] {
+        let mut config = Config::default();
+        config.queue_qos0_messages = queue_qos0;
+        let (broker, _) = broker_with(config);
+        let sub = broker.connect(persistent("sub")).unwrap();
+        sub.subscribe("t", QoS::AtMostOnce).unwrap();
+        sub.disconnect();
+        connect(&broker, "pub")
+            .publish("t", "x", QoS::AtMostOnce, false)
+            .unwrap();
+        let sub = broker.connect(persistent("sub")).unwrap();
+        assert_eq!(drain(&sub).len(), usize::from(queue_qos0));
+        assert_eq!(broker.stats().dropped_offline, u64::from(!queue_qos0));
+    }
+}
+
+/// An offline session is discarded when its expiry interval passes on the broker clock
+/// (MQTT 5.0 [MQTT-3.1.2-23]).
+#[test]
+fn session_expires_on_the_clock() {
+    let (broker, clock) = broker_with(Config::default());
+    let sub = broker
+        .connect(ConnectOptions::new("sub").session_expiry(Duration::from_secs(60)))
+        .unwrap();
+    sub.subscribe("t", QoS::AtLeastOnce).unwrap();
+    sub.disconnect();
+    clock.advance(Duration::from_secs(59));
+    broker.tick();
+    assert_eq!(broker.stats().sessions, 1);
+    clock.advance(Duration::from_secs(1));
+    broker.tick();
+    assert_eq!(broker.stats().sessions, 0);
+    assert_eq!(broker.stats().subscriptions, 0);
+    assert!(!broker.connect(persistent("sub")).unwrap().session_present());
+}
+
+/// An empty client id gets a unique id assigned.
+#[test]
+fn empty_client_id_is_assigned() {
+    let broker = broker();
+    let a = connect(&broker, "");
+    let b = connect(&broker, "");
+    assert!(!a.client_id().is_empty());
+    assert_ne!(a.client_id(), b.client_id());
+}
+
+/// Shutdown wakes a receiver blocked in another thread with `BrokerClosed`, and refuses
+/// new connections.
+#[test]
+fn shutdown_wakes_blocked_receiver() {
+    let broker = Broker::new(Config::default());
+    let sub = connect(&broker, "sub");
+    let waiter = std::thread::spawn(move || sub.recv_timeout(Duration::from_secs(30)));
+    std::thread::sleep(Duration::from_millis(50));
+    broker.shutdown();
+    assert_eq!(
+        waiter.join().unwrap().unwrap_err(),
+        RecvError::Session(SessionError::BrokerClosed)
+    );
+    assert!(broker.is_closed());
+    assert_eq!(
+        broker.connect(ConnectOptions::new("late")).unwrap_err(),
+        ConnectError::BrokerClosed
+    );
+}
+
+/// Brokers in one process are independent.
+#[test]
+fn brokers_are_independent() {
+    let one = broker();
+    let two = broker();
+    let sub = connect(&one, "same-id");
+    sub.subscribe("t", QoS::AtMostOnce).unwrap();
+    let other = connect(&two, "same-id");
+    other.publish("t", "x", QoS::AtMostOnce, false).unwrap();
+    assert_empty(&sub);
+    sub.publish("t", "y", QoS::AtMostOnce, false).unwrap();
+    assert_eq!(recv(&sub).payload().as_ref(), b"y");
+}
+
+#[derive(Debug)]
+struct DropFlag(Arc<AtomicBool>);
+impl Hooks for DropFlag {}
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Dropping the last handles frees the broker (no reference cycle keeps it alive), and its
+/// timer thread ends.
+#[test]
+fn dropping_last_handle_frees_broker() {
+    let freed = Arc::new(AtomicBool::new(false));
+    let broker = Broker::builder().hooks(DropFlag(freed.clone())).build();
+    let client = connect(&broker, "c");
+    client.subscribe("t", QoS::AtLeastOnce).unwrap();
+    client.publish("t", "x", QoS::AtLeastOnce, false).unwrap();
+    let msg = recv(&client);
+    drop(broker);
+    assert!(!freed.load(Ordering::SeqCst));
+    drop(client);
+    drop(msg);
+    // The timer thread holds only a weak reference: it lets go within its next wake-up.
+    for _ in 0..200 {
+        if freed.load(Ordering::SeqCst) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(freed.load(Ordering::SeqCst));
+}
