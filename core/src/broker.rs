@@ -415,7 +415,8 @@ impl BrokerShared {
         });
         let generation = {
             let mut s = session.inner.lock();
-            s.configure(
+            session.configure(
+                &mut s,
                 limits,
                 options.will.take(),
                 options.username.clone(),

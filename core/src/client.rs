@@ -20,6 +20,9 @@ use crate::topic::TopicName;
 /// the session's queue bound plus this.
 const BATCH: usize = 64;
 
+/// Lock-free looks at the queue before a receiver sleeps.
+const SPINS: u32 = 128;
+
 /// The in-process consumer's wake-up: a token on a one-slot channel.
 #[derive(Debug)]
 pub(crate) struct ChannelWaker(pub(crate) channel::Sender<()>);
@@ -147,7 +150,6 @@ impl Client {
         payload: impl Into<Bytes>,
         options: &PublishOptions,
     ) -> Result<(), PublishError> {
-        self.session.check(self.generation)?;
         let topic = TopicName::new(topic)?;
         self.publish_name(topic, payload.into(), options)
     }
@@ -313,16 +315,28 @@ impl Client {
     /// [`Client::recv`].
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, RecvError> {
         // Waiting is real time; the broker clock only drives MQTT's time rules.
-        let deadline = Instant::now().checked_add(timeout);
+        let mut deadline: Option<Option<Instant>> = None;
         loop {
             match self.try_recv() {
                 Ok(message) => return Ok(message),
                 Err(TryRecvError::Session(e)) => return Err(e.into()),
                 Err(TryRecvError::Empty) => {}
             }
+            // A delivery often arrives within a microsecond or two: look without locks for a
+            // moment before paying for a sleep and a wake-up.
+            if (0..SPINS).any(|_| {
+                std::hint::spin_loop();
+                !self.session.queue_is_empty()
+            }) {
+                continue;
+            }
             let Some(doorbell) = &self.doorbell else {
                 return Err(RecvError::Timeout);
             };
+            if self.session.park() {
+                continue;
+            }
+            let deadline = *deadline.get_or_insert_with(|| Instant::now().checked_add(timeout));
             let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
             if left.is_zero() {
                 return Err(RecvError::Timeout);

@@ -31,8 +31,10 @@ pub struct PublishProperties {
     pub user_properties: Vec<(String, String)>,
 }
 
-/// One publication, allocated once and shared by every recipient (zero-copy fan-out).
-#[derive(Debug)]
+/// One publication. Cloning it per recipient copies no bytes: the topic, payload and
+/// properties are reference-counted and shared (zero-copy fan-out, DESIGN.md invariant 3),
+/// and no allocation is made per publish beyond what the caller's payload already is.
+#[derive(Debug, Clone)]
 pub(crate) struct Publication {
     pub(crate) topic: TopicName,
     pub(crate) payload: Bytes,
@@ -55,7 +57,7 @@ impl Publication {
 /// One publication on its way to one session.
 #[derive(Debug, Clone)]
 pub(crate) struct Delivery {
-    pub(crate) publication: ValueArc<Publication>,
+    pub(crate) publication: Publication,
     pub(crate) qos: QoS,
     pub(crate) retain: bool,
     pub(crate) dup: bool,

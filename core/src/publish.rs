@@ -122,7 +122,7 @@ impl BrokerShared {
             .as_ref()
             .and_then(|p| p.message_expiry_interval)
             .map(|interval| self.clock.now().saturating_add(interval));
-        let publication = ValueArc::new(Publication {
+        let publication = Publication {
             topic,
             payload,
             qos: options.qos,
@@ -130,7 +130,7 @@ impl BrokerShared {
             properties: options.properties.clone(),
             origin: origin.map(|(key, _, _)| key),
             expires_at,
-        });
+        };
         let mut effects = Effects::default();
         {
             let state = self.state.read();
@@ -168,7 +168,7 @@ impl BrokerShared {
         options: &PublishOptions,
     ) {
         self.broker_published.fetch_add(1, Ordering::Relaxed);
-        let publication = ValueArc::new(Publication {
+        let publication = Publication {
             topic,
             payload,
             qos: options.qos,
@@ -176,7 +176,7 @@ impl BrokerShared {
             properties: options.properties.clone(),
             origin,
             expires_at: None,
-        });
+        };
         let mut effects = Effects::default();
         {
             let state = self.state.read();

@@ -4,13 +4,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::message::Publication;
-use crate::sync::ValueArc;
 use crate::topic::{TopicFilter, TopicName};
 
 /// Retained messages by topic.
 #[derive(Debug, Default)]
 pub(crate) struct RetainedStore {
-    map: HashMap<TopicName, ValueArc<Publication>>,
+    map: HashMap<TopicName, Publication>,
     bytes: usize,
 }
 
@@ -27,7 +26,7 @@ impl RetainedStore {
     /// store past `max_bytes`; a new topic may not pass `max_count`.
     pub(crate) fn set(
         &mut self,
-        publication: &ValueArc<Publication>,
+        publication: &Publication,
         max_count: usize,
         max_bytes: usize,
     ) -> Result<(), StoreFull> {
@@ -53,12 +52,8 @@ impl RetainedStore {
     }
 
     /// The retained messages matching `filter` that have not expired at `now`.
-    pub(crate) fn matching(
-        &self,
-        filter: &TopicFilter,
-        now: Duration,
-    ) -> Vec<ValueArc<Publication>> {
-        let live = |p: &&ValueArc<Publication>| p.expires_at.is_none_or(|at| now < at);
+    pub(crate) fn matching(&self, filter: &TopicFilter, now: Duration) -> Vec<Publication> {
+        let live = |p: &&Publication| p.expires_at.is_none_or(|at| now < at);
         if !filter.has_wildcards() {
             return TopicName::new(filter.filter())
                 .ok()

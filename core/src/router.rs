@@ -79,12 +79,8 @@ impl RouterState {
         for filter in state.subscriptions.keys() {
             self.index.remove(filter, key);
         }
-        let c = state.counters;
         drop(state);
-        self.retired.sent += c.sent;
-        self.retired.dropped_queue_full += c.dropped_queue_full;
-        self.retired.dropped_offline += c.dropped_offline;
-        self.retired.dropped_expired += c.dropped_expired;
+        self.retired.add(&session.counters());
         self.retired_published += session.published.load(crate::sync::Ordering::Relaxed);
         self.sessions[key as usize] = None;
         self.free.push(key);
@@ -169,11 +165,7 @@ impl Target {
 }
 
 /// Offers `publication` to every matching subscription. `state` is the router read guard.
-pub(crate) fn route(
-    state: &RouterState,
-    publication: &ValueArc<Publication>,
-    effects: &mut Effects,
-) {
+pub(crate) fn route(state: &RouterState, publication: &Publication, effects: &mut Effects) {
     let origin = publication.origin;
     let mut first: Option<Target> = None;
     let mut rest: Vec<Target> = Vec::new();
@@ -219,7 +211,7 @@ pub(crate) fn route(
     }
 }
 
-fn delivery(publication: &ValueArc<Publication>, target: &Target) -> Delivery {
+fn delivery(publication: &Publication, target: &Target) -> Delivery {
     Delivery {
         publication: publication.clone(),
         qos: publication.qos.min(target.opts.qos),
@@ -230,12 +222,7 @@ fn delivery(publication: &ValueArc<Publication>, target: &Target) -> Delivery {
     }
 }
 
-fn offer(
-    state: &RouterState,
-    publication: &ValueArc<Publication>,
-    target: Target,
-    effects: &mut Effects,
-) {
+fn offer(state: &RouterState, publication: &Publication, target: Target, effects: &mut Effects) {
     if let Some(session) = state.session(target.key) {
         let outcome = session.enqueue(delivery(publication, &target));
         settle(session, publication, outcome, effects);
@@ -246,7 +233,7 @@ fn offer(
 /// if none has room, the cursor's member under its own overflow policy.
 fn offer_shared(
     state: &RouterState,
-    publication: &ValueArc<Publication>,
+    publication: &Publication,
     group: &crate::index::SharedGroup<SessionKey>,
     effects: &mut Effects,
 ) {
@@ -273,7 +260,7 @@ fn offer_shared(
 /// Records what one enqueue asks of the caller.
 pub(crate) fn settle(
     session: &Session,
-    publication: &ValueArc<Publication>,
+    publication: &Publication,
     outcome: Enqueued,
     effects: &mut Effects,
 ) {

@@ -54,7 +54,7 @@ impl BrokerShared {
         for session in state.sessions() {
             stats.sessions += 1;
             stats.messages_received += session.published.load(Ordering::Relaxed);
-            let c = session.inner.lock().counters;
+            let c = session.counters();
             stats.messages_sent += c.sent;
             stats.dropped_queue_full += c.dropped_queue_full;
             stats.dropped_offline += c.dropped_offline;

@@ -121,10 +121,11 @@ impl<H> Children<H> {
     /// The child for `level`, created empty if missing.
     pub(crate) fn get_or_insert(&mut self, level: &str) -> &mut Node<H> {
         let key = level.as_bytes();
-        if let Self::Few(few) = self {
-            if few.len() >= FEW && !few.iter().any(|(k, _)| k.as_bytes() == key) {
-                *self = Self::Many(std::mem::take(few).into_iter().collect());
-            }
+        if let Self::Few(few) = self
+            && few.len() >= FEW
+            && !few.iter().any(|(k, _)| k.as_bytes() == key)
+        {
+            *self = Self::Many(std::mem::take(few).into_iter().collect());
         }
         match self {
             Self::Few(few) => {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use loom::sync::{Arc, Condvar, Mutex};
 
-pub(crate) use crossbeam_channel::{RecvTimeoutError, TrySendError};
+pub(crate) use crossbeam_channel::{RecvTimeoutError, SendError, TryRecvError, TrySendError};
 
 struct State<T> {
     queue: VecDeque<T>,
@@ -55,6 +55,11 @@ pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     (Sender(shared.clone()), Receiver(shared))
 }
 
+/// A channel without a bound (crossbeam's `unbounded`).
+pub(crate) fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
+    bounded(usize::MAX)
+}
+
 fn lock<T>(shared: &Shared<T>) -> loom::sync::MutexGuard<'_, State<T>> {
     shared.state.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -76,7 +81,30 @@ impl<T> Sender<T> {
     }
 }
 
+impl<T> Sender<T> {
+    /// Sends; never blocks on an unbounded channel (a full bounded one reports an error, as
+    /// core never sends blocking to a bounded channel).
+    pub(crate) fn send(&self, value: T) -> Result<(), SendError<T>> {
+        self.try_send(value).map_err(|e| SendError(e.into_inner()))
+    }
+}
+
 impl<T> Receiver<T> {
+    /// Takes a value without blocking.
+    pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        let mut state = lock(&self.0);
+        match state.queue.pop_front() {
+            Some(v) => Ok(v),
+            None if state.senders == 0 => Err(TryRecvError::Disconnected),
+            None => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// Whether no value is waiting.
+    pub(crate) fn is_empty(&self) -> bool {
+        lock(&self.0).queue.is_empty()
+    }
+
     /// Blocks until a value arrives or every sender is gone (loom has no clock, see the module).
     pub(crate) fn recv_timeout(&self, _timeout: Duration) -> Result<T, RecvTimeoutError> {
         let mut state = lock(&self.0);

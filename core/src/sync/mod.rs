@@ -23,11 +23,13 @@
 #[cfg(not(loom))]
 mod imp {
     pub(crate) use std::sync::Arc;
-    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 
     /// Channels: crossbeam's, re-exported.
     pub(crate) mod channel {
-        pub(crate) use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+        pub(crate) use crossbeam_channel::{
+            Receiver, RecvTimeoutError, Sender, bounded, unbounded,
+        };
     }
 
     /// A mutual-exclusion lock (parking_lot's).
@@ -63,11 +65,13 @@ mod imp {
 #[cfg(loom)]
 mod imp {
     pub(crate) use loom::sync::Arc;
-    pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 
     /// Channels: our own, on loom's primitives, with crossbeam's names.
     pub(crate) mod channel {
-        pub(crate) use crate::sync::loom_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+        pub(crate) use crate::sync::loom_channel::{
+            Receiver, RecvTimeoutError, Sender, bounded, unbounded,
+        };
     }
 
     /// A mutual-exclusion lock (loom's).

@@ -2,9 +2,12 @@
 //!
 //! Not here: routing and the session table (see `broker.rs`). A session is shared by the
 //! router (which enqueues) and at most one attached consumer (which takes and acknowledges).
-//! Everything mutable sits behind one `Mutex` (lock order: after the router and retained
-//! locks, see `sync/mod.rs`); `status` mirrors the attachment for lock-free checks on the
-//! publish path.
+//! The queue ([`queue`]) is lock-free for publishers; everything else mutable sits behind one
+//! `Mutex` (lock order: after the router and retained locks, see `sync/mod.rs`), which
+//! publishers take only to wake a waiting consumer or end a slow one. `status` mirrors the
+//! attachment for lock-free checks on the publish path.
+
+mod queue;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -18,12 +21,14 @@ use crate::qos::{QoS, SubOptions};
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering, ValueArc};
 use crate::topic::TopicFilter;
 use crate::will::Will;
+use queue::{Offer, Queue};
 
 /// Index of a session in the router's session table; the topic index's handle.
 pub(crate) type SessionKey = u32;
 
-/// Wakes the consumer of a session when its queue goes from empty to non-empty, when an
-/// acknowledgement reopens its in-flight window, and when its connection ends.
+/// Wakes the consumer of a session: when a delivery arrives after the consumer found nothing
+/// to take (so at most once per empty → non-empty change), when an acknowledgement reopens a
+/// full in-flight window, and when its connection ends.
 ///
 /// The in-process client's implementation sends a token on a channel; the network frontend's
 /// wakes its mio worker. `wake` must not block; it is never called under a broker lock.
@@ -51,6 +56,15 @@ pub(crate) struct SessionCounters {
     pub(crate) dropped_expired: u64,
 }
 
+impl SessionCounters {
+    pub(crate) fn add(&mut self, other: &Self) {
+        self.sent += other.sent;
+        self.dropped_queue_full += other.dropped_queue_full;
+        self.dropped_offline += other.dropped_offline;
+        self.dropped_expired += other.dropped_expired;
+    }
+}
+
 #[derive(Debug)]
 struct Inflight {
     packet_id: u16,
@@ -62,8 +76,9 @@ struct Inflight {
 
 #[derive(Debug)]
 pub(crate) struct SessionState {
-    queue: VecDeque<Delivery>,
-    queued_bytes: usize,
+    /// Deliveries taken from the queue but not handed out yet (a full in-flight window, or
+    /// given back by a departing client); they go before the queue.
+    front: VecDeque<Delivery>,
     inflight: VecDeque<Inflight>,
     resend_pending: usize,
     next_packet_id: u16,
@@ -79,7 +94,8 @@ pub(crate) struct SessionState {
     /// Kept after its connection ends, until `expires_at`.
     pub(crate) expiry: Duration,
     pub(crate) expires_at: Option<Duration>,
-    pub(crate) counters: SessionCounters,
+    sent: u64,
+    dropped_expired: u64,
 }
 
 /// What ending a connection leaves to do: publish the will (if it is to be published) and
@@ -89,7 +105,7 @@ pub(crate) type Ended = (Option<Will>, Option<ValueArc<dyn Wake>>);
 /// What happened to one delivery offered to a session.
 #[derive(Debug)]
 pub(crate) enum Enqueued {
-    /// Queued; wake the consumer with this if set (the queue was empty).
+    /// Queued; wake the consumer with this if set (it was waiting).
     Queued(Option<ValueArc<dyn Wake>>),
     /// Not queued, for this reason; counted already.
     Dropped(DropReason),
@@ -115,7 +131,11 @@ pub(crate) struct Session {
     status: AtomicU64,
     /// Publishes made through this session (only its own client writes it).
     pub(crate) published: AtomicU64,
+    queue: Queue,
     pub(crate) inner: Mutex<SessionState>,
+    /// A copy of the attached connection's waker, so a publisher that must wake the consumer
+    /// does not contend for `inner` with it (lock order: after `inner`).
+    wake_slot: Mutex<Option<ValueArc<dyn Wake>>>,
 }
 
 impl fmt::Debug for Session {
@@ -134,9 +154,9 @@ impl Session {
             client_id,
             status: AtomicU64::new(0),
             published: AtomicU64::new(0),
+            queue: Queue::new(),
             inner: Mutex::new(SessionState {
-                queue: VecDeque::new(),
-                queued_bytes: 0,
+                front: VecDeque::new(),
                 inflight: VecDeque::new(),
                 resend_pending: 0,
                 next_packet_id: 1,
@@ -150,8 +170,10 @@ impl Session {
                 username: None,
                 expiry: Duration::ZERO,
                 expires_at: None,
-                counters: SessionCounters::default(),
+                sent: 0,
+                dropped_expired: 0,
             }),
+            wake_slot: Mutex::new(None),
         }
     }
 
@@ -173,7 +195,9 @@ impl Session {
     /// resending with DUP. Returns the generation.
     pub(crate) fn attach(&self, state: &mut SessionState, waker: ValueArc<dyn Wake>) -> u64 {
         state.generation += 1;
+        *self.wake_slot.lock() = Some(waker.clone());
         state.waker = Some(waker);
+        self.queue.set_waiting();
         state.ended = None;
         state.expires_at = None;
         for entry in &mut state.inflight {
@@ -200,6 +224,7 @@ impl Session {
         }
         state.ended = Some(reason);
         let waker = state.waker.take();
+        *self.wake_slot.lock() = None;
         let will = state.will.take().filter(|_| publish_will);
         // Release: pairs with the Acquire in `is_live`.
         self.status.store(state.generation << 1, Ordering::Release);
@@ -208,68 +233,28 @@ impl Session {
 
     /// Offers a delivery; applies the queue bounds and the overflow policy.
     pub(crate) fn enqueue(&self, delivery: Delivery) -> Enqueued {
-        let mut state = self.inner.lock();
-        let online = state.waker.is_some();
-        if !online && delivery.qos == QoS::AtMostOnce && !state.limits.queue_qos0 {
-            state.counters.dropped_offline += 1;
-            return Enqueued::Dropped(DropReason::Offline);
-        }
-        let weight = delivery.publication.weight();
-        let limits = state.limits;
-        let full = |s: &SessionState| {
-            s.queue.len() >= limits.max_queued_messages
-                || s.queued_bytes + weight > limits.max_queued_bytes
-        };
-        if full(&state) {
-            // QoS 0 goes first, whatever the policy (DESIGN.md invariant 2).
-            let policy = if delivery.qos == QoS::AtMostOnce {
-                OverflowPolicy::DropNewest
-            } else {
-                limits.overflow
-            };
-            match policy {
-                OverflowPolicy::DropOldest => {
-                    while full(&state) {
-                        let Some(old) = state.queue.pop_front() else {
-                            break;
-                        };
-                        state.queued_bytes -= old.publication.weight();
-                        state.counters.dropped_queue_full += 1;
-                    }
-                    if full(&state) {
-                        // A single delivery heavier than the whole byte bound.
-                        state.counters.dropped_queue_full += 1;
-                        return Enqueued::Dropped(DropReason::QueueFull);
-                    }
-                }
-                OverflowPolicy::Disconnect if online => {
-                    state.counters.dropped_queue_full += 1;
-                    let generation = state.generation;
-                    let ended = self
-                        .end(&mut state, generation, SessionError::SlowConsumer, true)
-                        .unwrap_or((None, None));
-                    return Enqueued::Kicked(Box::new(ended));
-                }
-                _ => {
-                    state.counters.dropped_queue_full += 1;
-                    return Enqueued::Dropped(DropReason::QueueFull);
-                }
+        // Acquire: pairs with the Release stores in `attach` and `end`.
+        let online = self.status.load(Ordering::Acquire) & 1 == 1;
+        match self.queue.offer(delivery, online) {
+            Offer::Queued { wake: false } => Enqueued::Queued(None),
+            Offer::Queued { wake: true } => Enqueued::Queued(self.wake_slot.lock().clone()),
+            Offer::Dropped(reason) => Enqueued::Dropped(reason),
+            Offer::Overflow => {
+                let mut state = self.inner.lock();
+                let generation = state.generation;
+                let ended = self
+                    .end(&mut state, generation, SessionError::SlowConsumer, true)
+                    .unwrap_or((None, None));
+                Enqueued::Kicked(Box::new(ended))
             }
         }
-        let was_empty = state.queue.is_empty();
-        state.queued_bytes += weight;
-        state.queue.push_back(delivery);
-        let wake = if was_empty { state.waker.clone() } else { None };
-        Enqueued::Queued(wake)
     }
 
     /// Whether a connection is attached and the queue has room for `weight` more bytes
     /// (shared subscriptions skip members for which this is false).
     pub(crate) fn has_room_online(&self, weight: usize) -> bool {
-        let state = self.inner.lock();
-        state.waker.is_some()
-            && state.queue.len() < state.limits.max_queued_messages
-            && state.queued_bytes + weight <= state.limits.max_queued_bytes
+        // Acquire: pairs with the Release stores in `attach` and `end`.
+        self.status.load(Ordering::Acquire) & 1 == 1 && self.queue.has_room(weight)
     }
 
     /// Moves up to `max` deliverable items into `out`: first in-flight messages due for resend
@@ -310,26 +295,24 @@ impl Session {
         }
         let mut clock: Option<Duration> = None;
         while taken < max {
-            let Some(front) = state.queue.front() else {
+            let next = state.front.pop_front().or_else(|| self.queue.pop());
+            let Some(delivery) = next else {
                 break;
             };
-            let needs_slot = front.qos != QoS::AtMostOnce && !auto_ack;
+            let needs_slot = delivery.qos != QoS::AtMostOnce && !auto_ack;
             if needs_slot && state.inflight.len() >= usize::from(state.limits.receive_maximum) {
+                state.front.push_front(delivery);
                 break;
             }
-            let Some(delivery) = state.queue.pop_front() else {
-                break;
-            };
-            state.queued_bytes -= delivery.publication.weight();
             if let Some(expires_at) = delivery.publication.expires_at {
                 let now = *clock.get_or_insert_with(&now);
                 if now >= expires_at {
-                    state.counters.dropped_expired += 1;
+                    state.dropped_expired += 1;
                     expired.push(delivery);
                     continue;
                 }
             }
-            state.counters.sent += 1;
+            state.sent += 1;
             state.next_seq += 1;
             let seq = state.next_seq;
             let packet_id = if delivery.qos == QoS::AtMostOnce {
@@ -352,10 +335,23 @@ impl Session {
             });
             taken += 1;
         }
+        let drained = state.front.is_empty() && self.queue.is_empty();
         match state.ended {
-            Some(reason) if taken == 0 && state.queue.is_empty() => Err(reason),
+            Some(reason) if taken == 0 && drained => Err(reason),
             _ => Ok(()),
         }
+    }
+
+    /// Whether the queue is empty, without taking a lock (a hint for spinning consumers).
+    pub(crate) fn queue_is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// The consumer found nothing to take and is about to sleep until woken: raises the
+    /// waiting flag. Returns `true` if a delivery arrived meanwhile; then the consumer must
+    /// take again instead of sleeping (see `queue.rs` for the protocol).
+    pub(crate) fn park(&self) -> bool {
+        self.queue.park()
     }
 
     /// Acknowledges the in-flight delivery `packet_id` handed out as `seq`. Returns the waker
@@ -380,7 +376,7 @@ impl Session {
         {
             state.resend_pending -= 1;
         }
-        if was_full && !state.queue.is_empty() {
+        if was_full && !(state.front.is_empty() && self.queue.is_empty()) {
             state.waker.clone()
         } else {
             None
@@ -410,9 +406,8 @@ impl Session {
             if let Some(pos) = state.inflight.iter().position(|e| e.seq == item.seq) {
                 state.inflight.remove(pos);
             }
-            state.counters.sent = state.counters.sent.saturating_sub(1);
-            state.queued_bytes += item.delivery.publication.weight();
-            state.queue.push_front(item.delivery);
+            state.sent = state.sent.saturating_sub(1);
+            state.front.push_front(item.delivery);
         }
     }
 }
@@ -439,21 +434,41 @@ fn next_packet_id(state: &mut SessionState) -> u16 {
     }
 }
 
-impl SessionState {
+impl Session {
     /// Sets the limits, will and user of a new connection.
     pub(crate) fn configure(
-        &mut self,
+        &self,
+        state: &mut SessionState,
         limits: SessionLimits,
         will: Option<Will>,
         username: Option<String>,
         expiry: Duration,
     ) {
-        self.limits = limits;
-        self.will = will;
-        self.username = username;
-        self.expiry = expiry;
+        self.queue.configure(
+            limits.max_queued_messages,
+            limits.max_queued_bytes,
+            limits.overflow,
+            limits.queue_qos0,
+        );
+        state.limits = limits;
+        state.will = will;
+        state.username = username;
+        state.expiry = expiry;
     }
 
+    /// The session's counters.
+    pub(crate) fn counters(&self) -> SessionCounters {
+        let state = self.inner.lock();
+        SessionCounters {
+            sent: state.sent,
+            dropped_queue_full: self.queue.dropped_queue_full.load(Ordering::Relaxed),
+            dropped_offline: self.queue.dropped_offline.load(Ordering::Relaxed),
+            dropped_expired: state.dropped_expired,
+        }
+    }
+}
+
+impl SessionState {
     /// Whether a connection is attached.
     pub(crate) fn is_online(&self) -> bool {
         self.waker.is_some()
