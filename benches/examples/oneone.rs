@@ -9,6 +9,13 @@ fn main() {
     let n: u64 = std::env::args()
         .nth(1)
         .map_or(5_000_000, |s| s.parse().unwrap());
+    let rounds: u32 = std::env::args().nth(2).map_or(1, |s| s.parse().unwrap());
+    for _ in 0..rounds {
+        round(n);
+    }
+}
+
+fn round(n: u64) {
     let broker = Broker::new(mqlite_benches::unthrottled());
     let sub = broker.connect(ConnectOptions::new("sub")).unwrap();
     sub.subscribe("bench/t", QoS::AtMostOnce).unwrap();

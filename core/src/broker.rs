@@ -11,7 +11,7 @@ use crate::config::{Config, OverflowPolicy};
 use crate::error::{ConnectError, SessionError};
 use crate::hooks::{ClientInfo, DisconnectReason, Event, Hooks};
 use crate::router::{Effects, RouterState};
-use crate::session::{Session, SessionLimits, Taken, Wake};
+use crate::session::{Session, SessionLimits, Wake};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering, RwLock, ValueArc, channel};
 use crate::timers::PendingWill;
 use crate::topic::TopicName;
@@ -446,18 +446,9 @@ impl BrokerShared {
         ))
     }
 
-    /// Ends connection `generation` of `session`: gives back what the client took but never
-    /// handed out, publishes the will unless `reason` is a normal disconnect, and discards
-    /// the session if it does not outlive its connection.
-    pub(crate) fn detach(
-        &self,
-        session: &Arc<Session>,
-        generation: u64,
-        reason: DisconnectReason,
-        leftovers: Vec<Taken>,
-    ) {
-        session.give_back(generation, leftovers.into_iter());
-        let mut effects = Effects::default();
+    /// Ends connection `generation` of `session`: publishes the will unless `reason` is a
+    /// normal disconnect, and discards the session if it does not outlive its connection.
+    pub(crate) fn detach(&self, session: &Arc<Session>, generation: u64, reason: DisconnectReason) {        let mut effects = Effects::default();
         let mut state = self.state.write();
         let mut s = session.inner.lock();
         let publish_will = reason != DisconnectReason::Normal;

@@ -1,6 +1,5 @@
 //! [`Client`]: one connection's handle to publish, subscribe and receive.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -13,15 +12,13 @@ use crate::message::{Delivery, Message};
 use crate::publish::PublishOptions;
 use crate::qos::{QoS, SubOptions};
 use crate::session::{AckHandle, Session, Taken, Wake};
-use crate::sync::{Arc, Mutex, Ordering, channel};
+use crate::sync::{Arc, Ordering, channel};
 use crate::topic::TopicName;
 
-/// Deliveries a receiving client moves out of its session per lock. The bound on memory is
-/// the session's queue bound plus this.
-const BATCH: usize = 64;
-
-/// Lock-free looks at the queue before a receiver sleeps.
-const SPINS: u32 = 128;
+/// Lock-free looks at the queue before a receiver sleeps: the first `SPIN_STEPS` spin
+/// 1, 2, 4, … times, the rest yield the CPU.
+const BACKOFF_STEPS: u32 = 10;
+const SPIN_STEPS: u32 = 6;
 
 /// The in-process consumer's wake-up: a token on a one-slot channel.
 #[derive(Debug)]
@@ -58,7 +55,6 @@ pub struct Client {
     session: Arc<Session>,
     generation: u64,
     doorbell: Option<channel::Receiver<()>>,
-    local: Mutex<VecDeque<Taken>>,
     session_present: bool,
     username: Option<String>,
     auto_ack: bool,
@@ -89,7 +85,6 @@ impl Client {
             session,
             generation,
             doorbell,
-            local: Mutex::new(VecDeque::new()),
             session_present,
             username,
             auto_ack,
@@ -239,28 +234,23 @@ impl Client {
     /// [`TryRecvError::Empty`] if nothing is deliverable now; [`TryRecvError::Session`] once
     /// the handle was taken over, or its broker shut down and the queue is drained.
     pub fn try_recv(&self) -> Result<Message, TryRecvError> {
-        let mut local = self.local.lock();
-        if local.is_empty() {
-            let mut expired = Vec::new();
-            let clock = &self.broker.clock;
-            let result = self.session.take(
-                self.generation,
-                BATCH,
-                || clock.now(),
-                self.auto_ack,
-                &mut local,
-                &mut expired,
-            );
-            if !expired.is_empty() {
-                drop(local);
-                self.report_expired(expired);
-                local = self.local.lock();
-            }
-            result?;
+        let mut expired = Vec::new();
+        let mut got = None;
+        let clock = &self.broker.clock;
+        let result = self.session.take(
+            self.generation,
+            1,
+            || clock.now(),
+            self.auto_ack,
+            |taken| got = Some(taken),
+            &mut expired,
+        );
+        if !expired.is_empty() {
+            self.report_expired(expired);
         }
-        let taken = local.pop_front().ok_or(TryRecvError::Empty)?;
-        drop(local);
-        Ok(self.message(taken))
+        result?;
+        got.map(|taken| self.message(taken))
+            .ok_or(TryRecvError::Empty)
     }
 
     fn message(&self, taken: Taken) -> Message {
@@ -323,9 +313,14 @@ impl Client {
                 Err(TryRecvError::Empty) => {}
             }
             // A delivery often arrives within a microsecond or two: look without locks for a
-            // moment before paying for a sleep and a wake-up.
-            if (0..SPINS).any(|_| {
-                std::hint::spin_loop();
+            // moment before paying for a sleep and a wake-up. Spins grow, then yield, so a
+            // publisher sharing this CPU gets to run (crossbeam's backoff does the same).
+            if (0..BACKOFF_STEPS).any(|step| {
+                if step < SPIN_STEPS {
+                    (0..1u32 << step).for_each(|_| std::hint::spin_loop());
+                } else {
+                    std::thread::yield_now();
+                }
                 !self.session.queue_is_empty()
             }) {
                 continue;
@@ -432,9 +427,7 @@ impl Client {
     }
 
     fn end(&self, reason: DisconnectReason) {
-        let leftovers: Vec<Taken> = self.local.lock().drain(..).collect();
-        self.broker
-            .detach(&self.session, self.generation, reason, leftovers);
+        self.broker.detach(&self.session, self.generation, reason);
     }
 }
 

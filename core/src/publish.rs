@@ -147,7 +147,7 @@ impl BrokerShared {
                         bytes: full.bytes,
                     })?;
             }
-            route(&state, &publication, &mut effects);
+            route(&state, publication, &mut effects);
         }
         let full = effects.first_full.take();
         self.run_effects(effects);
@@ -189,7 +189,7 @@ impl BrokerShared {
                     c.max_retained_bytes,
                 );
             }
-            route(&state, &publication, &mut effects);
+            route(&state, publication, &mut effects);
         }
         self.run_effects(effects);
     }

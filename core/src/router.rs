@@ -165,7 +165,11 @@ impl Target {
 }
 
 /// Offers `publication` to every matching subscription. `state` is the router read guard.
-pub(crate) fn route(state: &RouterState, publication: &Publication, effects: &mut Effects) {
+///
+/// The publication is moved into the delivery when there is exactly one recipient (the
+/// common 1 → 1 case pays no reference-count traffic for it); otherwise each recipient gets a
+/// clone, which shares the topic, payload and properties.
+pub(crate) fn route(state: &RouterState, publication: Publication, effects: &mut Effects) {
     let origin = publication.origin;
     let mut first: Option<Target> = None;
     let mut rest: Vec<Target> = Vec::new();
@@ -184,9 +188,16 @@ pub(crate) fn route(state: &RouterState, publication: &Publication, effects: &mu
         }
         Match::Shared(group) => groups.push(group),
     });
+    if groups.is_empty() && rest.is_empty() {
+        if let Some(first) = first {
+            offer(state, publication, first, effects);
+        }
+        return;
+    }
+    let publication = &publication;
     if let Some(first) = first {
         if rest.is_empty() {
-            offer(state, publication, first, effects);
+            offer(state, publication.clone(), first, effects);
         } else {
             rest.push(first);
             rest.sort_by_key(|t| t.key);
@@ -196,13 +207,13 @@ pub(crate) fn route(state: &RouterState, publication: &Publication, effects: &mu
                     Some(m) if m.key == target.key => m.merge(target),
                     _ => {
                         if let Some(done) = merged.replace(target) {
-                            offer(state, publication, done, effects);
+                            offer(state, publication.clone(), done, effects);
                         }
                     }
                 }
             }
             if let Some(done) = merged {
-                offer(state, publication, done, effects);
+                offer(state, publication.clone(), done, effects);
             }
         }
     }
@@ -211,21 +222,21 @@ pub(crate) fn route(state: &RouterState, publication: &Publication, effects: &mu
     }
 }
 
-fn delivery(publication: &Publication, target: &Target) -> Delivery {
+fn delivery(publication: Publication, target: Target) -> Delivery {
     Delivery {
-        publication: publication.clone(),
         qos: publication.qos.min(target.opts.qos),
         // Live deliveries carry RETAIN 0 [MQTT-3.3.1-9] unless retain-as-published (MQTT 5.0 §3.8.3.1).
         retain: target.opts.retain_as_published && publication.retain,
+        publication,
         dup: false,
-        subscription_ids: target.ids.clone(),
+        subscription_ids: target.ids,
     }
 }
 
-fn offer(state: &RouterState, publication: &Publication, target: Target, effects: &mut Effects) {
+fn offer(state: &RouterState, publication: Publication, target: Target, effects: &mut Effects) {
     if let Some(session) = state.session(target.key) {
-        let outcome = session.enqueue(delivery(publication, &target));
-        settle(session, publication, outcome, effects);
+        let outcome = session.enqueue(delivery(publication, target));
+        settle(session, outcome, effects);
     }
 }
 
@@ -248,40 +259,33 @@ fn offer_shared(
             continue;
         };
         if session.has_room_online(publication.weight()) {
-            let outcome = session.enqueue(delivery(publication, &Target::new(key, opts)));
-            settle(session, publication, outcome, effects);
+            let delivery = delivery(publication.clone(), Target::new(key, opts));
+            settle(session, session.enqueue(delivery), effects);
             return;
         }
     }
     let (key, opts) = members[start];
-    offer(state, publication, Target::new(key, opts), effects);
+    offer(state, publication.clone(), Target::new(key, opts), effects);
 }
 
 /// Records what one enqueue asks of the caller.
-pub(crate) fn settle(
-    session: &Session,
-    publication: &Publication,
-    outcome: Enqueued,
-    effects: &mut Effects,
-) {
+pub(crate) fn settle(session: &Session, outcome: Enqueued, effects: &mut Effects) {
     match outcome {
         Enqueued::Queued(Some(waker)) => effects.wake(waker),
         Enqueued::Queued(None) => {}
-        Enqueued::Dropped(reason) => {
+        Enqueued::Dropped(reason, topic) => {
             if reason == DropReason::QueueFull && effects.first_full.is_none() {
                 effects.first_full = Some(session.client_id.clone());
             }
             effects
                 .drops
-                .push((session.client_id.clone(), publication.topic.clone(), reason));
+                .push((session.client_id.clone(), topic, reason));
         }
-        Enqueued::Kicked(ended) => {
+        Enqueued::Kicked(ended, topic) => {
             let (will, waker) = *ended;
-            effects.drops.push((
-                session.client_id.clone(),
-                publication.topic.clone(),
-                DropReason::QueueFull,
-            ));
+            effects
+                .drops
+                .push((session.client_id.clone(), topic, DropReason::QueueFull));
             effects.ended(session, DisconnectReason::SlowConsumer, will, waker);
         }
     }

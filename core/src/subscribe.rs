@@ -123,8 +123,7 @@ impl BrokerShared {
                 dup: false,
                 subscription_ids: opts.subscription_id.into_iter().collect(),
             };
-            let outcome = session.enqueue(delivery);
-            settle(session, &publication, outcome, effects);
+            settle(session, session.enqueue(delivery), effects);
         }
     }
 

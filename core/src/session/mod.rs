@@ -19,9 +19,13 @@ use crate::hooks::DropReason;
 use crate::message::Delivery;
 use crate::qos::{QoS, SubOptions};
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering, ValueArc};
-use crate::topic::TopicFilter;
+use crate::topic::{TopicFilter, TopicName};
 use crate::will::Will;
-use queue::{Offer, Queue};
+use queue::{Offer, Padded, Queue};
+
+/// Deliveries moved from the queue into `front` at once, so their room is released with one
+/// atomic operation. They wait there, outside the queue's bound, until handed out.
+const STAGE: usize = 64;
 
 /// Index of a session in the router's session table; the topic index's handle.
 pub(crate) type SessionKey = u32;
@@ -107,11 +111,11 @@ pub(crate) type Ended = (Option<Will>, Option<ValueArc<dyn Wake>>);
 pub(crate) enum Enqueued {
     /// Queued; wake the consumer with this if set (it was waiting).
     Queued(Option<ValueArc<dyn Wake>>),
-    /// Not queued, for this reason; counted already.
-    Dropped(DropReason),
+    /// Not queued, for this reason; counted already. The topic is for the event.
+    Dropped(DropReason, TopicName),
     /// The queue overflowed under `OverflowPolicy::Disconnect`: the connection ended; publish
-    /// this will (if any) and wake the consumer.
-    Kicked(Box<Ended>),
+    /// this will (if any) and wake the consumer. The topic is for the event.
+    Kicked(Box<Ended>, TopicName),
 }
 
 /// One item handed to a consumer by [`Session::take`].
@@ -130,9 +134,12 @@ pub(crate) struct Session {
     /// Release stores in `attach` / `end`; pairs with the Acquire in `is_live`.
     status: AtomicU64,
     /// Publishes made through this session (only its own client writes it).
-    pub(crate) published: AtomicU64,
+    /// Written by the publishing client; kept off the consumer's lines.
+    pub(crate) published: Padded<AtomicU64>,
     queue: Queue,
-    pub(crate) inner: Mutex<SessionState>,
+    /// Taken by the consumer per receive: on lines of its own, away from the queue's counter
+    /// that publishers write.
+    pub(crate) inner: Padded<Mutex<SessionState>>,
     /// A copy of the attached connection's waker, so a publisher that must wake the consumer
     /// does not contend for `inner` with it (lock order: after `inner`).
     wake_slot: Mutex<Option<ValueArc<dyn Wake>>>,
@@ -153,9 +160,9 @@ impl Session {
             key,
             client_id,
             status: AtomicU64::new(0),
-            published: AtomicU64::new(0),
+            published: Padded(AtomicU64::new(0)),
             queue: Queue::new(),
-            inner: Mutex::new(SessionState {
+            inner: Padded(Mutex::new(SessionState {
                 front: VecDeque::new(),
                 inflight: VecDeque::new(),
                 resend_pending: 0,
@@ -172,7 +179,7 @@ impl Session {
                 expires_at: None,
                 sent: 0,
                 dropped_expired: 0,
-            }),
+            })),
             wake_slot: Mutex::new(None),
         }
     }
@@ -238,14 +245,14 @@ impl Session {
         match self.queue.offer(delivery, online) {
             Offer::Queued { wake: false } => Enqueued::Queued(None),
             Offer::Queued { wake: true } => Enqueued::Queued(self.wake_slot.lock().clone()),
-            Offer::Dropped(reason) => Enqueued::Dropped(reason),
-            Offer::Overflow => {
+            Offer::Dropped(reason, topic) => Enqueued::Dropped(reason, topic),
+            Offer::Overflow(topic) => {
                 let mut state = self.inner.lock();
                 let generation = state.generation;
                 let ended = self
                     .end(&mut state, generation, SessionError::SlowConsumer, true)
                     .unwrap_or((None, None));
-                Enqueued::Kicked(Box::new(ended))
+                Enqueued::Kicked(Box::new(ended), topic)
             }
         }
     }
@@ -267,7 +274,7 @@ impl Session {
         max: usize,
         now: impl Fn() -> Duration,
         auto_ack: bool,
-        out: &mut VecDeque<Taken>,
+        mut out: impl FnMut(Taken),
         expired: &mut Vec<Delivery>,
     ) -> Result<(), SessionError> {
         let mut guard = self.inner.lock();
@@ -285,7 +292,7 @@ impl Session {
                 state.resend_pending -= 1;
                 let mut delivery = entry.delivery.clone();
                 delivery.dup = true;
-                out.push_back(Taken {
+                out(Taken {
                     delivery,
                     packet_id: Some(entry.packet_id),
                     seq: entry.seq,
@@ -295,8 +302,10 @@ impl Session {
         }
         let mut clock: Option<Duration> = None;
         while taken < max {
-            let next = state.front.pop_front().or_else(|| self.queue.pop());
-            let Some(delivery) = next else {
+            if state.front.is_empty() && self.queue.pop_many(&mut state.front, STAGE) == 0 {
+                break;
+            }
+            let Some(delivery) = state.front.pop_front() else {
                 break;
             };
             let needs_slot = delivery.qos != QoS::AtMostOnce && !auto_ack;
@@ -328,23 +337,24 @@ impl Session {
                     resend: false,
                 });
             }
-            out.push_back(Taken {
+            out(Taken {
                 delivery,
                 packet_id,
                 seq,
             });
             taken += 1;
         }
-        let drained = state.front.is_empty() && self.queue.is_empty();
         match state.ended {
-            Some(reason) if taken == 0 && drained => Err(reason),
+            Some(reason) if taken == 0 && state.front.is_empty() && self.queue.is_empty() => {
+                Err(reason)
+            }
             _ => Ok(()),
         }
     }
 
     /// Whether the queue is empty, without taking a lock (a hint for spinning consumers).
     pub(crate) fn queue_is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.queue.looks_empty()
     }
 
     /// The consumer found nothing to take and is about to sleep until woken: raises the
@@ -383,33 +393,6 @@ impl Session {
         }
     }
 
-    /// Puts items a consumer took but never handed out back at the front, in order, and
-    /// releases their in-flight slots, so a later connection receives them as if never sent.
-    pub(crate) fn give_back(&self, generation: u64, items: impl DoubleEndedIterator<Item = Taken>) {
-        let mut state = self.inner.lock();
-        if state.generation != generation {
-            return;
-        }
-        for item in items.rev() {
-            if item.delivery.dup {
-                // A resend: still in flight; just due for resending again.
-                if let Some(entry) = state
-                    .inflight
-                    .iter_mut()
-                    .find(|e| e.seq == item.seq && !e.resend)
-                {
-                    entry.resend = true;
-                    state.resend_pending += 1;
-                }
-                continue;
-            }
-            if let Some(pos) = state.inflight.iter().position(|e| e.seq == item.seq) {
-                state.inflight.remove(pos);
-            }
-            state.sent = state.sent.saturating_sub(1);
-            state.front.push_front(item.delivery);
-        }
-    }
 }
 
 /// The check of [`Session::check`] with the lock held.

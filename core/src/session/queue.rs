@@ -1,35 +1,80 @@
 //! A session's delivery queue: lock-free on the publish path, bounded in count and bytes.
 //!
-//! Publishers push into an unbounded MPMC channel after reserving room in two atomic
-//! counters, so the bound is exact however many publish at once; the consumer pops and
-//! releases the room. A consumer about to sleep raises `waiting`; the first publisher after
-//! that wakes it. Not here: in-flight state, packet ids, attachment (see `mod.rs`).
+//! Publishers push into an unbounded MPMC channel after reserving room in one atomic word
+//! that packs the count, the bytes and the consumer's `WAITING` bit; the consumer pops and
+//! releases the room. Not here: in-flight state, packet ids, attachment (see `mod.rs`).
 //!
 //! # The wake-up protocol
 //!
-//! Publisher: push, `fence(SeqCst)`, then `waiting.swap(false)`; wake if it was set.
-//! Consumer: `waiting.store(true)`, `fence(SeqCst)`, then look again before sleeping.
-//! The two fences are ordered one way or the other: either the publisher's swap sees the
-//! flag, or the consumer's second look sees the push. No delivery waits without a wake-up.
+//! Every reservation and every park is a read-modify-write of the same word, so they are
+//! totally ordered:
+//! - a consumer parks (sets `WAITING`) only if the count is zero, by compare-and-swap;
+//! - a publisher's reservation returns the previous word; if `WAITING` was set, it clears it
+//!   and wakes the consumer after its push.
+//!
+//! Either the reservation comes first (the consumer sees a non-zero count and does not
+//! sleep) or the park does (the publisher sees `WAITING` and wakes it). A consumer woken
+//! while a push is still in flight sees a count above zero with nothing to pop, and looks
+//! again instead of sleeping. No delivery waits without a wake-up, and no fence is needed.
+
+use std::collections::VecDeque;
 
 use crate::config::OverflowPolicy;
 use crate::hooks::DropReason;
 use crate::message::Delivery;
 use crate::qos::QoS;
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, channel, fence};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, channel};
+use crate::topic::TopicName;
+
+/// Keeps a value on cache lines of its own, so that writes to it by one thread do not slow
+/// reads of its neighbours by another (false sharing). 128 bytes: two lines, as adjacent-line
+/// prefetchers pull pairs.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Bits of the packed word: `WAITING | count << COUNT_SHIFT | bytes`.
+const BYTES_BITS: u32 = 38;
+const BYTES_MASK: u64 = (1 << BYTES_BITS) - 1;
+const COUNT_SHIFT: u32 = BYTES_BITS;
+const COUNT_UNIT: u64 = 1 << COUNT_SHIFT;
+const COUNT_MASK: u64 = ((1 << 25) - 1) << COUNT_SHIFT;
+const WAITING: u64 = 1 << 63;
+
+/// The largest count bound: half the count field, so reservations that overshoot together
+/// before undoing can never carry into the `WAITING` bit.
+pub(crate) const MAX_QUEUED_MESSAGES: usize = 1 << 23;
+/// The largest byte bound (64 GiB), likewise half the byte field.
+pub(crate) const MAX_QUEUED_BYTES: usize = 1 << (BYTES_BITS - 2);
+
+fn count(word: u64) -> usize {
+    ((word & COUNT_MASK) >> COUNT_SHIFT) as usize
+}
+
+fn bytes(word: u64) -> usize {
+    (word & BYTES_MASK) as usize
+}
 
 /// What [`Queue::offer`] did.
 #[derive(Debug)]
 pub(crate) enum Offer {
     /// Queued; `wake` if the consumer was waiting.
     Queued {
-        /// The consumer raised `waiting` and must be woken.
+        /// The consumer had parked and must be woken.
         wake: bool,
     },
-    /// Dropped for this reason (counted).
-    Dropped(DropReason),
-    /// Full under the `Disconnect` policy: the caller ends the connection (counted as a drop).
-    Overflow,
+    /// Dropped for this reason (counted); its topic is handed back for the event.
+    Dropped(DropReason, TopicName),
+    /// Full under the `Disconnect` policy: the caller ends the connection (counted as a
+    /// drop); the delivery's topic is handed back for the event.
+    Overflow(TopicName),
 }
 
 /// The bounded delivery queue of one session.
@@ -37,14 +82,11 @@ pub(crate) enum Offer {
 pub(crate) struct Queue {
     tx: channel::Sender<Delivery>,
     rx: channel::Receiver<Delivery>,
-    /// Reserved room: incremented before a push, decremented after a pop. SeqCst RMWs, so
-    /// concurrent reservations see each other and the bound is exact.
-    len: AtomicUsize,
-    bytes: AtomicUsize,
-    waiting: AtomicBool,
+    /// `WAITING | count | bytes`, see the module docs. Every access is a SeqCst RMW or load.
+    word: Padded<AtomicU64>,
     max_len: AtomicUsize,
     max_bytes: AtomicUsize,
-    /// `OverflowPolicy` as `u64` (see `policy_code`), plus `queue_qos0` in bit 8.
+    /// `OverflowPolicy` code in the low byte, `queue_qos0` in bit 8.
     policy: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_offline: AtomicU64,
@@ -64,9 +106,7 @@ impl Queue {
         Self {
             tx,
             rx,
-            len: AtomicUsize::new(0),
-            bytes: AtomicUsize::new(0),
-            waiting: AtomicBool::new(false),
+            word: Padded(AtomicU64::new(0)),
             max_len: AtomicUsize::new(0),
             max_bytes: AtomicUsize::new(0),
             policy: AtomicU64::new(0),
@@ -75,8 +115,8 @@ impl Queue {
         }
     }
 
-    /// Sets the bounds and policy of a new connection. Relaxed: these are configuration,
-    /// read independently of any other memory.
+    /// Sets the bounds and policy of a new connection, clamped to what the packed word holds.
+    /// Relaxed: configuration, read independently of any other memory.
     pub(crate) fn configure(
         &self,
         max_len: usize,
@@ -84,8 +124,10 @@ impl Queue {
         policy: OverflowPolicy,
         queue_qos0: bool,
     ) {
-        self.max_len.store(max_len, Ordering::Relaxed);
-        self.max_bytes.store(max_bytes, Ordering::Relaxed);
+        self.max_len
+            .store(max_len.min(MAX_QUEUED_MESSAGES), Ordering::Relaxed);
+        self.max_bytes
+            .store(max_bytes.min(MAX_QUEUED_BYTES), Ordering::Relaxed);
         let code = policy_code(policy) | u64::from(queue_qos0) << 8;
         self.policy.store(code, Ordering::Relaxed);
     }
@@ -100,26 +142,28 @@ impl Queue {
         (policy, code & 0x100 != 0)
     }
 
-    /// Reserves room for one delivery of `weight` bytes, or leaves the counters as they were.
-    fn reserve(&self, weight: usize) -> bool {
-        let len = self.len.fetch_add(1, Ordering::SeqCst);
-        let bytes = self.bytes.fetch_add(weight, Ordering::SeqCst);
-        if len < self.max_len.load(Ordering::Relaxed)
-            && bytes.saturating_add(weight) <= self.max_bytes.load(Ordering::Relaxed)
-        {
-            return true;
+    /// Reserves room for one delivery of `weight` bytes. Returns the previous word, or `None`
+    /// (with the word as it was) if the bounds do not allow it.
+    fn reserve(&self, weight: usize) -> Option<u64> {
+        let max_bytes = self.max_bytes.load(Ordering::Relaxed);
+        if weight > max_bytes {
+            return None;
         }
-        self.len.fetch_sub(1, Ordering::SeqCst);
-        self.bytes.fetch_sub(weight, Ordering::SeqCst);
-        false
+        let unit = COUNT_UNIT + weight as u64;
+        let old = self.word.fetch_add(unit, Ordering::SeqCst);
+        if count(old) < self.max_len.load(Ordering::Relaxed) && bytes(old) + weight <= max_bytes {
+            return Some(old);
+        }
+        self.word.fetch_sub(unit, Ordering::SeqCst);
+        None
     }
 
     /// Whether a delivery of `weight` bytes would fit now (a hint: it may not by the time it
     /// is offered).
     pub(crate) fn has_room(&self, weight: usize) -> bool {
-        self.len.load(Ordering::SeqCst) < self.max_len.load(Ordering::Relaxed)
-            && self.bytes.load(Ordering::SeqCst).saturating_add(weight)
-                <= self.max_bytes.load(Ordering::Relaxed)
+        let word = self.word.load(Ordering::SeqCst);
+        count(word) < self.max_len.load(Ordering::Relaxed)
+            && bytes(word) + weight <= self.max_bytes.load(Ordering::Relaxed)
     }
 
     /// Offers a delivery. `online`: a connection is attached (QoS 0 for an offline session is
@@ -129,39 +173,48 @@ impl Queue {
         let qos0 = delivery.qos == QoS::AtMostOnce;
         if !online && qos0 && !queue_qos0 {
             self.dropped_offline.fetch_add(1, Ordering::Relaxed);
-            return Offer::Dropped(DropReason::Offline);
+            return Offer::Dropped(DropReason::Offline, delivery.publication.topic);
         }
         let weight = delivery.publication.weight();
-        if !self.reserve(weight) {
-            let policy = if qos0 {
-                OverflowPolicy::DropNewest
-            } else {
-                policy
-            };
-            match policy {
-                OverflowPolicy::DropOldest if self.make_room(weight) => {}
-                OverflowPolicy::Disconnect if online => {
-                    self.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
-                    return Offer::Overflow;
-                }
-                _ => {
-                    self.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
-                    return Offer::Dropped(DropReason::QueueFull);
+        let reserved = match self.reserve(weight) {
+            Some(old) => old,
+            None => {
+                let policy = if qos0 {
+                    OverflowPolicy::DropNewest
+                } else {
+                    policy
+                };
+                match policy {
+                    OverflowPolicy::DropOldest => match self.make_room(weight) {
+                        Some(old) => old,
+                        None => return self.drop_full(delivery),
+                    },
+                    OverflowPolicy::Disconnect if online => {
+                        self.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+                        return Offer::Overflow(delivery.publication.topic);
+                    }
+                    _ => return self.drop_full(delivery),
                 }
             }
-        }
+        };
         // The receiver lives in `self`, so the channel cannot be disconnected.
         let _ = self.tx.send(delivery);
-        // SeqCst fence: pairs with the one in `park` (see the module docs).
-        fence(Ordering::SeqCst);
-        Offer::Queued {
-            wake: self.waiting.swap(false, Ordering::SeqCst),
-        }
+        let wake = reserved & WAITING != 0 && self.unpark();
+        Offer::Queued { wake }
     }
 
-    /// Drop-oldest: pops until a delivery of `weight` fits, then reserves it. `false` if even
-    /// an empty queue cannot hold it.
-    fn make_room(&self, weight: usize) -> bool {
+    fn drop_full(&self, delivery: Delivery) -> Offer {
+        self.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+        Offer::Dropped(DropReason::QueueFull, delivery.publication.topic)
+    }
+
+    /// Clears `WAITING`; `true` if this call cleared it (so exactly one publisher wakes).
+    fn unpark(&self) -> bool {
+        self.word.fetch_and(!WAITING, Ordering::SeqCst) & WAITING != 0
+    }
+
+    /// Drop-oldest: pops until a delivery of `weight` fits, then reserves it.
+    fn make_room(&self, weight: usize) -> Option<u64> {
         loop {
             match self.pop() {
                 Some(_) => {
@@ -170,37 +223,185 @@ impl Queue {
                 // Empty (or a racing consumer took the rest): one last try.
                 None => return self.reserve(weight),
             }
-            if self.reserve(weight) {
-                return true;
+            if let Some(old) = self.reserve(weight) {
+                return Some(old);
             }
         }
+    }
+
+    /// Moves up to `max` of the oldest deliveries into `out` and releases their room with one
+    /// atomic operation (a consumer keeping up with a fast publisher would otherwise bounce
+    /// the word's cache line once per message). Returns how many it moved.
+    pub(crate) fn pop_many(&self, out: &mut VecDeque<Delivery>, max: usize) -> usize {
+        let mut unit = 0;
+        let mut moved = 0;
+        while moved < max {
+            let Ok(delivery) = self.rx.try_recv() else {
+                break;
+            };
+            unit += COUNT_UNIT + delivery.publication.weight() as u64;
+            out.push_back(delivery);
+            moved += 1;
+        }
+        if unit != 0 {
+            self.word.fetch_sub(unit, Ordering::SeqCst);
+        }
+        moved
     }
 
     /// Takes the oldest delivery and releases its room.
     pub(crate) fn pop(&self) -> Option<Delivery> {
         let delivery = self.rx.try_recv().ok()?;
-        self.len.fetch_sub(1, Ordering::SeqCst);
-        self.bytes
-            .fetch_sub(delivery.publication.weight(), Ordering::SeqCst);
+        let unit = COUNT_UNIT + delivery.publication.weight() as u64;
+        self.word.fetch_sub(unit, Ordering::SeqCst);
         Some(delivery)
     }
 
-    /// The consumer is about to sleep: raises `waiting`. Returns `true` if a delivery arrived
-    /// meanwhile, in which case the caller must take it instead of sleeping.
+    /// The consumer is about to sleep: sets `WAITING` if nothing is queued or being pushed.
+    /// Returns `true` if something is, in which case the caller must look again instead of
+    /// sleeping.
     pub(crate) fn park(&self) -> bool {
-        self.waiting.store(true, Ordering::SeqCst);
-        // SeqCst fence: pairs with the one in `offer` (see the module docs).
-        fence(Ordering::SeqCst);
-        !self.rx.is_empty()
+        let parked = self
+            .word
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |word| {
+                (count(word) == 0).then_some(word | WAITING)
+            });
+        parked.is_err()
     }
 
-    /// Marks the consumer as waiting without looking (a new connection has not taken yet).
+    /// Marks the consumer as waiting when a connection attaches (it has not looked yet), so
+    /// the first delivery wakes it.
     pub(crate) fn set_waiting(&self) {
-        self.waiting.store(true, Ordering::SeqCst);
+        self.word.fetch_or(WAITING, Ordering::SeqCst);
     }
 
-    /// Whether nothing is queued.
+    /// Whether nothing is queued or being pushed.
     pub(crate) fn is_empty(&self) -> bool {
+        count(self.word.load(Ordering::SeqCst)) == 0
+    }
+
+    /// Whether nothing is ready to pop (a hint for spinning consumers: it reads the channel's
+    /// own indices, not the word publishers update on every reservation).
+    pub(crate) fn looks_empty(&self) -> bool {
         self.rx.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Publication;
+    use bytes::Bytes;
+
+    fn delivery(qos: QoS, payload: &'static [u8]) -> Delivery {
+        Delivery {
+            publication: Publication {
+                topic: TopicName::new("t").unwrap(),
+                payload: Bytes::from_static(payload),
+                qos,
+                retain: false,
+                properties: None,
+                origin: None,
+                expires_at: None,
+            },
+            qos,
+            retain: false,
+            dup: false,
+            subscription_ids: Vec::new(),
+        }
+    }
+
+    fn queue(max_len: usize, max_bytes: usize, policy: OverflowPolicy) -> Queue {
+        let q = Queue::new();
+        q.configure(max_len, max_bytes, policy, false);
+        q
+    }
+
+    #[test]
+    fn count_and_bytes_are_packed_and_released() {
+        let q = queue(10, 100, OverflowPolicy::DropNewest);
+        assert!(matches!(
+            q.offer(delivery(QoS::AtLeastOnce, b"abc"), true),
+            Offer::Queued { wake: false }
+        ));
+        let word = q.word.load(Ordering::SeqCst);
+        assert_eq!((count(word), bytes(word)), (1, 4));
+        assert!(q.pop().is_some());
+        assert_eq!(q.word.load(Ordering::SeqCst), 0);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn park_refuses_while_something_is_queued_and_offer_wakes_once() {
+        let q = queue(10, 100, OverflowPolicy::DropNewest);
+        assert!(!q.park(), "empty: parks");
+        assert!(matches!(
+            q.offer(delivery(QoS::AtLeastOnce, b"a"), true),
+            Offer::Queued { wake: true }
+        ));
+        assert!(matches!(
+            q.offer(delivery(QoS::AtLeastOnce, b"b"), true),
+            Offer::Queued { wake: false }
+        ));
+        assert!(q.park(), "non-empty: must not sleep");
+    }
+
+    #[test]
+    fn bounds_hold_under_each_policy() {
+        let q = queue(2, 100, OverflowPolicy::DropNewest);
+        for _ in 0..2 {
+            q.offer(delivery(QoS::AtLeastOnce, b"x"), true);
+        }
+        assert!(matches!(
+            q.offer(delivery(QoS::AtLeastOnce, b"y"), true),
+            Offer::Dropped(DropReason::QueueFull, _)
+        ));
+        let q = queue(2, 100, OverflowPolicy::DropOldest);
+        for p in [&b"1"[..], b"2", b"3"] {
+            let d = delivery(QoS::AtLeastOnce, b"x");
+            let d = Delivery {
+                publication: Publication {
+                    payload: Bytes::copy_from_slice(p),
+                    ..d.publication
+                },
+                ..d
+            };
+            q.offer(d, true);
+        }
+        let left: Vec<_> = std::iter::from_fn(|| q.pop())
+            .map(|d| d.publication.payload)
+            .collect();
+        assert_eq!(left, [Bytes::from_static(b"2"), Bytes::from_static(b"3")]);
+        assert_eq!(q.dropped_queue_full.load(Ordering::Relaxed), 1);
+        let q = queue(1, 100, OverflowPolicy::Disconnect);
+        q.offer(delivery(QoS::AtLeastOnce, b"x"), true);
+        assert!(matches!(
+            q.offer(delivery(QoS::AtLeastOnce, b"x"), true),
+            Offer::Overflow(_)
+        ));
+        assert!(
+            matches!(
+                q.offer(delivery(QoS::AtMostOnce, b"x"), true),
+                Offer::Dropped(DropReason::QueueFull, _)
+            ),
+            "QoS 0 goes first"
+        );
+    }
+
+    #[test]
+    fn delivery_heavier_than_byte_bound_is_dropped() {
+        let q = queue(10, 3, OverflowPolicy::DropOldest);
+        assert!(matches!(
+            q.offer(delivery(QoS::AtLeastOnce, b"abc"), true),
+            Offer::Dropped(DropReason::QueueFull, _)
+        ));
+        assert_eq!(q.word.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn bounds_are_clamped_to_the_packed_word() {
+        let q = queue(usize::MAX, usize::MAX, OverflowPolicy::DropNewest);
+        assert_eq!(q.max_len.load(Ordering::Relaxed), MAX_QUEUED_MESSAGES);
+        assert_eq!(q.max_bytes.load(Ordering::Relaxed), MAX_QUEUED_BYTES);
     }
 }

@@ -23,7 +23,7 @@
 #[cfg(not(loom))]
 mod imp {
     pub(crate) use std::sync::Arc;
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     /// Channels: crossbeam's, re-exported.
     pub(crate) mod channel {
@@ -65,7 +65,7 @@ mod imp {
 #[cfg(loom)]
 mod imp {
     pub(crate) use loom::sync::Arc;
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+    pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     /// Channels: our own, on loom's primitives, with crossbeam's names.
     pub(crate) mod channel {
