@@ -10,7 +10,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, OverflowPolicy};
 use crate::error::{ConnectError, SessionError};
 use crate::hooks::{ClientInfo, DisconnectReason, Event, Hooks};
-use crate::router::{Effects, RouterState};
+use crate::router::RouterState;
 use crate::session::{Session, SessionLimits, Wake};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering, RwLock, ValueArc, channel};
 use crate::timers::PendingWill;
@@ -368,7 +368,7 @@ impl BrokerShared {
         };
         let limits = this.limits_for(&options);
         let client_id: ValueArc<str> = ValueArc::from(options.client_id.as_str());
-        let mut effects = Effects::default();
+        let mut effects = this.effects();
         let mut state = this.state.write();
         if state.closed {
             return Err(ConnectError::BrokerClosed);
@@ -448,7 +448,8 @@ impl BrokerShared {
 
     /// Ends connection `generation` of `session`: publishes the will unless `reason` is a
     /// normal disconnect, and discards the session if it does not outlive its connection.
-    pub(crate) fn detach(&self, session: &Arc<Session>, generation: u64, reason: DisconnectReason) {        let mut effects = Effects::default();
+    pub(crate) fn detach(&self, session: &Arc<Session>, generation: u64, reason: DisconnectReason) {
+        let mut effects = self.effects();
         let mut state = self.state.write();
         let mut s = session.inner.lock();
         let publish_will = reason != DisconnectReason::Normal;
@@ -475,7 +476,7 @@ impl BrokerShared {
     }
 
     pub(crate) fn shutdown(&self) {
-        let mut effects = Effects::default();
+        let mut effects = self.effects();
         let mut state = self.state.write();
         if state.closed {
             return;

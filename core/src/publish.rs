@@ -131,7 +131,7 @@ impl BrokerShared {
             origin: origin.map(|(key, _, _)| key),
             expires_at,
         };
-        let mut effects = Effects::default();
+        let mut effects = self.effects();
         {
             let state = self.state.read();
             if state.closed && origin.is_some() {
@@ -177,7 +177,7 @@ impl BrokerShared {
             origin,
             expires_at: None,
         };
-        let mut effects = Effects::default();
+        let mut effects = self.effects();
         {
             let state = self.state.read();
             if publication.retain {
@@ -192,6 +192,11 @@ impl BrokerShared {
             route(&state, publication, &mut effects);
         }
         self.run_effects(effects);
+    }
+
+    /// An empty [`Effects`] for one operation.
+    pub(crate) fn effects(&self) -> Effects {
+        Effects::new(self.hooks.is_some())
     }
 
     /// Does what `effects` collected, with no lock held: wakes consumers, emits events and

@@ -95,8 +95,11 @@ impl RouterState {
 pub(crate) struct Effects {
     first_wake: Option<ValueArc<dyn Wake>>,
     wakes: Vec<ValueArc<dyn Wake>>,
+    /// Whether anyone listens for drop events (an event hook is installed); if not, drops are
+    /// only counted, and the publish path allocates nothing for them.
+    record_drops: bool,
     pub(crate) drops: Vec<(ValueArc<str>, TopicName, DropReason)>,
-    /// Wills to publish: (client id, publishing session key, username, will).
+    /// Wills to publish: (client id, publishing session key, will).
     pub(crate) wills: Vec<(ValueArc<str>, SessionKey, Will)>,
     pub(crate) disconnects: Vec<(ValueArc<str>, DisconnectReason)>,
     /// The first session whose full queue dropped a delivery.
@@ -104,6 +107,14 @@ pub(crate) struct Effects {
 }
 
 impl Effects {
+    /// Effects of one operation; `record_drops` when an event hook wants drop events.
+    pub(crate) fn new(record_drops: bool) -> Self {
+        Self {
+            record_drops,
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn wake(&mut self, waker: ValueArc<dyn Wake>) {
         if self.first_wake.is_none() {
             self.first_wake = Some(waker);
@@ -283,9 +294,10 @@ pub(crate) fn settle(session: &Session, outcome: Enqueued, effects: &mut Effects
         }
         Enqueued::Kicked(ended, topic) => {
             let (will, waker) = *ended;
-            effects
-                .drops
-                .push((session.client_id.clone(), topic, DropReason::QueueFull));
+            if effects.record_drops {
+                let dropped = (session.client_id.clone(), topic, DropReason::QueueFull);
+                effects.drops.push(dropped);
+            }
             effects.ended(session, DisconnectReason::SlowConsumer, will, waker);
         }
     }

@@ -62,7 +62,7 @@ impl BrokerShared {
             .iter()
             .map(|&(f, opts)| self.prepare(session, username, f, opts).map(|f| (f, opts)))
             .collect();
-        let mut effects = Effects::default();
+        let mut effects = self.effects();
         let mut results = Vec::with_capacity(prepared.len());
         {
             let mut state = self.state.write();

@@ -21,7 +21,7 @@ use crate::qos::{QoS, SubOptions};
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering, ValueArc};
 use crate::topic::{TopicFilter, TopicName};
 use crate::will::Will;
-use queue::{Offer, Padded, Queue};
+use queue::{Held, Offer, Padded, Queue};
 
 /// Deliveries moved from the queue into `front` at once, so their room is released with one
 /// atomic operation. They wait there, outside the queue's bound, until handed out.
@@ -83,6 +83,8 @@ pub(crate) struct SessionState {
     /// Deliveries taken from the queue but not handed out yet (a full in-flight window, or
     /// given back by a departing client); they go before the queue.
     front: VecDeque<Delivery>,
+    /// Room of deliveries moved to `front` and not yet released to the queue.
+    held: Held,
     inflight: VecDeque<Inflight>,
     resend_pending: usize,
     next_packet_id: u16,
@@ -164,6 +166,7 @@ impl Session {
             queue: Queue::new(),
             inner: Padded(Mutex::new(SessionState {
                 front: VecDeque::new(),
+                held: Held::default(),
                 inflight: VecDeque::new(),
                 resend_pending: 0,
                 next_packet_id: 1,
@@ -232,6 +235,7 @@ impl Session {
         state.ended = Some(reason);
         let waker = state.waker.take();
         *self.wake_slot.lock() = None;
+        self.queue.release(&mut state.held);
         let will = state.will.take().filter(|_| publish_will);
         // Release: pairs with the Acquire in `is_live`.
         self.status.store(state.generation << 1, Ordering::Release);
@@ -302,7 +306,12 @@ impl Session {
         }
         let mut clock: Option<Duration> = None;
         while taken < max {
-            if state.front.is_empty() && self.queue.pop_many(&mut state.front, STAGE) == 0 {
+            if state.front.is_empty()
+                && self
+                    .queue
+                    .pop_many(&mut state.front, STAGE, &mut state.held)
+                    == 0
+            {
                 break;
             }
             let Some(delivery) = state.front.pop_front() else {
@@ -343,6 +352,10 @@ impl Session {
                 seq,
             });
             taken += 1;
+        }
+        if taken == 0 {
+            // About to report nothing (and maybe park): the room must be seen as free.
+            self.queue.release(&mut state.held);
         }
         match state.ended {
             Some(reason) if taken == 0 && state.front.is_empty() && self.queue.is_empty() => {
@@ -392,7 +405,6 @@ impl Session {
             None
         }
     }
-
 }
 
 /// The check of [`Session::check`] with the lock held.

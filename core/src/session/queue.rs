@@ -62,6 +62,17 @@ fn bytes(word: u64) -> usize {
     (word & BYTES_MASK) as usize
 }
 
+/// Room a consumer popped but has not released yet (see [`Queue::pop_many`]). The queue
+/// may so look up to [`RELEASE_EVERY`] deliveries fuller than it is: never emptier.
+#[derive(Debug, Default)]
+pub(crate) struct Held {
+    units: u64,
+    items: usize,
+}
+
+/// How many popped deliveries a consumer holds before it releases their room.
+pub(crate) const RELEASE_EVERY: usize = 64;
+
 /// What [`Queue::offer`] did.
 #[derive(Debug)]
 pub(crate) enum Offer {
@@ -229,24 +240,38 @@ impl Queue {
         }
     }
 
-    /// Moves up to `max` of the oldest deliveries into `out` and releases their room with one
-    /// atomic operation (a consumer keeping up with a fast publisher would otherwise bounce
-    /// the word's cache line once per message). Returns how many it moved.
-    pub(crate) fn pop_many(&self, out: &mut VecDeque<Delivery>, max: usize) -> usize {
-        let mut unit = 0;
+    /// Moves up to `max` of the oldest deliveries into `out`. Their room is not released at
+    /// once but added to `held`, and released when `held` reaches [`RELEASE_EVERY`] items or
+    /// by [`Queue::release`]: a consumer keeping up with a fast publisher would otherwise
+    /// bounce the word's cache line once per message. Returns how many it moved.
+    pub(crate) fn pop_many(
+        &self,
+        out: &mut VecDeque<Delivery>,
+        max: usize,
+        held: &mut Held,
+    ) -> usize {
         let mut moved = 0;
         while moved < max {
             let Ok(delivery) = self.rx.try_recv() else {
                 break;
             };
-            unit += COUNT_UNIT + delivery.publication.weight() as u64;
+            held.units += COUNT_UNIT + delivery.publication.weight() as u64;
+            held.items += 1;
             out.push_back(delivery);
             moved += 1;
         }
-        if unit != 0 {
-            self.word.fetch_sub(unit, Ordering::SeqCst);
+        if held.items >= RELEASE_EVERY {
+            self.release(held);
         }
         moved
+    }
+
+    /// Releases the room of every delivery in `held`.
+    pub(crate) fn release(&self, held: &mut Held) {
+        if held.units != 0 {
+            self.word.fetch_sub(held.units, Ordering::SeqCst);
+        }
+        *held = Held::default();
     }
 
     /// Takes the oldest delivery and releases its room.
