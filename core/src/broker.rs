@@ -10,7 +10,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, OverflowPolicy};
 use crate::error::{ConnectError, SessionError};
 use crate::hooks::{ClientInfo, DisconnectReason, Event, Hooks};
-use crate::router::RouterState;
+use crate::router::{RouterState, redirect};
 use crate::session::{Session, SessionLimits, Wake};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering, RwLock, ValueArc, channel};
 use crate::timers::PendingWill;
@@ -112,12 +112,13 @@ impl BrokerBuilder {
             .clock
             .unwrap_or_else(|| ValueArc::new(SystemClock::new()));
         let started = clock.now();
+        let shared_strategy = self.config.shared_subscription_strategy;
         let broker = Broker {
             shared: Arc::new(BrokerShared {
                 config: self.config,
                 clock,
                 hooks: self.hooks,
-                state: RwLock::new(RouterState::default()),
+                state: RwLock::new(RouterState::new(shared_strategy)),
                 retained: Mutex::new(crate::retained::RetainedStore::default()),
                 pending_wills: Mutex::new(Vec::new()),
                 connected: AtomicUsize::new(0),
@@ -358,6 +359,7 @@ impl BrokerShared {
         mut options: ConnectOptions,
     ) -> Result<Client, ConnectError> {
         this.validate_connect(&mut options)?;
+        let in_process = options.waker.is_none();
         let (doorbell, waker) = match options.waker.take() {
             Some(waker) => (None, waker),
             None => {
@@ -367,6 +369,9 @@ impl BrokerShared {
             }
         };
         let limits = this.limits_for(&options);
+        if let Some(cap) = this.config.max_session_expiry {
+            options.session_expiry = options.session_expiry.min(cap);
+        }
         let client_id: ValueArc<str> = ValueArc::from(options.client_id.as_str());
         let mut effects = this.effects();
         let mut state = this.state.write();
@@ -398,7 +403,8 @@ impl BrokerShared {
                 }
                 drop(s);
                 if options.clean_start {
-                    state.remove(&old);
+                    let moved = state.remove(&old);
+                    redirect(&state, moved, &mut effects);
                     None
                 } else {
                     session_present = true;
@@ -422,7 +428,7 @@ impl BrokerShared {
                 options.username.clone(),
                 options.session_expiry,
             );
-            session.attach(&mut s, waker)
+            session.attach(&mut s, waker, in_process)
         };
         this.connected.fetch_add(1, Ordering::Relaxed);
         drop(state);
@@ -469,7 +475,8 @@ impl BrokerShared {
         });
         effects.ended(session, reason, will, waker);
         if expiry.is_zero() || state.closed {
-            state.remove(session);
+            let moved = state.remove(session);
+            redirect(&state, moved, &mut effects);
         }
         drop(state);
         self.run_effects(effects);

@@ -18,6 +18,20 @@ pub enum OverflowPolicy {
     Disconnect,
 }
 
+/// How a shared subscription picks the member that gets a message (MQTT 5.0 §4.8.2). Members
+/// that are offline or whose queue is full are skipped whatever the strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum SharedStrategy {
+    /// Each member in turn. The default.
+    #[default]
+    RoundRobin,
+    /// A pseudo-random member per message.
+    Random,
+    /// The longest-standing member while it can take messages; the next one otherwise.
+    Sticky,
+}
+
 /// Broker-wide limits and policies. Every queue, store and string has a bound here.
 ///
 /// ```
@@ -58,6 +72,13 @@ pub struct Config {
     pub max_clients: usize,
     /// Longest client id, in bytes. Default 256 (the spec allows 65,535).
     pub max_client_id_length: usize,
+    /// How shared subscriptions pick a member. Default [`SharedStrategy::RoundRobin`].
+    pub shared_subscription_strategy: SharedStrategy,
+    /// The longest a session may outlive its connection, whatever the client asks: caps
+    /// MQTT 5 session expiry intervals and gives MQTT 3.1.1 persistent sessions (which never
+    /// expire otherwise) an end, like Mosquitto's `persistent_client_expiration`. Default
+    /// `None`: no cap.
+    pub max_session_expiry: Option<Duration>,
     /// How often `$SYS/broker/...` statistics are published; `None` turns them off.
     /// Default 10 s (Mosquitto's `sys_interval`).
     pub sys_interval: Option<Duration>,
@@ -79,6 +100,8 @@ impl Default for Config {
             max_retained_bytes: 16 << 20,
             max_clients: 10_000,
             max_client_id_length: 256,
+            shared_subscription_strategy: SharedStrategy::RoundRobin,
+            max_session_expiry: None,
             sys_interval: Some(Duration::from_secs(10)),
         }
     }

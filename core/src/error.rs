@@ -115,6 +115,13 @@ pub enum PublishError {
         /// The first client whose queue was full.
         client_id: String,
     },
+    /// A network sender has more unreleased QoS 2 messages than the receive maximum
+    /// (MQTT 5.0 reason code 0x93).
+    #[error("more than {max} unreleased QoS 2 messages (receive maximum exceeded)")]
+    ReceiveMaximumExceeded {
+        /// The receive maximum (`max_inflight_messages`).
+        max: usize,
+    },
     /// The publishing handle can no longer be used.
     #[error(transparent)]
     Session(#[from] SessionError),

@@ -72,8 +72,9 @@ mod will;
 pub use broker::{Broker, BrokerBuilder, ConnectOptions, NEVER_EXPIRE};
 pub use bytes::Bytes;
 pub use client::Client;
+pub use client::wire::{Outbound, Received};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Config, OverflowPolicy};
+pub use config::{Config, OverflowPolicy, SharedStrategy};
 pub use error::{
     ConnectError, LimitError, PublishError, RecvError, SessionError, SubscribeError, TryRecvError,
 };

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use crate::qos::QoS;
 use crate::session::AckHandle;
 use crate::sync::ValueArc;
-use crate::topic::TopicName;
+use crate::topic::{TopicFilter, TopicName};
 
 /// The MQTT 5 properties of a PUBLISH that the broker forwards untouched (MQTT 5.0 §3.3.2.3),
 /// plus the message expiry interval, which the broker applies.
@@ -61,7 +61,42 @@ pub(crate) struct Delivery {
     pub(crate) qos: QoS,
     pub(crate) retain: bool,
     pub(crate) dup: bool,
+    /// What few deliveries carry, boxed so the common delivery stays small in queues.
+    pub(crate) extra: Option<Box<DeliveryExtra>>,
+}
+
+/// The rarer parts of a delivery.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DeliveryExtra {
+    /// Identifiers of the matching subscriptions (MQTT 5.0 §3.3.4).
     pub(crate) subscription_ids: Vec<u32>,
+    /// The shared subscription it was routed through, so it can go to another member if
+    /// this session ends before taking it (MQTT 5.0 §4.8.2).
+    pub(crate) shared: Option<TopicFilter>,
+}
+
+impl Delivery {
+    /// A live delivery of `publication` at `qos`.
+    pub(crate) fn new(publication: Publication, qos: QoS, retain: bool, ids: Vec<u32>) -> Self {
+        let extra = (!ids.is_empty()).then(|| {
+            Box::new(DeliveryExtra {
+                subscription_ids: ids,
+                shared: None,
+            })
+        });
+        Self {
+            publication,
+            qos,
+            retain,
+            dup: false,
+            extra,
+        }
+    }
+
+    /// The shared subscription this delivery was routed through.
+    pub(crate) fn shared(&self) -> Option<&TopicFilter> {
+        self.extra.as_ref().and_then(|e| e.shared.as_ref())
+    }
 }
 
 /// A message received by a [`crate::Client`].
@@ -126,7 +161,10 @@ impl Message {
 
     /// The identifiers of the subscriptions that matched (MQTT 5.0 §3.3.4).
     pub fn subscription_ids(&self) -> &[u32] {
-        &self.delivery.subscription_ids
+        self.delivery
+            .extra
+            .as_ref()
+            .map_or(&[], |e| e.subscription_ids.as_slice())
     }
 
     /// Acknowledges a QoS 1 or 2 message (PUBACK / PUBCOMP), freeing its in-flight slot.

@@ -1,16 +1,19 @@
 //! The publish path and the work that follows any lock: wake-ups, wills and events.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use crate::broker::BrokerShared;
 use crate::error::{LimitError, PublishError};
 use crate::hooks::Event;
+use crate::message::Delivery;
 use crate::message::{Publication, PublishProperties};
 use crate::qos::QoS;
-use crate::router::{Effects, route};
+use crate::router::{Effects, route, settle};
+use crate::session::Session;
 use crate::session::SessionKey;
+use crate::sync::Arc;
 use crate::sync::{Ordering, ValueArc};
 use crate::timers::PendingWill;
 use crate::topic::TopicName;
@@ -28,6 +31,7 @@ pub struct PublishOptions {
     pub(crate) retain: bool,
     pub(crate) properties: Option<ValueArc<PublishProperties>>,
     pub(crate) fail_if_full: bool,
+    pub(crate) wait_if_full: Option<Duration>,
 }
 
 impl PublishOptions {
@@ -60,6 +64,19 @@ impl PublishOptions {
     #[must_use]
     pub fn fail_if_full(mut self, on: bool) -> Self {
         self.fail_if_full = on;
+        self
+    }
+
+    /// Wait up to `timeout` for room in a full subscriber queue instead of applying its
+    /// overflow policy (in-process publishers only; network publishers never wait). The
+    /// publish returns once every subscriber has the message or the deadline has passed;
+    /// past it the subscriber's policy applies, and with [`PublishOptions::fail_if_full`]
+    /// the publish reports [`PublishError::QueueFull`]. This is the one case where a publish
+    /// waits on a subscriber, and only for the publisher that asks; other subscribers get
+    /// the message at once. Default `None`: never wait.
+    #[must_use]
+    pub fn wait_if_full(mut self, timeout: Option<Duration>) -> Self {
+        self.wait_if_full = timeout;
         self
     }
 
@@ -132,6 +149,7 @@ impl BrokerShared {
             expires_at,
         };
         let mut effects = self.effects();
+        effects.hand_back_full = options.wait_if_full.is_some();
         {
             let state = self.state.read();
             if state.closed && origin.is_some() {
@@ -149,14 +167,57 @@ impl BrokerShared {
             }
             route(&state, publication, &mut effects);
         }
-        let full = effects.first_full.take();
+        let blocked = std::mem::take(&mut effects.blocked);
+        let mut full = effects.first_full.take();
         self.run_effects(effects);
+        if let (Some(wait), false) = (options.wait_if_full, blocked.is_empty()) {
+            full = full.or(self.wait_for_room(blocked, wait));
+        }
         match full {
             Some(client_id) if options.fail_if_full => Err(PublishError::QueueFull {
                 client_id: client_id.to_string(),
             }),
             _ => Ok(()),
         }
+    }
+
+    /// Offers each delivery that found its queue full again as room appears, for up to
+    /// `wait`; past it, the session's overflow policy applies. No lock is held while waiting.
+    /// Returns the first session whose queue was still full at the deadline.
+    fn wait_for_room(
+        &self,
+        blocked: Vec<(Arc<Session>, Delivery)>,
+        wait: Duration,
+    ) -> Option<ValueArc<str>> {
+        // Waiting is real time; the broker clock only drives MQTT's time rules.
+        let deadline = Instant::now().checked_add(wait);
+        let mut still_full = None;
+        for (session, mut delivery) in blocked {
+            let mut pause = Duration::from_micros(1);
+            loop {
+                let late = deadline.is_some_and(|d| Instant::now() >= d);
+                let mut effects = self.effects();
+                effects.hand_back_full = !late;
+                let weight = delivery.publication.weight();
+                if late || session.has_room(weight) {
+                    settle(&session, session.enqueue(delivery, !late), &mut effects);
+                } else {
+                    effects.blocked.push((session.clone(), delivery));
+                }
+                if still_full.is_none() {
+                    still_full = effects.first_full.take();
+                }
+                let retry = effects.blocked.pop();
+                self.run_effects(effects);
+                match retry {
+                    Some((_, back)) => delivery = back,
+                    None => break,
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(1));
+            }
+        }
+        still_full
     }
 
     /// Publishes a message of the broker's own (`$SYS`, a will) without hooks or limits.

@@ -8,8 +8,9 @@
 
 use std::collections::HashMap;
 
+use crate::config::SharedStrategy;
 use crate::hooks::{DisconnectReason, DropReason};
-use crate::index::{Match, TopicIndex};
+use crate::index::{Match, SharedGroup, TopicIndex};
 use crate::message::{Delivery, Publication};
 use crate::qos::SubOptions;
 use crate::session::{Enqueued, Session, SessionCounters, SessionKey, Wake};
@@ -25,19 +26,22 @@ pub(crate) struct RouterState {
     free: Vec<SessionKey>,
     pub(crate) by_id: HashMap<ValueArc<str>, SessionKey>,
     pub(crate) closed: bool,
+    /// How a shared group picks its member (from the config).
+    pub(crate) shared_strategy: SharedStrategy,
     /// Counters of sessions already discarded, so totals never go backwards.
     pub(crate) retired: SessionCounters,
     pub(crate) retired_published: u64,
 }
 
-impl Default for RouterState {
-    fn default() -> Self {
+impl RouterState {
+    pub(crate) fn new(shared_strategy: SharedStrategy) -> Self {
         Self {
             index: TopicIndex::new(),
             sessions: Vec::new(),
             free: Vec::new(),
             by_id: HashMap::new(),
             closed: false,
+            shared_strategy,
             retired: SessionCounters::default(),
             retired_published: 0,
         }
@@ -69,11 +73,14 @@ impl RouterState {
         self.sessions[key] = Some(session);
     }
 
-    /// Discards a session: its subscriptions, its slot and its id.
-    pub(crate) fn remove(&mut self, session: &Arc<Session>) {
+    /// Discards a session: its subscriptions, its slot and its id. Returns the deliveries
+    /// it held that came through shared subscriptions and may go to another member
+    /// ([`redirect`]).
+    #[must_use]
+    pub(crate) fn remove(&mut self, session: &Arc<Session>) -> Vec<Delivery> {
         let key = session.key;
         if !self.session(key).is_some_and(|s| Arc::ptr_eq(s, session)) {
-            return;
+            return Vec::new();
         }
         let state = session.inner.lock();
         for filter in state.subscriptions.keys() {
@@ -87,6 +94,7 @@ impl RouterState {
         if self.by_id.get(&session.client_id) == Some(&key) {
             self.by_id.remove(&session.client_id);
         }
+        session.drain_shared()
     }
 }
 
@@ -104,6 +112,10 @@ pub(crate) struct Effects {
     pub(crate) disconnects: Vec<(ValueArc<str>, DisconnectReason)>,
     /// The first session whose full queue dropped a delivery.
     pub(crate) first_full: Option<ValueArc<str>>,
+    /// Hand deliveries that find a queue full back into `blocked` instead of applying the
+    /// overflow policy (a publisher that waits for room).
+    pub(crate) hand_back_full: bool,
+    pub(crate) blocked: Vec<(Arc<Session>, Delivery)>,
 }
 
 impl Effects {
@@ -234,63 +246,97 @@ pub(crate) fn route(state: &RouterState, publication: Publication, effects: &mut
 }
 
 fn delivery(publication: Publication, target: Target) -> Delivery {
-    Delivery {
-        qos: publication.qos.min(target.opts.qos),
-        // Live deliveries carry RETAIN 0 [MQTT-3.3.1-9] unless retain-as-published (MQTT 5.0 §3.8.3.1).
-        retain: target.opts.retain_as_published && publication.retain,
-        publication,
-        dup: false,
-        subscription_ids: target.ids,
-    }
+    let qos = publication.qos.min(target.opts.qos);
+    // Live deliveries carry RETAIN 0 [MQTT-3.3.1-9] unless retain-as-published (MQTT 5.0 §3.8.3.1).
+    let retain = target.opts.retain_as_published && publication.retain;
+    Delivery::new(publication, qos, retain, target.ids)
 }
 
 fn offer(state: &RouterState, publication: Publication, target: Target, effects: &mut Effects) {
     if let Some(session) = state.session(target.key) {
-        let outcome = session.enqueue(delivery(publication, target));
+        let outcome = session.enqueue(delivery(publication, target), effects.hand_back_full);
         settle(session, outcome, effects);
     }
 }
 
-/// A shared group: the first online member with room, starting at the round-robin cursor;
-/// if none has room, the cursor's member under its own overflow policy.
+/// The member a shared group tries first, by the configured strategy.
+fn first_member(group: &SharedGroup<SessionKey>, strategy: SharedStrategy) -> usize {
+    let n = group.members().len();
+    match strategy {
+        SharedStrategy::RoundRobin => group.next_start() % n,
+        // splitmix64 of the cursor: well spread, no RNG state or dependency.
+        SharedStrategy::Random => {
+            let mut x = (group.next_start() as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+            x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((x ^ (x >> 31)) % n as u64) as usize
+        }
+        SharedStrategy::Sticky => 0,
+    }
+}
+
+/// A shared group: exactly one member gets the message (MQTT 5.0 §4.8.2): the first that is
+/// online and has room, starting at the strategy's pick; if none has, the pick (online or
+/// not) under its own overflow policy. The delivery remembers the group, so it can go to
+/// another member if this member's session ends before taking it.
 fn offer_shared(
     state: &RouterState,
     publication: &Publication,
-    group: &crate::index::SharedGroup<SessionKey>,
+    group: &SharedGroup<SessionKey>,
     effects: &mut Effects,
 ) {
     let members = group.members();
     if members.is_empty() {
         return;
     }
-    let start = group.next_start() % members.len();
+    let start = first_member(group, state.shared_strategy);
     let order = members[start..].iter().chain(&members[..start]);
-    for &(key, opts) in order {
-        let Some(session) = state.session(key) else {
-            continue;
-        };
-        if session.has_room_online(publication.weight()) {
-            let delivery = delivery(publication.clone(), Target::new(key, opts));
-            settle(session, session.enqueue(delivery), effects);
-            return;
+    let chosen = order
+        .clone()
+        .find(|(key, _)| {
+            state
+                .session(*key)
+                .is_some_and(|s| s.has_room_online(publication.weight()))
+        })
+        .unwrap_or(&members[start]);
+    let (key, opts) = *chosen;
+    if let Some(session) = state.session(key) {
+        let mut delivery = delivery(publication.clone(), Target::new(key, opts));
+        delivery.extra.get_or_insert_default().shared = Some(group.filter().clone());
+        let outcome = session.enqueue(delivery, effects.hand_back_full);
+        settle(session, outcome, effects);
+    }
+}
+
+/// Sends deliveries taken from a discarded session to other members of the shared
+/// subscriptions they came through (MQTT 5.0 §4.8.2: a QoS 1 message whose member's session
+/// ends SHOULD go to another member). A group left without members drops them.
+pub(crate) fn redirect(state: &RouterState, deliveries: Vec<Delivery>, effects: &mut Effects) {
+    for delivery in deliveries {
+        let group = delivery
+            .shared()
+            .and_then(|filter| state.index.shared_group(filter));
+        if let Some(group) = group {
+            offer_shared(state, &delivery.publication, group, effects);
         }
     }
-    let (key, opts) = members[start];
-    offer(state, publication.clone(), Target::new(key, opts), effects);
 }
 
 /// Records what one enqueue asks of the caller.
-pub(crate) fn settle(session: &Session, outcome: Enqueued, effects: &mut Effects) {
+pub(crate) fn settle(session: &Arc<Session>, outcome: Enqueued, effects: &mut Effects) {
     match outcome {
+        Enqueued::Full(delivery) => effects.blocked.push((session.clone(), delivery)),
         Enqueued::Queued(Some(waker)) => effects.wake(waker),
         Enqueued::Queued(None) => {}
         Enqueued::Dropped(reason, topic) => {
             if reason == DropReason::QueueFull && effects.first_full.is_none() {
                 effects.first_full = Some(session.client_id.clone());
             }
-            effects
-                .drops
-                .push((session.client_id.clone(), topic, reason));
+            if effects.record_drops {
+                effects
+                    .drops
+                    .push((session.client_id.clone(), topic, reason));
+            }
         }
         Enqueued::Kicked(ended, topic) => {
             let (will, waker) = *ended;

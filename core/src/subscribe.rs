@@ -109,21 +109,17 @@ impl BrokerShared {
     /// [MQTT-3.3.1-8], at min(retained QoS, granted QoS).
     fn send_retained(
         &self,
-        session: &Session,
+        session: &Arc<Session>,
         filter: &TopicFilter,
         opts: SubOptions,
         effects: &mut Effects,
     ) {
         let matching = self.retained.lock().matching(filter, self.clock.now());
         for publication in matching {
-            let delivery = Delivery {
-                publication: publication.clone(),
-                qos: publication.qos.min(opts.qos),
-                retain: true,
-                dup: false,
-                subscription_ids: opts.subscription_id.into_iter().collect(),
-            };
-            settle(session, session.enqueue(delivery), effects);
+            let qos = publication.qos.min(opts.qos);
+            let ids = opts.subscription_id.into_iter().collect();
+            let delivery = Delivery::new(publication, qos, true, ids);
+            settle(session, session.enqueue(delivery, false), effects);
         }
     }
 

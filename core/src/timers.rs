@@ -8,6 +8,7 @@ use bytes::Bytes;
 use crate::broker::BrokerShared;
 use crate::publish::PublishOptions;
 use crate::qos::QoS;
+use crate::router::redirect;
 use crate::session::SessionKey;
 use crate::sync::ValueArc;
 use crate::topic::TopicName;
@@ -78,6 +79,7 @@ impl BrokerShared {
             }
         }
         if !expired.is_empty() {
+            let mut effects = self.effects();
             let mut state = self.state.write();
             for session in &expired {
                 // It may have been resumed since the read above.
@@ -85,9 +87,12 @@ impl BrokerShared {
                 let still_expired = !s.is_online() && s.expires_at.is_some_and(|at| at <= now);
                 drop(s);
                 if still_expired {
-                    state.remove(session);
+                    let moved = state.remove(session);
+                    redirect(&state, moved, &mut effects);
                 }
             }
+            drop(state);
+            self.run_effects(effects);
         }
         // A will still delayed is due when its session ends.
         let gone: Vec<_> = expired.iter().map(|s| s.client_id.clone()).collect();

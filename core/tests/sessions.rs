@@ -122,6 +122,40 @@ fn session_expires_on_the_clock() {
     assert!(!broker.connect(persistent("sub")).unwrap().session_present());
 }
 
+/// `max_session_expiry` ends sessions that would never expire (MQTT 3.1.1 clean session 0),
+/// like Mosquitto's `persistent_client_expiration`, and caps longer MQTT 5 intervals.
+#[test]
+fn max_session_expiry_caps_never_expiring_sessions() {
+    let mut config = Config::default();
+    config.max_session_expiry = Some(Duration::from_secs(60));
+    let (broker, clock) = broker_with(config);
+    broker
+        .connect(persistent("old-style"))
+        .unwrap()
+        .disconnect();
+    clock.advance(Duration::from_secs(59));
+    broker.tick();
+    assert_eq!(broker.stats().sessions, 1);
+    clock.advance(Duration::from_secs(1));
+    broker.tick();
+    assert_eq!(broker.stats().sessions, 0);
+}
+
+/// Without a cap, a never-expiring session outlives any time.
+#[test]
+fn never_expiring_session_stays() {
+    let (broker, clock) = broker_with(Config::default());
+    broker.connect(persistent("kept")).unwrap().disconnect();
+    clock.advance(Duration::from_secs(10 * 365 * 24 * 3600));
+    broker.tick();
+    assert!(
+        broker
+            .connect(persistent("kept"))
+            .unwrap()
+            .session_present()
+    );
+}
+
 /// An empty client id gets a unique id assigned.
 #[test]
 fn empty_client_id_is_assigned() {

@@ -97,6 +97,11 @@ impl<H: Copy + Eq + Hash> TopicIndex<H> {
         Some(removed)
     }
 
+    /// The group of the shared `filter`, if it has members.
+    pub(crate) fn shared_group(&self, filter: &TopicFilter) -> Option<&SharedGroup<H>> {
+        self.shared.get(filter)
+    }
+
     /// Calls `f` for every matching subscription, each shared group once, in no particular
     /// order. Filters that start with a wildcard never match `$` topics [MQTT-4.7.2-1].
     pub(crate) fn for_each_match<'a>(&'a self, topic: &TopicName, mut f: impl FnMut(Match<'a, H>)) {

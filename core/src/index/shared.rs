@@ -20,8 +20,6 @@ pub(crate) struct GroupId(usize);
 /// One shared subscription group and its members.
 #[derive(Debug)]
 pub(crate) struct SharedGroup<H> {
-    // Read only by tests (group names); kept so a group can say what it is.
-    #[cfg_attr(not(test), allow(dead_code))]
     filter: TopicFilter,
     members: Vec<(H, SubOptions)>,
     cursor: cursor::Cursor,
@@ -34,6 +32,11 @@ impl<H> SharedGroup<H> {
         self.filter
             .share_group()
             .expect("groups are only made from shared filters")
+    }
+
+    /// The shared filter, `$share/g/a/+`.
+    pub(crate) fn filter(&self) -> &TopicFilter {
+        &self.filter
     }
 
     /// The members, in the order they joined.
@@ -147,6 +150,12 @@ impl<H: Copy + Eq + Hash> Groups<H> {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.ids.is_empty()
+    }
+
+    /// The group of the shared `filter`, if it has members.
+    pub(crate) fn get(&self, filter: &TopicFilter) -> Option<&SharedGroup<H>> {
+        let id = *self.ids.get(filter.as_str())?;
+        self.slots.get(id.0)?.as_ref()
     }
 
     /// Whether nothing is left of any group: ids, slots and filter index.

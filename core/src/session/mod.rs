@@ -7,7 +7,11 @@
 //! publishers take only to wake a waiting consumer or end a slow one. `status` mirrors the
 //! attachment for lock-free checks on the publish path.
 
+mod consume;
+mod inflight;
 mod queue;
+
+pub(crate) use consume::{Outgoing, Taken};
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -17,15 +21,16 @@ use crate::config::OverflowPolicy;
 use crate::error::SessionError;
 use crate::hooks::DropReason;
 use crate::message::Delivery;
-use crate::qos::{QoS, SubOptions};
+use crate::qos::SubOptions;
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering, ValueArc};
 use crate::topic::{TopicFilter, TopicName};
 use crate::will::Will;
+use inflight::{Inbound, Window};
 use queue::{Held, Offer, Padded, Queue};
 
 /// Deliveries moved from the queue into `front` at once, so their room is released with one
 /// atomic operation. They wait there, outside the queue's bound, until handed out.
-const STAGE: usize = 64;
+pub(crate) const STAGE: usize = 64;
 
 /// Index of a session in the router's session table; the topic index's handle.
 pub(crate) type SessionKey = u32;
@@ -70,25 +75,17 @@ impl SessionCounters {
 }
 
 #[derive(Debug)]
-struct Inflight {
-    packet_id: u16,
-    seq: u64,
-    delivery: Delivery,
-    /// Set on resume: send again, with DUP, before anything queued [MQTT-4.4.0-1].
-    resend: bool,
-}
-
-#[derive(Debug)]
 pub(crate) struct SessionState {
     /// Deliveries taken from the queue but not handed out yet (a full in-flight window, or
     /// given back by a departing client); they go before the queue.
     front: VecDeque<Delivery>,
     /// Room of deliveries moved to `front` and not yet released to the queue.
     held: Held,
-    inflight: VecDeque<Inflight>,
-    resend_pending: usize,
-    next_packet_id: u16,
-    next_seq: u64,
+    window: Window,
+    inbound: Inbound,
+    /// The attached consumer is an in-process client (it receives a QoS 2 message exactly
+    /// when it is handed out), not a network connection (which confirms with PUBREC).
+    in_process: bool,
     generation: u64,
     waker: Option<ValueArc<dyn Wake>>,
     /// Why the current generation's connection ended, once it has.
@@ -118,14 +115,8 @@ pub(crate) enum Enqueued {
     /// The queue overflowed under `OverflowPolicy::Disconnect`: the connection ended; publish
     /// this will (if any) and wake the consumer. The topic is for the event.
     Kicked(Box<Ended>, TopicName),
-}
-
-/// One item handed to a consumer by [`Session::take`].
-#[derive(Debug)]
-pub(crate) struct Taken {
-    pub(crate) delivery: Delivery,
-    pub(crate) packet_id: Option<u16>,
-    pub(crate) seq: u64,
+    /// Full, handed back as asked (the publisher waits for room).
+    Full(Delivery),
 }
 
 /// A session shared by the router and its consumer.
@@ -167,10 +158,9 @@ impl Session {
             inner: Padded(Mutex::new(SessionState {
                 front: VecDeque::new(),
                 held: Held::default(),
-                inflight: VecDeque::new(),
-                resend_pending: 0,
-                next_packet_id: 1,
-                next_seq: 0,
+                window: Window::new(),
+                inbound: Inbound::default(),
+                in_process: true,
                 generation: 0,
                 waker: None,
                 ended: None,
@@ -201,19 +191,22 @@ impl Session {
         state_check(&self.inner.lock(), generation)
     }
 
-    /// Attaches a new connection: a new generation; the in-flight window is marked for
-    /// resending with DUP. Returns the generation.
-    pub(crate) fn attach(&self, state: &mut SessionState, waker: ValueArc<dyn Wake>) -> u64 {
+    /// Attaches a new connection: a new generation; what is in flight is due again
+    /// [MQTT-4.4.0-1]. Returns the generation.
+    pub(crate) fn attach(
+        &self,
+        state: &mut SessionState,
+        waker: ValueArc<dyn Wake>,
+        in_process: bool,
+    ) -> u64 {
         state.generation += 1;
+        state.in_process = in_process;
+        state.window.resume(in_process);
         *self.wake_slot.lock() = Some(waker.clone());
         state.waker = Some(waker);
         self.queue.set_waiting();
         state.ended = None;
         state.expires_at = None;
-        for entry in &mut state.inflight {
-            entry.resend = true;
-        }
-        state.resend_pending = state.inflight.len();
         // Release: pairs with the Acquire in `is_live`.
         self.status
             .store(state.generation << 1 | 1, Ordering::Release);
@@ -242,11 +235,13 @@ impl Session {
         Some((will, waker))
     }
 
-    /// Offers a delivery; applies the queue bounds and the overflow policy.
-    pub(crate) fn enqueue(&self, delivery: Delivery) -> Enqueued {
+    /// Offers a delivery; applies the queue bounds and the overflow policy, or with
+    /// `hand_back` returns a delivery that finds the queue full.
+    pub(crate) fn enqueue(&self, delivery: Delivery, hand_back: bool) -> Enqueued {
         // Acquire: pairs with the Release stores in `attach` and `end`.
         let online = self.status.load(Ordering::Acquire) & 1 == 1;
-        match self.queue.offer(delivery, online) {
+        match self.queue.offer(delivery, online, hand_back) {
+            Offer::Full(delivery) => Enqueued::Full(delivery),
             Offer::Queued { wake: false } => Enqueued::Queued(None),
             Offer::Queued { wake: true } => Enqueued::Queued(self.wake_slot.lock().clone()),
             Offer::Dropped(reason, topic) => Enqueued::Dropped(reason, topic),
@@ -261,149 +256,16 @@ impl Session {
         }
     }
 
+    /// Whether the queue has room for `weight` more bytes (a hint).
+    pub(crate) fn has_room(&self, weight: usize) -> bool {
+        self.queue.has_room(weight)
+    }
+
     /// Whether a connection is attached and the queue has room for `weight` more bytes
     /// (shared subscriptions skip members for which this is false).
     pub(crate) fn has_room_online(&self, weight: usize) -> bool {
         // Acquire: pairs with the Release stores in `attach` and `end`.
         self.status.load(Ordering::Acquire) & 1 == 1 && self.queue.has_room(weight)
-    }
-
-    /// Moves up to `max` deliverable items into `out`: first in-flight messages due for resend
-    /// (DUP set), then the queue in order. QoS 1/2 items enter the in-flight window (unless
-    /// `auto_ack`) and stop at the receive maximum. Expired messages are dropped on the way;
-    /// their count is returned in `expired` for the event hook.
-    pub(crate) fn take(
-        &self,
-        generation: u64,
-        max: usize,
-        now: impl Fn() -> Duration,
-        auto_ack: bool,
-        mut out: impl FnMut(Taken),
-        expired: &mut Vec<Delivery>,
-    ) -> Result<(), SessionError> {
-        let mut guard = self.inner.lock();
-        let state = &mut *guard;
-        if state.generation != generation {
-            return Err(SessionError::TakenOver);
-        }
-        let mut taken = 0;
-        if state.resend_pending > 0 {
-            for entry in state.inflight.iter_mut().filter(|e| e.resend) {
-                if taken == max {
-                    break;
-                }
-                entry.resend = false;
-                state.resend_pending -= 1;
-                let mut delivery = entry.delivery.clone();
-                delivery.dup = true;
-                out(Taken {
-                    delivery,
-                    packet_id: Some(entry.packet_id),
-                    seq: entry.seq,
-                });
-                taken += 1;
-            }
-        }
-        let mut clock: Option<Duration> = None;
-        while taken < max {
-            if state.front.is_empty()
-                && self
-                    .queue
-                    .pop_many(&mut state.front, STAGE, &mut state.held)
-                    == 0
-            {
-                break;
-            }
-            let Some(delivery) = state.front.pop_front() else {
-                break;
-            };
-            let needs_slot = delivery.qos != QoS::AtMostOnce && !auto_ack;
-            if needs_slot && state.inflight.len() >= usize::from(state.limits.receive_maximum) {
-                state.front.push_front(delivery);
-                break;
-            }
-            if let Some(expires_at) = delivery.publication.expires_at {
-                let now = *clock.get_or_insert_with(&now);
-                if now >= expires_at {
-                    state.dropped_expired += 1;
-                    expired.push(delivery);
-                    continue;
-                }
-            }
-            state.sent += 1;
-            state.next_seq += 1;
-            let seq = state.next_seq;
-            let packet_id = if delivery.qos == QoS::AtMostOnce {
-                None
-            } else {
-                Some(next_packet_id(state))
-            };
-            if let (true, Some(packet_id)) = (needs_slot, packet_id) {
-                state.inflight.push_back(Inflight {
-                    packet_id,
-                    seq,
-                    delivery: delivery.clone(),
-                    resend: false,
-                });
-            }
-            out(Taken {
-                delivery,
-                packet_id,
-                seq,
-            });
-            taken += 1;
-        }
-        if taken == 0 {
-            // About to report nothing (and maybe park): the room must be seen as free.
-            self.queue.release(&mut state.held);
-        }
-        match state.ended {
-            Some(reason) if taken == 0 && state.front.is_empty() && self.queue.is_empty() => {
-                Err(reason)
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Whether the queue is empty, without taking a lock (a hint for spinning consumers).
-    pub(crate) fn queue_is_empty(&self) -> bool {
-        self.queue.looks_empty()
-    }
-
-    /// The consumer found nothing to take and is about to sleep until woken: raises the
-    /// waiting flag. Returns `true` if a delivery arrived meanwhile; then the consumer must
-    /// take again instead of sleeping (see `queue.rs` for the protocol).
-    pub(crate) fn park(&self) -> bool {
-        self.queue.park()
-    }
-
-    /// Acknowledges the in-flight delivery `packet_id` handed out as `seq`. Returns the waker
-    /// to call if this reopened a full window with messages waiting.
-    pub(crate) fn ack(
-        &self,
-        generation: u64,
-        packet_id: u16,
-        seq: u64,
-    ) -> Option<ValueArc<dyn Wake>> {
-        let mut state = self.inner.lock();
-        if state.generation != generation {
-            return None;
-        }
-        let pos = state
-            .inflight
-            .iter()
-            .position(|e| e.packet_id == packet_id && e.seq == seq)?;
-        let was_full = state.inflight.len() >= usize::from(state.limits.receive_maximum);
-        if let Some(entry) = state.inflight.remove(pos)
-            && entry.resend
-        {
-            state.resend_pending -= 1;
-        }
-        if was_full && !(state.front.is_empty() && self.queue.is_empty()) {
-            state.waker.clone()
-        } else {
-            None
-        }
     }
 }
 
@@ -415,17 +277,6 @@ pub(crate) fn state_check(state: &SessionState, generation: u64) -> Result<(), S
     match state.ended {
         Some(reason) => Err(reason),
         None => Ok(()),
-    }
-}
-
-/// The next free packet identifier, skipping 0 and ids still in flight [MQTT-2.3.1-1].
-fn next_packet_id(state: &mut SessionState) -> u16 {
-    loop {
-        let id = state.next_packet_id;
-        state.next_packet_id = state.next_packet_id.checked_add(1).unwrap_or(1);
-        if !state.inflight.iter().any(|e| e.packet_id == id) {
-            return id;
-        }
     }
 }
 
@@ -449,6 +300,22 @@ impl Session {
         state.will = will;
         state.username = username;
         state.expiry = expiry;
+    }
+
+    /// Takes out, as the session is discarded, what came through a shared subscription and
+    /// may go to another member: every queued one, and QoS 1 ones in flight. QoS 2 ones in
+    /// flight must not reach another client [MQTT-4.8.2-5] and are dropped with the session.
+    pub(crate) fn drain_shared(&self) -> Vec<Delivery> {
+        let mut state = self.inner.lock();
+        // Oldest first: in flight, then staged, then queued.
+        let mut out = state.window.drain_shared().0;
+        out.extend(state.front.drain(..).filter(|d| d.shared().is_some()));
+        while let Some(delivery) = self.queue.pop() {
+            if delivery.shared().is_some() {
+                out.push(delivery);
+            }
+        }
+        out
     }
 
     /// The session's counters.

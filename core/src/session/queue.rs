@@ -86,6 +86,9 @@ pub(crate) enum Offer {
     /// Full under the `Disconnect` policy: the caller ends the connection (counted as a
     /// drop); the delivery's topic is handed back for the event.
     Overflow(TopicName),
+    /// Full, and the caller asked for the delivery back instead of the policy (a publisher
+    /// that waits for room). Not counted.
+    Full(Delivery),
 }
 
 /// The bounded delivery queue of one session.
@@ -179,7 +182,8 @@ impl Queue {
 
     /// Offers a delivery. `online`: a connection is attached (QoS 0 for an offline session is
     /// dropped unless `queue_qos0`). QoS 0 is dropped first when full, whatever the policy.
-    pub(crate) fn offer(&self, delivery: Delivery, online: bool) -> Offer {
+    /// `hand_back`: when full, return it as [`Offer::Full`] instead of applying the policy.
+    pub(crate) fn offer(&self, delivery: Delivery, online: bool, hand_back: bool) -> Offer {
         let (policy, queue_qos0) = self.policy();
         let qos0 = delivery.qos == QoS::AtMostOnce;
         if !online && qos0 && !queue_qos0 {
@@ -189,6 +193,7 @@ impl Queue {
         let weight = delivery.publication.weight();
         let reserved = match self.reserve(weight) {
             Some(old) => old,
+            None if hand_back => return Offer::Full(delivery),
             None => {
                 let policy = if qos0 {
                     OverflowPolicy::DropNewest
@@ -332,7 +337,7 @@ mod tests {
             qos,
             retain: false,
             dup: false,
-            subscription_ids: Vec::new(),
+            extra: None,
         }
     }
 
@@ -346,7 +351,7 @@ mod tests {
     fn count_and_bytes_are_packed_and_released() {
         let q = queue(10, 100, OverflowPolicy::DropNewest);
         assert!(matches!(
-            q.offer(delivery(QoS::AtLeastOnce, b"abc"), true),
+            q.offer(delivery(QoS::AtLeastOnce, b"abc"), true, false),
             Offer::Queued { wake: false }
         ));
         let word = q.word.load(Ordering::SeqCst);
@@ -361,11 +366,11 @@ mod tests {
         let q = queue(10, 100, OverflowPolicy::DropNewest);
         assert!(!q.park(), "empty: parks");
         assert!(matches!(
-            q.offer(delivery(QoS::AtLeastOnce, b"a"), true),
+            q.offer(delivery(QoS::AtLeastOnce, b"a"), true, false),
             Offer::Queued { wake: true }
         ));
         assert!(matches!(
-            q.offer(delivery(QoS::AtLeastOnce, b"b"), true),
+            q.offer(delivery(QoS::AtLeastOnce, b"b"), true, false),
             Offer::Queued { wake: false }
         ));
         assert!(q.park(), "non-empty: must not sleep");
@@ -375,10 +380,10 @@ mod tests {
     fn bounds_hold_under_each_policy() {
         let q = queue(2, 100, OverflowPolicy::DropNewest);
         for _ in 0..2 {
-            q.offer(delivery(QoS::AtLeastOnce, b"x"), true);
+            q.offer(delivery(QoS::AtLeastOnce, b"x"), true, false);
         }
         assert!(matches!(
-            q.offer(delivery(QoS::AtLeastOnce, b"y"), true),
+            q.offer(delivery(QoS::AtLeastOnce, b"y"), true, false),
             Offer::Dropped(DropReason::QueueFull, _)
         ));
         let q = queue(2, 100, OverflowPolicy::DropOldest);
@@ -391,7 +396,7 @@ mod tests {
                 },
                 ..d
             };
-            q.offer(d, true);
+            q.offer(d, true, false);
         }
         let left: Vec<_> = std::iter::from_fn(|| q.pop())
             .map(|d| d.publication.payload)
@@ -399,14 +404,14 @@ mod tests {
         assert_eq!(left, [Bytes::from_static(b"2"), Bytes::from_static(b"3")]);
         assert_eq!(q.dropped_queue_full.load(Ordering::Relaxed), 1);
         let q = queue(1, 100, OverflowPolicy::Disconnect);
-        q.offer(delivery(QoS::AtLeastOnce, b"x"), true);
+        q.offer(delivery(QoS::AtLeastOnce, b"x"), true, false);
         assert!(matches!(
-            q.offer(delivery(QoS::AtLeastOnce, b"x"), true),
+            q.offer(delivery(QoS::AtLeastOnce, b"x"), true, false),
             Offer::Overflow(_)
         ));
         assert!(
             matches!(
-                q.offer(delivery(QoS::AtMostOnce, b"x"), true),
+                q.offer(delivery(QoS::AtMostOnce, b"x"), true, false),
                 Offer::Dropped(DropReason::QueueFull, _)
             ),
             "QoS 0 goes first"
@@ -417,7 +422,7 @@ mod tests {
     fn delivery_heavier_than_byte_bound_is_dropped() {
         let q = queue(10, 3, OverflowPolicy::DropOldest);
         assert!(matches!(
-            q.offer(delivery(QoS::AtLeastOnce, b"abc"), true),
+            q.offer(delivery(QoS::AtLeastOnce, b"abc"), true, false),
             Offer::Dropped(DropReason::QueueFull, _)
         ));
         assert_eq!(q.word.load(Ordering::SeqCst), 0);

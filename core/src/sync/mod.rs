@@ -13,8 +13,8 @@
 //!
 //! 1. `Broker::state` (the router `RwLock`: topic index, session table, client ids)
 //! 2. `Retained::map` (the retained store)
-//! 3. `Session::inner` (one session's queue and in-flight window; at most one at a time)
-//! 4. `Client::local` (a receiving client's local batch)
+//! 3. `Session::inner` (one session's in-flight window and state; at most one at a time)
+//! 4. `Session::wake_slot` (the attached consumer's waker)
 //!
 //! No lock is held while blocking on a channel, calling an embedder hook ([`crate::Hooks`]) or
 //! waking a consumer ([`crate::Wake`]); those are collected and run after the locks are released.

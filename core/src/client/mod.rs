@@ -1,4 +1,7 @@
-//! [`Client`]: one connection's handle to publish, subscribe and receive.
+//! [`Client`]: one connection's handle to publish, subscribe and receive. The wire-level
+//! acknowledgement protocol for network frontends is in [`wire`].
+
+pub(crate) mod wire;
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -11,7 +14,7 @@ use crate::hooks::{DisconnectReason, DropReason, Event};
 use crate::message::{Delivery, Message};
 use crate::publish::PublishOptions;
 use crate::qos::{QoS, SubOptions};
-use crate::session::{AckHandle, Session, Taken, Wake};
+use crate::session::{AckHandle, Outgoing, Session, Taken, Wake};
 use crate::sync::{Arc, Ordering, channel};
 use crate::topic::TopicName;
 
@@ -51,13 +54,13 @@ impl Wake for ChannelWaker {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Client {
-    broker: Arc<BrokerShared>,
-    session: Arc<Session>,
-    generation: u64,
+    pub(crate) broker: Arc<BrokerShared>,
+    pub(crate) session: Arc<Session>,
+    pub(crate) generation: u64,
     doorbell: Option<channel::Receiver<()>>,
     session_present: bool,
     username: Option<String>,
-    auto_ack: bool,
+    pub(crate) auto_ack: bool,
     disconnected: bool,
 }
 
@@ -242,7 +245,11 @@ impl Client {
             1,
             || clock.now(),
             self.auto_ack,
-            |taken| got = Some(taken),
+            |out| {
+                if let Outgoing::Publish(taken) = out {
+                    got = Some(taken);
+                }
+            },
             &mut expired,
         );
         if !expired.is_empty() {
@@ -253,7 +260,7 @@ impl Client {
             .ok_or(TryRecvError::Empty)
     }
 
-    fn message(&self, taken: Taken) -> Message {
+    pub(crate) fn message(&self, taken: Taken) -> Message {
         let expiry_left = taken
             .delivery
             .publication
@@ -272,7 +279,7 @@ impl Client {
         }
     }
 
-    fn report_expired(&self, expired: Vec<Delivery>) {
+    pub(crate) fn report_expired(&self, expired: Vec<Delivery>) {
         for delivery in expired {
             self.broker.emit(&Event::MessageDropped {
                 client_id: self.client_id(),

@@ -1,0 +1,238 @@
+//! The consumer side of a session: taking deliveries out (respecting the in-flight window),
+//! and the acknowledgements that come back, in both directions.
+
+use std::time::Duration;
+
+use super::inflight::{Phase, Resend};
+use super::{STAGE, Session, SessionState};
+use crate::error::SessionError;
+use crate::message::Delivery;
+use crate::qos::QoS;
+use crate::session::Wake;
+use crate::sync::ValueArc;
+
+/// One delivery handed to a consumer.
+#[derive(Debug)]
+pub(crate) struct Taken {
+    pub(crate) delivery: Delivery,
+    pub(crate) packet_id: Option<u16>,
+    pub(crate) seq: u64,
+}
+
+/// What a consumer must send next.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// A PUBLISH.
+    Publish(Taken),
+    /// A PUBREL for a QoS 2 delivery the receiver already has (network consumers only).
+    Release(u16),
+}
+
+impl Session {
+    /// Hands up to `max` items to `out`: first what is due again after a resume (in flight
+    /// before the connection ended), then queued deliveries in order. QoS 1/2 deliveries
+    /// enter the in-flight window (unless `auto_ack`) and stop at the receive maximum.
+    /// Expired deliveries are dropped on the way and collected in `expired` for the event
+    /// hook [MQTT-3.3.2-5].
+    pub(crate) fn take(
+        &self,
+        generation: u64,
+        max: usize,
+        now: impl Fn() -> Duration,
+        auto_ack: bool,
+        mut out: impl FnMut(Outgoing),
+        expired: &mut Vec<Delivery>,
+    ) -> Result<(), SessionError> {
+        let mut guard = self.inner.lock();
+        let state = &mut *guard;
+        if state.generation != generation {
+            return Err(SessionError::TakenOver);
+        }
+        let mut taken = state.window.resends(max, |resend| {
+            out(match resend {
+                Resend::Publish {
+                    delivery,
+                    packet_id,
+                    seq,
+                } => Outgoing::Publish(Taken {
+                    delivery,
+                    packet_id: Some(packet_id),
+                    seq,
+                }),
+                Resend::Release { packet_id } => Outgoing::Release(packet_id),
+            })
+        });
+        let mut clock: Option<Duration> = None;
+        while taken < max {
+            if state.front.is_empty()
+                && self
+                    .queue
+                    .pop_many(&mut state.front, STAGE, &mut state.held)
+                    == 0
+            {
+                break;
+            }
+            let Some(delivery) = state.front.pop_front() else {
+                break;
+            };
+            let needs_slot = delivery.qos != QoS::AtMostOnce && !auto_ack;
+            if needs_slot && state.window.len() >= usize::from(state.limits.receive_maximum) {
+                state.front.push_front(delivery);
+                break;
+            }
+            if let Some(expires_at) = delivery.publication.expires_at {
+                let now = *clock.get_or_insert_with(&now);
+                if now >= expires_at {
+                    state.dropped_expired += 1;
+                    expired.push(delivery);
+                    continue;
+                }
+            }
+            state.sent += 1;
+            let seq = state.window.next_seq();
+            let packet_id =
+                (delivery.qos != QoS::AtMostOnce).then(|| state.window.next_packet_id());
+            if let (true, Some(packet_id)) = (needs_slot, packet_id) {
+                // An in-process client has a QoS 2 message the moment it is handed out (as a
+                // network receiver has it when it sends PUBREC) and never gets it twice.
+                let phase = if delivery.qos == QoS::ExactlyOnce && state.in_process {
+                    Phase::Released
+                } else {
+                    Phase::Published
+                };
+                state.window.open(&delivery, packet_id, seq, phase);
+            }
+            out(Outgoing::Publish(Taken {
+                delivery,
+                packet_id,
+                seq,
+            }));
+            taken += 1;
+        }
+        if taken == 0 {
+            // About to report nothing (and maybe park): the room must be seen as free.
+            self.queue.release(&mut state.held);
+        }
+        match state.ended {
+            Some(reason) if taken == 0 && state.front.is_empty() && self.queue.is_empty() => {
+                Err(reason)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the queue is empty, without taking a lock (a hint for spinning consumers).
+    pub(crate) fn queue_is_empty(&self) -> bool {
+        self.queue.looks_empty()
+    }
+
+    /// The consumer found nothing to take and is about to sleep until woken: raises the
+    /// waiting flag. Returns `true` if a delivery arrived meanwhile; then the consumer must
+    /// take again instead of sleeping (see `queue.rs` for the protocol).
+    pub(crate) fn park(&self) -> bool {
+        self.queue.park()
+    }
+
+    /// Runs `f` on the window of connection `generation`; returns its result and the waker
+    /// to call if it reopened a full window with deliveries waiting.
+    fn with_window(
+        &self,
+        generation: u64,
+        f: impl FnOnce(&mut SessionState) -> bool,
+    ) -> Result<(bool, Option<ValueArc<dyn Wake>>), SessionError> {
+        let mut state = self.inner.lock();
+        if state.generation != generation {
+            return Err(SessionError::TakenOver);
+        }
+        let was_full = state.window.len() >= usize::from(state.limits.receive_maximum);
+        let done = f(&mut state);
+        let waiting = !(state.front.is_empty() && self.queue.is_empty());
+        let wake = if done && was_full && waiting {
+            state.waker.clone()
+        } else {
+            None
+        };
+        Ok((done, wake))
+    }
+
+    /// An in-process acknowledgement of the delivery handed out as `seq` (a PUBACK, or a
+    /// PUBREC + PUBCOMP). Returns the waker to call if the window reopened.
+    pub(crate) fn ack(
+        &self,
+        generation: u64,
+        packet_id: u16,
+        seq: u64,
+    ) -> Option<ValueArc<dyn Wake>> {
+        self.with_window(generation, |s| s.window.ack_seq(packet_id, seq))
+            .ok()
+            .and_then(|(_, wake)| wake)
+    }
+
+    /// PUBACK from the receiver [MQTT-4.3.2-1]; whether a QoS 1 delivery with that id was in
+    /// flight.
+    pub(crate) fn puback(
+        &self,
+        generation: u64,
+        packet_id: u16,
+    ) -> Result<(bool, Option<ValueArc<dyn Wake>>), SessionError> {
+        self.with_window(generation, |s| s.window.puback(packet_id))
+    }
+
+    /// PUBREC from the receiver [MQTT-4.3.3-1]; whether a QoS 2 delivery with that id was in
+    /// flight (the caller answers with PUBREL either way).
+    pub(crate) fn pubrec(&self, generation: u64, packet_id: u16) -> Result<bool, SessionError> {
+        self.with_window(generation, |s| s.window.pubrec(packet_id))
+            .map(|(known, _)| known)
+    }
+
+    /// PUBCOMP from the receiver [MQTT-4.3.3-1]; whether a released QoS 2 delivery with that
+    /// id was in flight.
+    pub(crate) fn pubcomp(
+        &self,
+        generation: u64,
+        packet_id: u16,
+    ) -> Result<(bool, Option<ValueArc<dyn Wake>>), SessionError> {
+        self.with_window(generation, |s| s.window.pubcomp(packet_id))
+    }
+
+    /// An incoming QoS 2 PUBLISH with `packet_id`: `Ok(true)` if it is new (route it, and it
+    /// is now held until PUBREL), `Ok(false)` if it is a resend of one held (do not route it
+    /// again) [MQTT-4.3.3-2].
+    ///
+    /// # Errors
+    ///
+    /// The handle is unusable, or `max` ids are already held (receive maximum exceeded,
+    /// MQTT 5.0 [MQTT-3.3.4-9]).
+    pub(crate) fn inbound_qos2(
+        &self,
+        generation: u64,
+        packet_id: u16,
+        max: usize,
+    ) -> Result<Result<bool, ()>, SessionError> {
+        let mut state = self.inner.lock();
+        super::state_check(&state, generation)?;
+        if state.inbound.contains(packet_id) {
+            return Ok(Ok(false));
+        }
+        if state.inbound.len() >= max {
+            return Ok(Err(()));
+        }
+        state.inbound.insert(packet_id);
+        Ok(Ok(true))
+    }
+
+    /// Forgets an incoming QoS 2 packet id that could not be routed after all.
+    pub(crate) fn inbound_forget(&self, packet_id: u16) {
+        self.inner.lock().inbound.release(packet_id);
+    }
+
+    /// PUBREL from the sender: the id may be used for a new message again [MQTT-4.3.3-2].
+    /// Whether it was held.
+    pub(crate) fn pubrel(&self, generation: u64, packet_id: u16) -> Result<bool, SessionError> {
+        let mut state = self.inner.lock();
+        if state.generation != generation {
+            return Err(SessionError::TakenOver);
+        }
+        Ok(state.inbound.release(packet_id))
+    }
+}
