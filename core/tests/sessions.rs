@@ -232,3 +232,59 @@ fn dropping_last_handle_frees_broker() {
     }
     assert!(freed.load(Ordering::SeqCst));
 }
+
+/// A handle whose session a clean start discarded gets `TakenOver`, not the session's
+/// resends [MQTT-3.1.4-3]. (Found by the model test.)
+#[test]
+fn handle_of_discarded_session_gets_nothing() {
+    let broker = broker();
+    let a = broker.connect(persistent("c1")).unwrap();
+    a.subscribe("a/+", QoS::AtLeastOnce).unwrap();
+    connect(&broker, "pub").publish("a/x", "m", QoS::AtLeastOnce, false).unwrap();
+    let _unacked = recv(&a);
+    let b = broker.connect(persistent("c1")).unwrap();
+    let _c = broker.connect(ConnectOptions::new("c1")).unwrap();
+    assert_eq!(b.try_recv().unwrap_err(), mqlite::TryRecvError::Session(SessionError::TakenOver));
+}
+
+/// With auto-ack, a resent message is acknowledged as it is handed out: it is not sent a
+/// third time. (Found by the model test.)
+#[test]
+fn auto_ack_completes_resends() {
+    let broker = broker();
+    let a = broker.connect(persistent("a")).unwrap();
+    a.subscribe("t", QoS::AtLeastOnce).unwrap();
+    a.publish("t", "m", QoS::AtLeastOnce, false).unwrap();
+    drop(recv(&a));
+    drop(a);
+    let a = broker.connect(persistent("a").auto_ack(true)).unwrap();
+    assert!(recv(&a).dup());
+    drop(a);
+    let a = broker.connect(persistent("a")).unwrap();
+    assert_empty(&a);
+}
+
+/// Resends count against the receive maximum of the new connection, and go before anything
+/// queued [MQTT-4.4.0-1], [MQTT-4.9.0-2]. (Found by the model test.)
+#[test]
+fn resends_respect_new_receive_maximum_and_go_first() {
+    let broker = broker();
+    let a = broker.connect(persistent("a").receive_maximum(2)).unwrap();
+    a.subscribe("t", QoS::AtLeastOnce).unwrap();
+    let publisher = connect(&broker, "pub");
+    publisher.publish("t", "1", QoS::AtLeastOnce, false).unwrap();
+    publisher.publish("t", "2", QoS::AtLeastOnce, false).unwrap();
+    let (m1, m2) = (recv(&a), recv(&a));
+    drop((m1, m2));
+    drop(a);
+    publisher.publish("t", "3", QoS::AtLeastOnce, false).unwrap();
+    let a = broker.connect(persistent("a").receive_maximum(1)).unwrap();
+    let first = recv(&a);
+    assert_eq!((first.payload().as_ref(), first.dup()), (&b"1"[..], true));
+    assert_empty(&a);
+    first.ack();
+    let second = recv(&a);
+    assert_eq!((second.payload().as_ref(), second.dup()), (&b"2"[..], true));
+    second.ack();
+    assert_eq!(recv(&a).payload().as_ref(), b"3");
+}

@@ -45,10 +45,16 @@ impl Session {
     ) -> Result<(), SessionError> {
         let mut guard = self.inner.lock();
         let state = &mut *guard;
-        if state.generation != generation {
+        // A taken-over handle gets nothing more, even if its generation is still the last
+        // one of a session that a clean start discarded [MQTT-3.1.4-3].
+        if state.generation != generation || state.ended == Some(SessionError::TakenOver) {
             return Err(SessionError::TakenOver);
         }
-        let mut taken = state.window.resends(max, |resend| {
+        // Resends count against the receive maximum too, which may have shrunk since they
+        // were first sent [MQTT-4.9.0-2].
+        let receive_maximum = usize::from(state.limits.receive_maximum);
+        let room = receive_maximum.saturating_sub(state.window.outstanding());
+        let mut taken = state.window.resends(max.min(room), auto_ack, |resend| {
             out(match resend {
                 Resend::Publish {
                     delivery,
@@ -63,7 +69,10 @@ impl Session {
             })
         });
         let mut clock: Option<Duration> = None;
-        while taken < max {
+        // Nothing queued goes out while resends wait for room: they go first, as the issue
+        // of order after a resume demands ([MQTT-4.6.0-1]).
+        let resends_waiting = state.window.has_resends();
+        while taken < max && !resends_waiting {
             if state.front.is_empty()
                 && self
                     .queue
@@ -146,7 +155,8 @@ impl Session {
         }
         let was_full = state.window.len() >= usize::from(state.limits.receive_maximum);
         let done = f(&mut state);
-        let waiting = !(state.front.is_empty() && self.queue.is_empty());
+        let waiting =
+            state.window.has_resends() || !(state.front.is_empty() && self.queue.is_empty());
         let wake = if done && was_full && waiting {
             state.waker.clone()
         } else {

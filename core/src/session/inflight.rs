@@ -107,15 +107,32 @@ impl Window {
         before - self.entries.len()
     }
 
-    /// Hands out up to `max` resends, oldest first.
-    pub(crate) fn resends(&mut self, max: usize, mut out: impl FnMut(Resend)) -> usize {
+    /// Whether something is still due to be sent again.
+    pub(crate) fn has_resends(&self) -> bool {
+        self.resend_pending > 0
+    }
+
+    /// Entries sent on the current connection and not yet acknowledged: what counts against
+    /// the receiver's receive maximum now.
+    pub(crate) fn outstanding(&self) -> usize {
+        self.entries.len() - self.resend_pending
+    }
+
+    /// Hands out up to `max` resends, oldest first. With `complete` (a consumer that
+    /// acknowledges on receipt) each one handed out is also completed.
+    pub(crate) fn resends(
+        &mut self,
+        max: usize,
+        complete: bool,
+        mut out: impl FnMut(Resend),
+    ) -> usize {
         let mut done = 0;
-        if self.resend_pending == 0 {
-            return 0;
-        }
-        for entry in self.entries.iter_mut().filter(|e| e.resend) {
-            if done == max {
-                break;
+        let mut i = 0;
+        while done < max && self.resend_pending > 0 && i < self.entries.len() {
+            let entry = &mut self.entries[i];
+            if !entry.resend {
+                i += 1;
+                continue;
             }
             entry.resend = false;
             self.resend_pending -= 1;
@@ -134,6 +151,11 @@ impl Window {
                     packet_id: entry.packet_id,
                 },
             });
+            if complete {
+                self.entries.remove(i);
+            } else {
+                i += 1;
+            }
         }
         done
     }
