@@ -263,6 +263,9 @@ impl BrokerShared {
     /// Does what `effects` collected, with no lock held: wakes consumers, emits events and
     /// publishes (or schedules) wills, whose own effects are handled the same way.
     pub(crate) fn run_effects(&self, mut effects: Effects) {
+        if effects.is_empty() {
+            return;
+        }
         for waker in effects.take_wakes() {
             waker.wake();
         }

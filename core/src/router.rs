@@ -135,6 +135,15 @@ impl Effects {
         }
     }
 
+    /// Whether there is nothing to do (the common publish).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first_wake.is_none()
+            && self.drops.is_empty()
+            && self.wills.is_empty()
+            && self.disconnects.is_empty()
+            && self.blocked.is_empty()
+    }
+
     pub(crate) fn take_wakes(&mut self) -> impl Iterator<Item = ValueArc<dyn Wake>> {
         self.first_wake
             .take()

@@ -240,11 +240,16 @@ fn handle_of_discarded_session_gets_nothing() {
     let broker = broker();
     let a = broker.connect(persistent("c1")).unwrap();
     a.subscribe("a/+", QoS::AtLeastOnce).unwrap();
-    connect(&broker, "pub").publish("a/x", "m", QoS::AtLeastOnce, false).unwrap();
+    connect(&broker, "pub")
+        .publish("a/x", "m", QoS::AtLeastOnce, false)
+        .unwrap();
     let _unacked = recv(&a);
     let b = broker.connect(persistent("c1")).unwrap();
     let _c = broker.connect(ConnectOptions::new("c1")).unwrap();
-    assert_eq!(b.try_recv().unwrap_err(), mqlite::TryRecvError::Session(SessionError::TakenOver));
+    assert_eq!(
+        b.try_recv().unwrap_err(),
+        mqlite::TryRecvError::Session(SessionError::TakenOver)
+    );
 }
 
 /// With auto-ack, a resent message is acknowledged as it is handed out: it is not sent a
@@ -272,12 +277,18 @@ fn resends_respect_new_receive_maximum_and_go_first() {
     let a = broker.connect(persistent("a").receive_maximum(2)).unwrap();
     a.subscribe("t", QoS::AtLeastOnce).unwrap();
     let publisher = connect(&broker, "pub");
-    publisher.publish("t", "1", QoS::AtLeastOnce, false).unwrap();
-    publisher.publish("t", "2", QoS::AtLeastOnce, false).unwrap();
+    publisher
+        .publish("t", "1", QoS::AtLeastOnce, false)
+        .unwrap();
+    publisher
+        .publish("t", "2", QoS::AtLeastOnce, false)
+        .unwrap();
     let (m1, m2) = (recv(&a), recv(&a));
     drop((m1, m2));
     drop(a);
-    publisher.publish("t", "3", QoS::AtLeastOnce, false).unwrap();
+    publisher
+        .publish("t", "3", QoS::AtLeastOnce, false)
+        .unwrap();
     let a = broker.connect(persistent("a").receive_maximum(1)).unwrap();
     let first = recv(&a);
     assert_eq!((first.payload().as_ref(), first.dup()), (&b"1"[..], true));
