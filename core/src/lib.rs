@@ -83,7 +83,7 @@ pub use message::{Message, PublishProperties};
 pub use publish::PublishOptions;
 pub use qos::{QoS, RetainHandling, SubOptions};
 pub use session::Wake;
-pub use stats::Stats;
+pub use stats::{SessionStats, Stats};
 pub use topic::{TopicError, TopicFilter, TopicName};
 pub use will::Will;
 

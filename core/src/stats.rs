@@ -68,9 +68,38 @@ impl BrokerShared {
     }
 }
 
+/// A snapshot of one session: what waits in it and what it has dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct SessionStats {
+    /// A connection is attached.
+    pub online: bool,
+    /// Deliveries waiting to be taken.
+    pub queued: usize,
+    /// QoS 1/2 deliveries handed out and not yet acknowledged.
+    pub inflight: usize,
+    /// Deliveries handed to the consumer.
+    pub sent: u64,
+    /// Deliveries dropped because its queue was full.
+    pub dropped_queue_full: u64,
+    /// QoS 0 deliveries dropped while it was offline.
+    pub dropped_offline: u64,
+    /// Deliveries dropped because their message expiry interval ran out.
+    pub dropped_expired: u64,
+}
+
 impl Broker {
     /// A snapshot of the broker's counters.
     pub fn stats(&self) -> Stats {
         self.shared.stats()
+    }
+
+    /// A snapshot of the session of `client_id`, connected or not; `None` if there is none.
+    pub fn session_stats(&self, client_id: &str) -> Option<SessionStats> {
+        let state = self.shared.state.read();
+        let key = *state.by_id.get(client_id)?;
+        let session = state.session(key)?.clone();
+        drop(state);
+        Some(session.stats())
     }
 }

@@ -265,3 +265,28 @@ fn offline_drop_is_reported() {
         "{log:?}"
     );
 }
+
+/// A frozen consumer never stalls the others: its queue fills and drops (counted for it
+/// alone) while another subscriber gets every message.
+#[test]
+fn frozen_consumer_does_not_stall_others() {
+    let (broker, _) = broker_with(config(|c| c.max_queued_messages = 5));
+    let frozen = connect(&broker, "frozen");
+    frozen.subscribe("t", QoS::AtLeastOnce).unwrap();
+    let live = connect(&broker, "live");
+    live.subscribe("t", QoS::AtLeastOnce).unwrap();
+    let publisher = connect(&broker, "pub");
+    for i in 0..100 {
+        publisher
+            .publish("t", format!("{i}"), QoS::AtLeastOnce, false)
+            .unwrap();
+        let m = recv(&live);
+        assert_eq!(m.payload().as_ref(), format!("{i}").as_bytes());
+        m.ack();
+    }
+    let stats = frozen.stats();
+    assert_eq!((stats.queued, stats.dropped_queue_full), (5, 95));
+    assert_eq!(live.stats().dropped_queue_full, 0);
+    assert_eq!(broker.session_stats("frozen"), Some(stats));
+    assert_eq!(broker.stats().dropped_queue_full, 95);
+}

@@ -299,3 +299,22 @@ fn resends_respect_new_receive_maximum_and_go_first() {
     second.ack();
     assert_eq!(recv(&a).payload().as_ref(), b"3");
 }
+
+/// Taking over a connected persistent session keeps its state: subscriptions, queue and
+/// session present [MQTT-3.1.4-3], [MQTT-3.2.2-2].
+#[test]
+fn takeover_keeps_persistent_state() {
+    let broker = broker();
+    let old = broker.connect(persistent("dev")).unwrap();
+    old.subscribe("t", QoS::AtLeastOnce).unwrap();
+    connect(&broker, "pub")
+        .publish("t", "queued", QoS::AtLeastOnce, false)
+        .unwrap();
+    let new = broker.connect(persistent("dev")).unwrap();
+    assert!(new.session_present());
+    assert_eq!(recv(&new).payload().as_ref(), b"queued");
+    connect(&broker, "pub2")
+        .publish("t", "live", QoS::AtLeastOnce, false)
+        .unwrap();
+    assert_eq!(recv(&new).payload().as_ref(), b"live");
+}

@@ -88,3 +88,31 @@ fn ended_member_qos2_in_flight_not_sent_elsewhere() {
     drop(leaving);
     assert_empty(&staying);
 }
+
+/// A member whose queue is full is skipped; the group's message goes to one with room.
+#[test]
+fn full_member_is_skipped() {
+    let mut config = Config::default();
+    config.max_queued_messages = 2;
+    config.shared_subscription_strategy = SharedStrategy::Sticky;
+    let (broker, _) = broker_with(config);
+    let busy = connect(&broker, "busy");
+    busy.subscribe("$share/g/t", QoS::AtLeastOnce).unwrap();
+    let idle = connect(&broker, "idle");
+    idle.subscribe("$share/g/t", QoS::AtLeastOnce).unwrap();
+    let publisher = connect(&broker, "pub");
+    for _ in 0..4 {
+        publisher
+            .publish("t", "x", QoS::AtLeastOnce, false)
+            .unwrap();
+    }
+    assert_eq!(busy.stats().queued, 2);
+    assert_eq!(idle.stats().queued, 2);
+    assert_eq!(broker.stats().dropped_queue_full, 0);
+    // With every member full, the strategy's pick applies its overflow policy.
+    publisher
+        .publish("t", "x", QoS::AtLeastOnce, false)
+        .unwrap();
+    assert_eq!(broker.stats().dropped_queue_full, 1);
+    assert_eq!(drain(&idle).len(), 2);
+}

@@ -100,6 +100,11 @@ impl Client {
         &self.session.client_id
     }
 
+    /// A snapshot of this client's session: queued, in flight, sent and dropped.
+    pub fn stats(&self) -> crate::SessionStats {
+        self.session.stats()
+    }
+
     /// Whether connect resumed an existing session [MQTT-3.2.2-2].
     pub fn session_present(&self) -> bool {
         self.session_present

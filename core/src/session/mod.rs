@@ -318,6 +318,21 @@ impl Session {
         out
     }
 
+    /// A snapshot of this session's queue, window and counters.
+    pub(crate) fn stats(&self) -> crate::stats::SessionStats {
+        let counters = self.counters();
+        let state = self.inner.lock();
+        crate::stats::SessionStats {
+            online: state.is_online(),
+            queued: self.queue.len() + state.front.len(),
+            inflight: state.window.len(),
+            sent: counters.sent,
+            dropped_queue_full: counters.dropped_queue_full,
+            dropped_offline: counters.dropped_offline,
+            dropped_expired: counters.dropped_expired,
+        }
+    }
+
     /// The session's counters.
     pub(crate) fn counters(&self) -> SessionCounters {
         let state = self.inner.lock();

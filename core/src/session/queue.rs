@@ -62,8 +62,9 @@ fn bytes(word: u64) -> usize {
     (word & BYTES_MASK) as usize
 }
 
-/// Room a consumer popped but has not released yet (see [`Queue::pop_many`]). The queue
-/// may so look up to [`RELEASE_EVERY`] deliveries fuller than it is: never emptier.
+/// Room a consumer popped but has not released yet (see [`Queue::pop_many`]). While a
+/// consumer is a batch or more behind, the queue may so look up to [`RELEASE_EVERY`]
+/// deliveries fuller than it is: never emptier.
 #[derive(Debug, Default)]
 pub(crate) struct Held {
     units: u64,
@@ -265,7 +266,10 @@ impl Queue {
             out.push_back(delivery);
             moved += 1;
         }
-        if held.items >= RELEASE_EVERY {
+        // Release when the channel ran dry (the consumer has caught up: nothing it holds may
+        // keep a publisher out) or a full batch is held. So room is held back only while at
+        // least a batch more waits behind it, and never at all under a bound below a batch.
+        if moved < max || held.items >= RELEASE_EVERY {
             self.release(held);
         }
         moved
@@ -303,6 +307,12 @@ impl Queue {
     /// the first delivery wakes it.
     pub(crate) fn set_waiting(&self) {
         self.word.fetch_or(WAITING, Ordering::SeqCst);
+    }
+
+    /// Deliveries queued (or being pushed), counting those a consumer staged but has not
+    /// released yet.
+    pub(crate) fn len(&self) -> usize {
+        count(self.word.load(Ordering::SeqCst))
     }
 
     /// Whether nothing is queued or being pushed.
