@@ -41,10 +41,37 @@ pub(crate) struct Publication {
     pub(crate) qos: QoS,
     pub(crate) retain: bool,
     pub(crate) properties: Option<ValueArc<PublishProperties>>,
-    /// The publishing session, for no-local; `None` for the broker's own messages.
-    pub(crate) origin: Option<u32>,
+    /// The publishing session (its key + 1, so it fits 4 bytes), for no-local; `None` for
+    /// the broker's own messages.
+    pub(crate) origin: Option<std::num::NonZeroU32>,
     /// Clock time after which it must not be delivered.
-    pub(crate) expires_at: Option<Duration>,
+    pub(crate) expires_at: Deadline,
+}
+
+/// The `origin` of a publication from session `key`.
+pub(crate) fn origin_of(key: u32) -> Option<std::num::NonZeroU32> {
+    std::num::NonZeroU32::new(key.wrapping_add(1))
+}
+
+/// An optional clock time in 8 bytes (nanoseconds; zero means none), to keep deliveries
+/// small in queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Deadline(Option<std::num::NonZeroU64>);
+
+impl Deadline {
+    /// No deadline.
+    pub(crate) const NONE: Self = Self(None);
+
+    /// A deadline at clock time `at` (saturating at about 584 years).
+    pub(crate) fn at(at: Duration) -> Self {
+        let nanos = u64::try_from(at.as_nanos()).unwrap_or(u64::MAX).max(1);
+        Self(std::num::NonZeroU64::new(nanos))
+    }
+
+    /// The clock time, if any.
+    pub(crate) fn get(self) -> Option<Duration> {
+        self.0.map(|n| Duration::from_nanos(n.get()))
+    }
 }
 
 impl Publication {

@@ -8,7 +8,7 @@ use crate::broker::BrokerShared;
 use crate::error::{LimitError, PublishError};
 use crate::hooks::Event;
 use crate::message::Delivery;
-use crate::message::{Publication, PublishProperties};
+use crate::message::{Deadline, Publication, PublishProperties, origin_of};
 use crate::qos::QoS;
 use crate::router::{Effects, route, settle};
 use crate::session::Session;
@@ -138,14 +138,16 @@ impl BrokerShared {
             .properties
             .as_ref()
             .and_then(|p| p.message_expiry_interval)
-            .map(|interval| self.clock.now().saturating_add(interval));
+            .map_or(Deadline::NONE, |interval| {
+                Deadline::at(self.clock.now().saturating_add(interval))
+            });
         let publication = Publication {
             topic,
             payload,
             qos: options.qos,
             retain: options.retain,
             properties: options.properties.clone(),
-            origin: origin.map(|(key, _, _)| key),
+            origin: origin.and_then(|(key, _, _)| origin_of(key)),
             expires_at,
         };
         let mut effects = self.effects();
@@ -235,8 +237,8 @@ impl BrokerShared {
             qos: options.qos,
             retain: options.retain,
             properties: options.properties.clone(),
-            origin,
-            expires_at: None,
+            origin: origin.and_then(origin_of),
+            expires_at: Deadline::NONE,
         };
         let mut effects = self.effects();
         {

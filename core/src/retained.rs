@@ -53,7 +53,7 @@ impl RetainedStore {
 
     /// The retained messages matching `filter` that have not expired at `now`.
     pub(crate) fn matching(&self, filter: &TopicFilter, now: Duration) -> Vec<Publication> {
-        let live = |p: &&Publication| p.expires_at.is_none_or(|at| now < at);
+        let live = |p: &&Publication| p.expires_at.get().is_none_or(|at| now < at);
         if !filter.has_wildcards() {
             return TopicName::new(filter.filter())
                 .ok()

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use crate::config::SharedStrategy;
 use crate::hooks::{DisconnectReason, DropReason};
 use crate::index::{Match, SharedGroup, TopicIndex};
-use crate::message::{Delivery, Publication};
+use crate::message::{Delivery, Publication, origin_of};
 use crate::qos::SubOptions;
 use crate::session::{Enqueued, Session, SessionCounters, SessionKey, Wake};
 use crate::sync::{Arc, ValueArc};
@@ -209,7 +209,7 @@ pub(crate) fn route(state: &RouterState, publication: Publication, effects: &mut
     state.index.for_each_match(&publication.topic, |m| match m {
         Match::Direct(key, opts) => {
             // No-local applies per subscription, before overlapping ones merge [MQTT-3.8.3-3].
-            if opts.no_local && origin == Some(key) {
+            if opts.no_local && origin == origin_of(key) {
                 return;
             }
             if first.is_none() {

@@ -270,6 +270,7 @@ impl Client {
             .delivery
             .publication
             .expires_at
+            .get()
             .map(|at| at.saturating_sub(self.broker.clock.now()));
         let ack = (taken.packet_id.is_some() && !self.auto_ack).then(|| AckHandle {
             session: self.session.clone(),

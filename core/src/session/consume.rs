@@ -89,7 +89,7 @@ impl Session {
                 state.front.push_front(delivery);
                 break;
             }
-            if let Some(expires_at) = delivery.publication.expires_at {
+            if let Some(expires_at) = delivery.publication.expires_at.get() {
                 let now = *clock.get_or_insert_with(&now);
                 if now >= expires_at {
                     state.dropped_expired += 1;

@@ -342,7 +342,7 @@ mod tests {
                 retain: false,
                 properties: None,
                 origin: None,
-                expires_at: None,
+                expires_at: crate::message::Deadline::NONE,
             },
             qos,
             retain: false,
