@@ -501,11 +501,12 @@ impl BrokerShared {
         }
         drop(state);
         // Delayed wills are due now: the broker is ending every session.
-        for will in effects.wills.iter_mut() {
+        for will in effects.rare().wills.iter_mut() {
             will.2.delay = Duration::ZERO;
         }
         let pending = std::mem::take(&mut *self.pending_wills.lock());
         effects
+            .rare()
             .wills
             .extend(pending.into_iter().map(|p| (p.client_id, p.origin, p.will)));
         self.run_effects(effects);

@@ -53,6 +53,7 @@ mod broker;
 mod client;
 mod clock;
 mod config;
+mod effects;
 mod error;
 mod hooks;
 pub(crate) mod index;

@@ -5,12 +5,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::broker::BrokerShared;
+use crate::effects::Effects;
 use crate::error::{LimitError, PublishError};
 use crate::hooks::Event;
 use crate::message::Delivery;
 use crate::message::{Deadline, Publication, PublishProperties, origin_of};
 use crate::qos::QoS;
-use crate::router::{Effects, route, settle};
+use crate::router::{route, settle};
 use crate::session::Session;
 use crate::session::SessionKey;
 use crate::sync::Arc;
@@ -169,7 +170,7 @@ impl BrokerShared {
             }
             route(&state, publication, &mut effects);
         }
-        let blocked = std::mem::take(&mut effects.blocked);
+        let blocked = effects.take_blocked();
         let mut full = effects.first_full.take();
         self.run_effects(effects);
         if let (Some(wait), false) = (options.wait_if_full, blocked.is_empty()) {
@@ -204,12 +205,12 @@ impl BrokerShared {
                 if late || session.has_room(weight) {
                     settle(&session, session.enqueue(delivery, !late), &mut effects);
                 } else {
-                    effects.blocked.push((session.clone(), delivery));
+                    effects.rare().blocked.push((session.clone(), delivery));
                 }
                 if still_full.is_none() {
                     still_full = effects.first_full.take();
                 }
-                let retry = effects.blocked.pop();
+                let retry = effects.rare.as_mut().and_then(|r| r.blocked.pop());
                 self.run_effects(effects);
                 match retry {
                     Some((_, back)) => delivery = back,
@@ -264,31 +265,35 @@ impl BrokerShared {
 
     /// Does what `effects` collected, with no lock held: wakes consumers, emits events and
     /// publishes (or schedules) wills, whose own effects are handled the same way.
-    pub(crate) fn run_effects(&self, mut effects: Effects) {
+    pub(crate) fn run_effects(&self, effects: Effects) {
         if effects.is_empty() {
             return;
         }
-        for waker in effects.take_wakes() {
+        let (wakes, rare) = effects.into_parts();
+        for waker in wakes {
             waker.wake();
         }
-        if !effects.disconnects.is_empty() {
+        let Some(rare) = rare else {
+            return;
+        };
+        if !rare.disconnects.is_empty() {
             self.connected
-                .fetch_sub(effects.disconnects.len(), Ordering::Relaxed);
+                .fetch_sub(rare.disconnects.len(), Ordering::Relaxed);
         }
-        for (client_id, topic, reason) in &effects.drops {
+        for (client_id, topic, reason) in &rare.drops {
             self.emit(&Event::MessageDropped {
                 client_id,
                 topic,
                 reason: *reason,
             });
         }
-        for (client_id, reason) in &effects.disconnects {
+        for (client_id, reason) in &rare.disconnects {
             self.emit(&Event::ClientDisconnected {
                 client_id,
                 reason: *reason,
             });
         }
-        for (client_id, origin, will) in effects.wills {
+        for (client_id, origin, will) in rare.wills {
             if will.delay > Duration::ZERO {
                 let due = self.clock.now().saturating_add(will.delay);
                 self.pending_wills.lock().push(PendingWill {

@@ -9,14 +9,13 @@
 use std::collections::HashMap;
 
 use crate::config::SharedStrategy;
+pub(crate) use crate::effects::Effects;
 use crate::hooks::{DisconnectReason, DropReason};
 use crate::index::{Match, SharedGroup, TopicIndex};
 use crate::message::{Delivery, Publication, origin_of};
 use crate::qos::SubOptions;
-use crate::session::{Enqueued, Session, SessionCounters, SessionKey, Wake};
+use crate::session::{Enqueued, Session, SessionCounters, SessionKey};
 use crate::sync::{Arc, ValueArc};
-use crate::topic::TopicName;
-use crate::will::Will;
 
 /// Everything behind the router lock.
 #[derive(Debug)]
@@ -98,84 +97,15 @@ impl RouterState {
     }
 }
 
-/// Work found under a lock and done after it is released: wake-ups, wills, events.
-#[derive(Debug, Default)]
-pub(crate) struct Effects {
-    first_wake: Option<ValueArc<dyn Wake>>,
-    wakes: Vec<ValueArc<dyn Wake>>,
-    /// Whether anyone listens for drop events (an event hook is installed); if not, drops are
-    /// only counted, and the publish path allocates nothing for them.
-    record_drops: bool,
-    pub(crate) drops: Vec<(ValueArc<str>, TopicName, DropReason)>,
-    /// Wills to publish: (client id, publishing session key, will).
-    pub(crate) wills: Vec<(ValueArc<str>, SessionKey, Will)>,
-    pub(crate) disconnects: Vec<(ValueArc<str>, DisconnectReason)>,
-    /// The first session whose full queue dropped a delivery.
-    pub(crate) first_full: Option<ValueArc<str>>,
-    /// Hand deliveries that find a queue full back into `blocked` instead of applying the
-    /// overflow policy (a publisher that waits for room).
-    pub(crate) hand_back_full: bool,
-    pub(crate) blocked: Vec<(Arc<Session>, Delivery)>,
-}
-
-impl Effects {
-    /// Effects of one operation; `record_drops` when an event hook wants drop events.
-    pub(crate) fn new(record_drops: bool) -> Self {
-        Self {
-            record_drops,
-            ..Self::default()
-        }
-    }
-
-    pub(crate) fn wake(&mut self, waker: ValueArc<dyn Wake>) {
-        if self.first_wake.is_none() {
-            self.first_wake = Some(waker);
-        } else {
-            self.wakes.push(waker);
-        }
-    }
-
-    /// Whether there is nothing to do (the common publish).
-    pub(crate) fn is_empty(&self) -> bool {
-        self.first_wake.is_none()
-            && self.drops.is_empty()
-            && self.wills.is_empty()
-            && self.disconnects.is_empty()
-            && self.blocked.is_empty()
-    }
-
-    pub(crate) fn take_wakes(&mut self) -> impl Iterator<Item = ValueArc<dyn Wake>> {
-        self.first_wake
-            .take()
-            .into_iter()
-            .chain(std::mem::take(&mut self.wakes))
-    }
-
-    /// Records an ended connection: its will, its waker and the event.
-    pub(crate) fn ended(
-        &mut self,
-        session: &Session,
-        reason: DisconnectReason,
-        will: Option<Will>,
-        waker: Option<ValueArc<dyn Wake>>,
-    ) {
-        if let Some(will) = will {
-            self.wills
-                .push((session.client_id.clone(), session.key, will));
-        }
-        if let Some(waker) = waker {
-            self.wake(waker);
-        }
-        self.disconnects.push((session.client_id.clone(), reason));
-    }
-}
-
 /// One subscriber's merged view of the subscriptions a topic matched.
 #[derive(Debug, Clone)]
 struct Target {
     key: SessionKey,
+    /// The options; `subscription_id` holds the first identifier.
     opts: SubOptions,
-    ids: Vec<u32>,
+    /// Identifiers of further overlapping subscriptions (rare: empty, so unallocated, in the
+    /// common single-subscription case).
+    more_ids: Vec<u32>,
 }
 
 impl Target {
@@ -183,7 +113,7 @@ impl Target {
         Self {
             key,
             opts,
-            ids: opts.subscription_id.into_iter().collect(),
+            more_ids: Vec::new(),
         }
     }
 
@@ -192,7 +122,24 @@ impl Target {
     fn merge(&mut self, other: Target) {
         self.opts.qos = self.opts.qos.max(other.opts.qos);
         self.opts.retain_as_published |= other.opts.retain_as_published;
-        self.ids.extend(other.ids);
+        match (self.opts.subscription_id, other.opts.subscription_id) {
+            (None, id) => self.opts.subscription_id = id,
+            (Some(_), Some(id)) => self.more_ids.push(id),
+            (Some(_), None) => {}
+        }
+        self.more_ids.extend(other.more_ids);
+    }
+
+    /// Every subscription identifier, for a delivery (allocates only if there is one).
+    fn ids(self) -> Vec<u32> {
+        match self.opts.subscription_id {
+            None => self.more_ids,
+            Some(first) => {
+                let mut ids = self.more_ids;
+                ids.insert(0, first);
+                ids
+            }
+        }
     }
 }
 
@@ -258,7 +205,7 @@ fn delivery(publication: Publication, target: Target) -> Delivery {
     let qos = publication.qos.min(target.opts.qos);
     // Live deliveries carry RETAIN 0 [MQTT-3.3.1-9] unless retain-as-published (MQTT 5.0 §3.8.3.1).
     let retain = target.opts.retain_as_published && publication.retain;
-    Delivery::new(publication, qos, retain, target.ids)
+    Delivery::new(publication, qos, retain, target.ids())
 }
 
 fn offer(state: &RouterState, publication: Publication, target: Target, effects: &mut Effects) {
@@ -334,7 +281,7 @@ pub(crate) fn redirect(state: &RouterState, deliveries: Vec<Delivery>, effects: 
 /// Records what one enqueue asks of the caller.
 pub(crate) fn settle(session: &Arc<Session>, outcome: Enqueued, effects: &mut Effects) {
     match outcome {
-        Enqueued::Full(delivery) => effects.blocked.push((session.clone(), delivery)),
+        Enqueued::Full(delivery) => effects.rare().blocked.push((session.clone(), delivery)),
         Enqueued::Queued(Some(waker)) => effects.wake(waker),
         Enqueued::Queued(None) => {}
         Enqueued::Dropped(reason, topic) => {
@@ -342,16 +289,15 @@ pub(crate) fn settle(session: &Arc<Session>, outcome: Enqueued, effects: &mut Ef
                 effects.first_full = Some(session.client_id.clone());
             }
             if effects.record_drops {
-                effects
-                    .drops
-                    .push((session.client_id.clone(), topic, reason));
+                let dropped = (session.client_id.clone(), topic, reason);
+                effects.rare().drops.push(dropped);
             }
         }
         Enqueued::Kicked(ended, topic) => {
             let (will, waker) = *ended;
             if effects.record_drops {
                 let dropped = (session.client_id.clone(), topic, DropReason::QueueFull);
-                effects.drops.push(dropped);
+                effects.rare().drops.push(dropped);
             }
             effects.ended(session, DisconnectReason::SlowConsumer, will, waker);
         }

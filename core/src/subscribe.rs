@@ -1,10 +1,11 @@
 //! Subscribe and unsubscribe, including retained messages sent at subscribe.
 
 use crate::broker::BrokerShared;
+use crate::effects::Effects;
 use crate::error::{LimitError, SessionError, SubscribeError};
 use crate::message::Delivery;
 use crate::qos::{QoS, RetainHandling, SubOptions};
-use crate::router::{Effects, settle};
+use crate::router::settle;
 use crate::session::{Session, state_check};
 use crate::sync::Arc;
 use crate::topic::TopicFilter;

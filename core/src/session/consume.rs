@@ -54,20 +54,23 @@ impl Session {
         // were first sent [MQTT-4.9.0-2].
         let receive_maximum = usize::from(state.limits.receive_maximum);
         let room = receive_maximum.saturating_sub(state.window.outstanding());
-        let mut taken = state.window.resends(max.min(room), auto_ack, |resend| {
-            out(match resend {
-                Resend::Publish {
-                    delivery,
-                    packet_id,
-                    seq,
-                } => Outgoing::Publish(Taken {
-                    delivery,
-                    packet_id: Some(packet_id),
-                    seq,
-                }),
-                Resend::Release { packet_id } => Outgoing::Release(packet_id),
-            })
-        });
+        let mut taken = 0;
+        if state.window.has_resends() {
+            taken = state.window.resends(max.min(room), auto_ack, |resend| {
+                out(match resend {
+                    Resend::Publish {
+                        delivery,
+                        packet_id,
+                        seq,
+                    } => Outgoing::Publish(Taken {
+                        delivery,
+                        packet_id: Some(packet_id),
+                        seq,
+                    }),
+                    Resend::Release { packet_id } => Outgoing::Release(packet_id),
+                })
+            });
+        }
         let mut clock: Option<Duration> = None;
         // Nothing queued goes out while resends wait for room: they go first, as the issue
         // of order after a resume demands ([MQTT-4.6.0-1]).

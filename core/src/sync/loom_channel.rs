@@ -146,3 +146,108 @@ impl<T> Drop for Receiver<T> {
         lock(&self.0).receivers -= 1;
     }
 }
+
+/// Model 9 of `loom-tests/README.md`: the channel itself, under loom (it exists only there).
+/// Each model has 2 threads and preemption bound 3; run with
+/// `RUSTFLAGS="--cfg loom" cargo test -p mqlite --lib --release -- sync::loom_channel`.
+///
+/// Mutation that fails them: drop the `notify_all` in `Sender::drop` (a receiver blocked in
+/// `recv_timeout` never learns that the last sender left: loom reports a deadlock in
+/// `last_sender_leaving_wakes_a_blocked_receiver`), or in `try_send` (the same, for
+/// `blocked_receiver_is_woken_by_a_send`).
+#[cfg(all(test, loom))]
+mod tests {
+    use std::time::Duration;
+
+    use loom::thread;
+
+    use super::*;
+
+    const BOUND: usize = 3;
+    const WAIT: Duration = Duration::from_secs(1);
+
+    fn check(model: impl Fn() + Send + Sync + 'static) {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound.get_or_insert(BOUND);
+        builder.check(model);
+    }
+
+    /// FIFO: values sent by one thread arrive in send order, each once.
+    #[test]
+    fn values_arrive_in_send_order() {
+        check(|| {
+            let (tx, rx) = unbounded();
+            let sending = thread::spawn(move || {
+                for i in 0..3 {
+                    tx.send(i).unwrap();
+                }
+            });
+            let got: Vec<i32> = (0..3).map(|_| rx.recv_timeout(WAIT).unwrap()).collect();
+            assert_eq!(got, [0, 1, 2]);
+            sending.join().unwrap();
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+        });
+    }
+
+    /// No lost wake-up: a receiver that blocks before the send is woken by it.
+    #[test]
+    fn blocked_receiver_is_woken_by_a_send() {
+        check(|| {
+            let (tx, rx) = bounded(1);
+            let receiving = thread::spawn(move || rx.recv_timeout(WAIT));
+            tx.try_send(7).unwrap();
+            assert_eq!(receiving.join().unwrap(), Ok(7));
+            drop(tx);
+        });
+    }
+
+    /// Disconnect seen by the receiver: it gets what was sent, then `Disconnected`, also when
+    /// it was blocked as the last sender (of two clones) left.
+    #[test]
+    fn last_sender_leaving_wakes_a_blocked_receiver() {
+        check(|| {
+            let (tx, rx) = unbounded();
+            let other = tx.clone();
+            let sending = thread::spawn(move || {
+                other.send(1).unwrap();
+                drop(other);
+            });
+            drop(tx);
+            assert_eq!(rx.recv_timeout(WAIT), Ok(1));
+            assert_eq!(rx.recv_timeout(WAIT), Err(RecvTimeoutError::Disconnected));
+            sending.join().unwrap();
+        });
+    }
+
+    /// Disconnect seen by the sender: once the receiver is gone, a send hands the value back;
+    /// before, a full channel hands it back as `Full`.
+    #[test]
+    fn receiver_leaving_is_seen_by_the_sender() {
+        check(|| {
+            let (tx, rx) = bounded(1);
+            let receiving = thread::spawn(move || {
+                let first = rx.try_recv();
+                drop(rx);
+                first
+            });
+            let sent = tx.try_send(1);
+            let second = tx.try_send(2);
+            let first = receiving.join().unwrap();
+            match (sent, first) {
+                (Ok(()), Ok(1)) => assert!(matches!(
+                    second,
+                    Ok(()) | Err(TrySendError::Full(2) | TrySendError::Disconnected(2))
+                )),
+                (Ok(()), Err(TryRecvError::Empty)) => assert!(matches!(
+                    second,
+                    Err(TrySendError::Full(2) | TrySendError::Disconnected(2))
+                )),
+                (Err(TrySendError::Disconnected(1)), Err(TryRecvError::Empty)) => {
+                    assert_eq!(second, Err(TrySendError::Disconnected(2)));
+                }
+                other => panic!("impossible outcome {other:?}"),
+            }
+            assert_eq!(tx.try_send(3), Err(TrySendError::Disconnected(3)));
+        });
+    }
+}

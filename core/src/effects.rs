@@ -1,0 +1,104 @@
+//! Work found under a lock and done after it is released: wake-ups, wills, events, and
+//! deliveries a waiting publisher must offer again. Not here: doing that work (see
+//! `publish.rs`, `BrokerShared::run_effects`).
+
+use crate::hooks::{DisconnectReason, DropReason};
+use crate::message::Delivery;
+use crate::session::{Session, SessionKey, Wake};
+use crate::sync::{Arc, ValueArc};
+use crate::topic::TopicName;
+use crate::will::Will;
+
+/// The effects of one operation. The common publish has at most one consumer to wake and
+/// nothing else, so everything rarer sits behind one box that is never allocated then.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    first_wake: Option<ValueArc<dyn Wake>>,
+    /// Whether anyone listens for drop events (an event hook is installed); if not, drops are
+    /// only counted, and the publish path allocates nothing for them.
+    pub(crate) record_drops: bool,
+    /// Hand deliveries that find a queue full back into `blocked` instead of applying the
+    /// overflow policy (a publisher that waits for room).
+    pub(crate) hand_back_full: bool,
+    /// The first session whose full queue dropped a delivery.
+    pub(crate) first_full: Option<ValueArc<str>>,
+    pub(crate) rare: Option<Box<Rare>>,
+}
+
+/// The less common effects.
+#[derive(Debug, Default)]
+pub(crate) struct Rare {
+    pub(crate) wakes: Vec<ValueArc<dyn Wake>>,
+    pub(crate) drops: Vec<(ValueArc<str>, TopicName, DropReason)>,
+    /// Wills to publish: (client id, publishing session key, will).
+    pub(crate) wills: Vec<(ValueArc<str>, SessionKey, Will)>,
+    pub(crate) disconnects: Vec<(ValueArc<str>, DisconnectReason)>,
+    pub(crate) blocked: Vec<(Arc<Session>, Delivery)>,
+}
+
+impl Effects {
+    /// Effects of one operation; `record_drops` when an event hook wants drop events.
+    pub(crate) fn new(record_drops: bool) -> Self {
+        Self {
+            record_drops,
+            ..Self::default()
+        }
+    }
+
+    /// The rare effects, allocated on first use.
+    pub(crate) fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_default()
+    }
+
+    pub(crate) fn wake(&mut self, waker: ValueArc<dyn Wake>) {
+        if self.first_wake.is_none() {
+            self.first_wake = Some(waker);
+        } else {
+            self.rare().wakes.push(waker);
+        }
+    }
+
+    /// Whether there is nothing to do (the common publish).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first_wake.is_none() && self.rare.is_none()
+    }
+
+    /// Takes the deliveries handed back for a waiting publisher.
+    pub(crate) fn take_blocked(&mut self) -> Vec<(Arc<Session>, Delivery)> {
+        self.rare
+            .as_mut()
+            .map(|r| std::mem::take(&mut r.blocked))
+            .unwrap_or_default()
+    }
+
+    /// Splits into the wake-ups and the rare rest.
+    pub(crate) fn into_parts(
+        self,
+    ) -> (impl Iterator<Item = ValueArc<dyn Wake>>, Option<Box<Rare>>) {
+        let mut rare = self.rare;
+        let more = rare
+            .as_mut()
+            .map(|r| std::mem::take(&mut r.wakes))
+            .unwrap_or_default();
+        (self.first_wake.into_iter().chain(more), rare)
+    }
+
+    /// Records an ended connection: its will, its waker and the event.
+    pub(crate) fn ended(
+        &mut self,
+        session: &Session,
+        reason: DisconnectReason,
+        will: Option<Will>,
+        waker: Option<ValueArc<dyn Wake>>,
+    ) {
+        if let Some(will) = will {
+            let entry = (session.client_id.clone(), session.key, will);
+            self.rare().wills.push(entry);
+        }
+        if let Some(waker) = waker {
+            self.wake(waker);
+        }
+        let entry = (session.client_id.clone(), reason);
+        self.rare().disconnects.push(entry);
+    }
+}
