@@ -9,17 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{assert_empty, broker, broker_with, connect, recv};
+use common::{assert_empty, broker, broker_with, connect, persistent, recv};
 use mqlite::{
-    Client, Config, ConnectOptions, NEVER_EXPIRE, Outbound, PublishError, PublishOptions,
-    PublishProperties, QoS, Received, TopicName, TryRecvError, Wake,
+    Client, Config, Outbound, PublishError, PublishOptions, PublishProperties, QoS, Received,
+    TopicName, TryRecvError, Wake,
 };
-
-fn persistent(id: &str) -> ConnectOptions {
-    ConnectOptions::new(id)
-        .clean_start(false)
-        .session_expiry(NEVER_EXPIRE)
-}
 
 /// A network frontend's waker; these tests poll, so it only has to exist.
 #[derive(Debug)]

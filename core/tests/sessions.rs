@@ -7,16 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{assert_empty, broker, broker_with, connect, drain, recv};
-use mqlite::{
-    Broker, Config, ConnectError, ConnectOptions, Hooks, NEVER_EXPIRE, QoS, RecvError, SessionError,
-};
-
-fn persistent(id: &str) -> ConnectOptions {
-    ConnectOptions::new(id)
-        .clean_start(false)
-        .session_expiry(NEVER_EXPIRE)
-}
+use common::{assert_empty, broker, broker_with, connect, drain, persistent, recv};
+use mqlite::{Broker, Config, ConnectError, ConnectOptions, Hooks, QoS, RecvError, SessionError};
 
 /// Resuming a persistent session restores its subscriptions, reports session present
 /// [MQTT-3.2.2-2] and delivers what was queued while offline, in order.

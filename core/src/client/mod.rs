@@ -242,6 +242,21 @@ impl Client {
     /// [`TryRecvError::Empty`] if nothing is deliverable now; [`TryRecvError::Session`] once
     /// the handle was taken over, or its broker shut down and the queue is drained.
     pub fn try_recv(&self) -> Result<Message, TryRecvError> {
+        loop {
+            match self.take_one()? {
+                Some(Outgoing::Publish(taken)) => return Ok(self.message(taken)),
+                // An in-process receiver has no PUBREL to send: a QoS 2 delivery it already
+                // has is complete (only a session last used over the network holds one).
+                Some(Outgoing::Release(packet_id)) => {
+                    self.session.pubcomp(self.generation, packet_id)?;
+                }
+                None => return Err(TryRecvError::Empty),
+            }
+        }
+    }
+
+    /// Takes the next thing to send, reporting expired deliveries it skipped.
+    pub(crate) fn take_one(&self) -> Result<Option<Outgoing>, SessionError> {
         let mut expired = Vec::new();
         let mut got = None;
         let clock = &self.broker.clock;
@@ -250,19 +265,13 @@ impl Client {
             1,
             || clock.now(),
             self.auto_ack,
-            |out| {
-                if let Outgoing::Publish(taken) = out {
-                    got = Some(taken);
-                }
-            },
+            |out| got = Some(out),
             &mut expired,
         );
         if !expired.is_empty() {
             self.report_expired(expired);
         }
-        result?;
-        got.map(|taken| self.message(taken))
-            .ok_or(TryRecvError::Empty)
+        result.map(|()| got)
     }
 
     pub(crate) fn message(&self, taken: Taken) -> Message {

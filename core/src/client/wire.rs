@@ -49,22 +49,7 @@ impl Client {
     ///
     /// As [`Client::try_recv`].
     pub fn poll_outbound(&self) -> Result<Outbound, TryRecvError> {
-        let mut expired = Vec::new();
-        let mut got = None;
-        let clock = &self.broker.clock;
-        let result = self.session.take(
-            self.generation,
-            1,
-            || clock.now(),
-            self.auto_ack,
-            |out| got = Some(out),
-            &mut expired,
-        );
-        if !expired.is_empty() {
-            self.report_expired(expired);
-        }
-        result?;
-        match got {
+        match self.take_one()? {
             Some(Outgoing::Publish(taken)) => Ok(Outbound::Publish(self.message(taken))),
             Some(Outgoing::Release(packet_id)) => Ok(Outbound::Release { packet_id }),
             None => Err(TryRecvError::Empty),

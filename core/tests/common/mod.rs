@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mqlite::{Broker, Client, Config, ConnectOptions, ManualClock, Message, TryRecvError};
+use mqlite::{
+    Broker, Client, Config, ConnectOptions, ManualClock, Message, NEVER_EXPIRE, TryRecvError,
+};
 
 /// How long a test waits for a message that must arrive.
 pub(crate) const WAIT: Duration = Duration::from_secs(5);
@@ -22,6 +24,13 @@ pub(crate) fn broker_with(config: Config) -> (Broker, Arc<ManualClock>) {
 /// A broker with default limits and a manual clock.
 pub(crate) fn broker() -> Broker {
     broker_with(Config::default()).0
+}
+
+/// Options for a persistent session that never expires (MQTT 3.1.1 clean session 0).
+pub(crate) fn persistent(id: &str) -> ConnectOptions {
+    ConnectOptions::new(id)
+        .clean_start(false)
+        .session_expiry(NEVER_EXPIRE)
 }
 
 /// Connects `id` with default options.
