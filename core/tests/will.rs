@@ -172,3 +172,27 @@ fn will_delay_capped_by_session_end() {
     drop(broker.connect(opts).unwrap());
     assert_eq!(recv(&watcher).topic(), "status/dev");
 }
+
+/// A delayed will goes out when its session expires, if that comes first
+/// (MQTT 5.0 §3.1.3.2.2, [MQTT-3.1.2-23]).
+#[test]
+fn will_delay_ends_with_session_expiry() {
+    let (broker, clock) = broker_with(Config::default());
+    let watcher = connect(&broker, "watcher");
+    watcher.subscribe("status/+", QoS::AtMostOnce).unwrap();
+    let opts = ConnectOptions::new("dev")
+        .session_expiry(Duration::from_secs(10))
+        .will(Will::new("status/dev", "offline").delay(Duration::from_secs(60)));
+    drop(broker.connect(opts).unwrap());
+    clock.advance(Duration::from_secs(9));
+    broker.tick();
+    assert_empty(&watcher);
+    clock.advance(Duration::from_secs(1));
+    broker.tick();
+    assert_eq!(recv(&watcher).topic(), "status/dev");
+    assert_eq!(
+        broker.stats().sessions,
+        1,
+        "only the watcher's session is left"
+    );
+}
