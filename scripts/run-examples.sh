@@ -21,3 +21,28 @@ check quickstart \
   "dashboard got devices/42/status = offline (the will)" \
   "latecomer got retained devices/42/status = offline" \
   "latecomer got retained sensors/42/temperature = 21.5"
+
+check qos_table \
+  "publish QoS 0     0      0      0" \
+  "publish QoS 1     0      1      1" \
+  "publish QoS 2     0      1      2"
+
+check birth_death \
+  "dashboard: devices/fan/status = offline (retained)" \
+  "dashboard: devices/pump/status = online (retained)" \
+  "dashboard: devices/valve/status = offline (retained)"
+
+check factory \
+  "dashboard got maintenance/alerts: line2/lathe vibration 9.4 mm/s over 7 mm/s" \
+  "dashboard got maintenance/edge/status: shift over: 10 readings checked, alerts: 1"
+
+check drones \
+  "master: reply to req-1: drone-a ALTITUDE:120m" \
+  "master: reply to req-1: drone-b ALTITUDE:85m" \
+  "master: reply to req-2: drone-a ALTITUDE:130m" \
+  "master: reply to req-2: drone-b ALTITUDE:95m"
+
+check offline_queue \
+  "logger: back, session present: true" \
+  "logger: 3 queued, 1 QoS 0 dropped while offline" \
+  "logger: received in this order: order #1, order #2, order #3"

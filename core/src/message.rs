@@ -13,6 +13,15 @@ use crate::topic::{TopicFilter, TopicName};
 
 /// The MQTT 5 properties of a PUBLISH that the broker forwards untouched (MQTT 5.0 §3.3.2.3),
 /// plus the message expiry interval, which the broker applies.
+///
+/// ```
+/// use mqlite::PublishProperties;
+/// let props = PublishProperties::new()
+///     .response_topic("replies/42")
+///     .correlation_data("req-1")
+///     .user_property("unit", "m");
+/// assert_eq!(props.response_topic.as_deref(), Some("replies/42"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct PublishProperties {
@@ -29,6 +38,55 @@ pub struct PublishProperties {
     pub correlation_data: Option<Bytes>,
     /// User properties, in order; names may repeat [MQTT-3.3.2-18].
     pub user_properties: Vec<(String, String)>,
+}
+
+impl PublishProperties {
+    /// No properties set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the payload format indicator (`true`: UTF-8 text).
+    #[must_use]
+    pub fn payload_format_indicator(mut self, utf8: bool) -> Self {
+        self.payload_format_indicator = Some(utf8);
+        self
+    }
+
+    /// Sets the message expiry interval.
+    #[must_use]
+    pub fn message_expiry_interval(mut self, interval: Duration) -> Self {
+        self.message_expiry_interval = Some(interval);
+        self
+    }
+
+    /// Sets the content type.
+    #[must_use]
+    pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+
+    /// Sets the response topic (request/response).
+    #[must_use]
+    pub fn response_topic(mut self, topic: impl Into<String>) -> Self {
+        self.response_topic = Some(topic.into());
+        self
+    }
+
+    /// Sets the correlation data (request/response).
+    #[must_use]
+    pub fn correlation_data(mut self, data: impl Into<Bytes>) -> Self {
+        self.correlation_data = Some(data.into());
+        self
+    }
+
+    /// Appends a user property (names may repeat; order is kept).
+    #[must_use]
+    pub fn user_property(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.user_properties.push((name.into(), value.into()));
+        self
+    }
 }
 
 /// One publication. Cloning it per recipient copies no bytes: the topic, payload and
