@@ -169,9 +169,19 @@ impl Client {
         options: &PublishOptions,
     ) -> Result<(), PublishError> {
         self.session.check(self.generation)?;
+        self.route(topic, payload, options)
+    }
+
+    /// Publishes without checking that the handle is still live: for a message the broker
+    /// already accepted (an incoming QoS 2 PUBLISH whose id is held).
+    pub(crate) fn route(
+        &self,
+        topic: TopicName,
+        payload: Bytes,
+        options: &PublishOptions,
+    ) -> Result<(), PublishError> {
         let origin = (self.session.key, self.client_id(), self.username.as_deref());
         self.broker.publish(Some(origin), topic, payload, options)?;
-        // Only this client writes its counter.
         self.session.published.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

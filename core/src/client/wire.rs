@@ -125,7 +125,10 @@ impl Client {
         match self.session.inbound_qos2(self.generation, packet_id, max)? {
             Ok(false) => Ok(Received::Duplicate),
             Err(()) => Err(PublishError::ReceiveMaximumExceeded { max }),
-            Ok(true) => match self.publish_name(topic, payload, options) {
+            // Once the id is held the message is the broker's: it is routed even if a takeover
+            // ends this connection meanwhile, as the new connection's resend of it now counts
+            // as a duplicate [MQTT-4.3.3-2]. (Found by the loom model `qos2_resend_pubrel`.)
+            Ok(true) => match self.route(topic, payload, options) {
                 Ok(()) => Ok(Received::Routed),
                 Err(e) => {
                     self.session.inbound_forget(packet_id);

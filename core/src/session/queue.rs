@@ -23,7 +23,7 @@ use crate::config::OverflowPolicy;
 use crate::hooks::DropReason;
 use crate::message::Delivery;
 use crate::qos::QoS;
-use crate::sync::{AtomicU64, AtomicUsize, Ordering, channel};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, channel, yield_now};
 use crate::topic::TopicName;
 
 /// Keeps a value on cache lines of its own, so that writes to it by one thread do not slow
@@ -70,6 +70,10 @@ pub(crate) struct Held {
     units: u64,
     items: usize,
 }
+
+/// How many times a drop-oldest publisher yields for a consumer mid-release before it gives
+/// up and drops the newest (a consumer descheduled inside its release window).
+const MAX_ROOM_WAITS: u32 = 1_000;
 
 /// How many popped deliveries a consumer holds before it releases their room.
 pub(crate) const RELEASE_EVERY: usize = 64;
@@ -230,19 +234,32 @@ impl Queue {
         self.word.fetch_and(!WAITING, Ordering::SeqCst) & WAITING != 0
     }
 
-    /// Drop-oldest: pops until a delivery of `weight` fits, then reserves it.
+    /// Drop-oldest: pops until a delivery of `weight` fits, then reserves it. `None` if it
+    /// can never fit (a zero bound, or heavier than the byte bound).
     fn make_room(&self, weight: usize) -> Option<u64> {
+        if self.max_len.load(Ordering::Relaxed) == 0
+            || weight > self.max_bytes.load(Ordering::Relaxed)
+        {
+            return None;
+        }
+        // Nothing to pop yet no room: a consumer is between taking deliveries out of the
+        // channel and releasing their room (its `pop_many` loop). That lasts a moment; wait
+        // for it rather than drop the newest, which this policy must not do. (Found by the
+        // loom model `queue_full_drain`.)
+        let mut waits = 0u32;
         loop {
-            match self.pop() {
-                Some(_) => {
-                    self.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
-                }
-                // Empty (or a racing consumer took the rest): one last try.
-                None => return self.reserve(weight),
-            }
             if let Some(old) = self.reserve(weight) {
                 return Some(old);
             }
+            if self.pop().is_some() {
+                self.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            waits += 1;
+            if waits > MAX_ROOM_WAITS {
+                return None;
+            }
+            yield_now();
         }
     }
 

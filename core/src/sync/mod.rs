@@ -116,6 +116,13 @@ mod loom_channel;
 
 pub(crate) use imp::*;
 
+/// Lets other threads run (loom's scheduler under `cfg(loom)`).
+#[cfg(loom)]
+pub(crate) use loom::thread::yield_now;
+/// Lets other threads run (loom's scheduler under `cfg(loom)`).
+#[cfg(not(loom))]
+pub(crate) use std::thread::yield_now;
+
 /// `Arc` for immutable values (topic strings, publications, hooks, wakers): their reference
 /// counts take part in no protocol that loom checks, and `dyn` coercion needs the std type.
 pub(crate) use std::sync::Arc as ValueArc;

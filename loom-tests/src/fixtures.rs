@@ -1,0 +1,167 @@
+//! Fixtures shared by the models and the stress tests: brokers on a manual clock, clients,
+//! draining helpers and a counting waker.
+//!
+//! Everything here only calls `mqlite`'s public API. Under `cfg(loom)` these must be called
+//! inside a loom model, as core's locks and atomics are then loom's.
+
+use std::fmt;
+use std::sync::Arc;
+
+use mqlite::{
+    Broker, Client, Config, ConnectOptions, ManualClock, Message, Outbound, QoS, TryRecvError, Wake,
+};
+
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicUsize, Ordering};
+#[cfg(not(loom))]
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Broker limits for the models: defaults, without `$SYS` (there is no timer anyway).
+pub fn config() -> Config {
+    let mut config = Config::default();
+    config.sys_interval = None;
+    config
+}
+
+/// A broker with `config` and a manual clock, so no timer thread runs.
+pub fn broker(config: Config) -> Broker {
+    Broker::builder()
+        .config(config)
+        .clock(Arc::new(ManualClock::new()))
+        .build()
+}
+
+/// Connects with `options`.
+///
+/// # Panics
+///
+/// If the broker refuses the connection.
+pub fn connect(broker: &Broker, options: ConnectOptions) -> Client {
+    match broker.connect(options) {
+        Ok(client) => client,
+        Err(e) => panic!("connect refused: {e}"),
+    }
+}
+
+/// What a consumer saw of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Got {
+    /// The payload, as text.
+    pub payload: String,
+    /// The DUP flag (a redelivery).
+    pub dup: bool,
+    /// The RETAIN flag (sent as a retained message).
+    pub retain: bool,
+    /// The delivery's QoS.
+    pub qos: QoS,
+}
+
+impl Got {
+    /// What `message` carries.
+    pub fn of(message: &Message) -> Self {
+        Self {
+            payload: String::from_utf8_lossy(message.payload()).into_owned(),
+            dup: message.dup(),
+            retain: message.retain(),
+            qos: message.qos(),
+        }
+    }
+}
+
+/// The payloads of `got`, in order.
+pub fn payloads(got: &[Got]) -> Vec<&str> {
+    got.iter().map(|g| g.payload.as_str()).collect()
+}
+
+/// Takes every message ready for an in-process `client` without blocking, acknowledging
+/// each one (`Message::ack`).
+///
+/// # Panics
+///
+/// If the handle is no longer usable.
+pub fn drain(client: &Client) -> Vec<Got> {
+    let mut got = Vec::new();
+    loop {
+        match client.try_recv() {
+            Ok(message) => {
+                got.push(Got::of(&message));
+                message.ack();
+            }
+            Err(TryRecvError::Empty) => return got,
+            Err(e) => panic!("drain: {e}"),
+        }
+    }
+}
+
+/// Takes every PUBLISH a network-style `client` has to send now, acknowledging each as a
+/// network receiver would (PUBACK for QoS 1; PUBREC then PUBCOMP for QoS 2; PUBCOMP for a
+/// resent PUBREL).
+///
+/// # Panics
+///
+/// If the handle is no longer usable.
+pub fn poll_all(client: &Client) -> Vec<Got> {
+    let mut got = Vec::new();
+    loop {
+        match client.poll_outbound() {
+            Ok(Outbound::Publish(message)) => {
+                got.push(Got::of(&message));
+                acknowledge(client, &message);
+            }
+            Ok(Outbound::Release { packet_id }) => {
+                let _ = client.pubcomp(packet_id);
+            }
+            Ok(other) => panic!("poll_all: unexpected {other:?}"),
+            Err(TryRecvError::Empty) => return got,
+            Err(e) => panic!("poll_all: {e}"),
+        }
+    }
+}
+
+/// Acknowledges `message` on the wire, as a network receiver would.
+pub fn acknowledge(client: &Client, message: &Message) {
+    let Some(packet_id) = message.packet_id() else {
+        return;
+    };
+    // A handle taken over meanwhile answers `Err`: the new owner gets the message again.
+    let _ = match message.qos() {
+        QoS::AtLeastOnce => client.puback(packet_id),
+        _ => client
+            .pubrec(packet_id)
+            .and_then(|_| client.pubcomp(packet_id)),
+    };
+}
+
+/// A [`Wake`] that counts its calls, for network-style consumers (`ConnectOptions::waker`).
+/// Its counter is a loom atomic under `cfg(loom)`.
+pub struct CountingWaker {
+    wakes: AtomicUsize,
+}
+
+impl CountingWaker {
+    /// A waker that was never called.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            wakes: AtomicUsize::new(0),
+        })
+    }
+
+    /// How many times it was called so far.
+    pub fn wakes(&self) -> usize {
+        self.wakes.load(Ordering::SeqCst)
+    }
+}
+
+impl fmt::Debug for CountingWaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CountingWaker")
+            .field("wakes", &self.wakes())
+            .finish()
+    }
+}
+
+impl Wake for CountingWaker {
+    fn wake(&self) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+    }
+}
