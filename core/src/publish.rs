@@ -11,10 +11,10 @@ use crate::hooks::Event;
 use crate::message::Delivery;
 use crate::message::{Deadline, Publication, PublishProperties, origin_of};
 use crate::qos::QoS;
-use crate::router::{route, settle};
+use crate::router::{RouteCache, route, settle};
 use crate::session::Session;
 use crate::session::SessionKey;
-use crate::sync::Arc;
+use crate::sync::{Arc, Mutex};
 use crate::sync::{Ordering, ValueArc};
 use crate::timers::PendingWill;
 use crate::topic::TopicName;
@@ -118,13 +118,15 @@ impl BrokerShared {
         Ok(())
     }
 
-    /// Publishes one message from session `origin` (or from the broker itself).
+    /// Publishes one message from session `origin` (or from the broker itself), using and
+    /// refreshing the publisher's route cache if it has one and nobody else holds it.
     pub(crate) fn publish(
         &self,
         origin: Option<(SessionKey, &str, Option<&str>)>,
         topic: TopicName,
         payload: Bytes,
         options: &PublishOptions,
+        cache: Option<&Mutex<RouteCache>>,
     ) -> Result<(), PublishError> {
         self.check_limits(&topic, payload.len())?;
         if let (Some(hooks), Some((_, client_id, username))) = (&self.hooks, origin) {
@@ -168,7 +170,8 @@ impl BrokerShared {
                         bytes: full.bytes,
                     })?;
             }
-            route(&state, publication, &mut effects);
+            let mut cache = cache.and_then(Mutex::try_lock);
+            route(&state, publication, &mut effects, cache.as_deref_mut());
         }
         let blocked = effects.take_blocked();
         let mut full = effects.first_full.take();
@@ -253,7 +256,7 @@ impl BrokerShared {
                     c.max_retained_bytes,
                 );
             }
-            route(&state, publication, &mut effects);
+            route(&state, publication, &mut effects, None);
         }
         self.run_effects(effects);
     }

@@ -16,6 +16,7 @@ use crate::message::{Delivery, Publication, origin_of};
 use crate::qos::SubOptions;
 use crate::session::{Enqueued, Session, SessionCounters, SessionKey};
 use crate::sync::{Arc, ValueArc};
+use crate::topic::TopicName;
 
 /// Everything behind the router lock.
 #[derive(Debug)]
@@ -27,6 +28,9 @@ pub(crate) struct RouterState {
     pub(crate) closed: bool,
     /// How a shared group picks its member (from the config).
     pub(crate) shared_strategy: SharedStrategy,
+    /// Bumped by every change of the index, so a cached route is valid exactly while the
+    /// version it was computed at is current.
+    pub(crate) version: u64,
     /// Counters of sessions already discarded, so totals never go backwards.
     pub(crate) retired: SessionCounters,
     pub(crate) retired_published: u64,
@@ -41,6 +45,7 @@ impl RouterState {
             by_id: HashMap::new(),
             closed: false,
             shared_strategy,
+            version: 0,
             retired: SessionCounters::default(),
             retired_published: 0,
         }
@@ -85,6 +90,7 @@ impl RouterState {
         for filter in state.subscriptions.keys() {
             self.index.remove(filter, key);
         }
+        self.version += 1;
         drop(state);
         self.retired.add(&session.counters());
         self.retired_published += session.published.load(crate::sync::Ordering::Relaxed);
@@ -95,6 +101,17 @@ impl RouterState {
         }
         session.drain_shared()
     }
+}
+
+/// A publisher's memo of where its last topic routed, valid while the index is unchanged:
+/// a client that publishes to the same topic again skips the index lookup.
+#[derive(Debug, Default)]
+pub(crate) struct RouteCache {
+    version: u64,
+    /// The topic routed; `None` when nothing is cached.
+    topic: Option<TopicName>,
+    /// Its one direct subscription, or `None` if it had no subscriber.
+    target: Option<Target>,
 }
 
 /// One subscriber's merged view of the subscriptions a topic matched.
@@ -148,7 +165,21 @@ impl Target {
 /// The publication is moved into the delivery when there is exactly one recipient (the
 /// common 1 → 1 case pays no reference-count traffic for it); otherwise each recipient gets a
 /// clone, which shares the topic, payload and properties.
-pub(crate) fn route(state: &RouterState, publication: Publication, effects: &mut Effects) {
+pub(crate) fn route(
+    state: &RouterState,
+    publication: Publication,
+    effects: &mut Effects,
+    cache: Option<&mut RouteCache>,
+) {
+    if let Some(cache) = &cache
+        && cache.version == state.version
+        && cache.topic.as_ref() == Some(&publication.topic)
+    {
+        if let Some(target) = &cache.target {
+            offer(state, publication, target.clone(), effects);
+        }
+        return;
+    }
     let origin = publication.origin;
     let mut first: Option<Target> = None;
     let mut rest: Vec<Target> = Vec::new();
@@ -167,6 +198,13 @@ pub(crate) fn route(state: &RouterState, publication: Publication, effects: &mut
         }
         Match::Shared(group) => groups.push(group),
     });
+    if let Some(cache) = cache {
+        // Only the simple shapes are cached: no subscriber, or one direct subscription.
+        let simple = groups.is_empty() && rest.is_empty();
+        cache.version = state.version;
+        cache.topic = simple.then(|| publication.topic.clone());
+        cache.target = if simple { first.clone() } else { None };
+    }
     if groups.is_empty() && rest.is_empty() {
         if let Some(first) = first {
             offer(state, publication, first, effects);

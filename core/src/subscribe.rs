@@ -90,6 +90,7 @@ impl BrokerShared {
                     s.subscriptions.insert(filter.clone(), opts).is_none()
                 };
                 state.index.insert(&filter, session.key, opts);
+                state.version += 1;
                 results.push(Ok(opts.qos));
                 let send_retained = match opts.retain_handling {
                     RetainHandling::SendAtSubscribe => true,
@@ -144,6 +145,7 @@ impl BrokerShared {
                 let existed = s.subscriptions.remove(&filter).is_some();
                 if existed {
                     state.index.remove(&filter, session.key);
+                    state.version += 1;
                 }
                 Ok(existed)
             })

@@ -283,3 +283,30 @@ fn batch_and_iterator_receive() {
     broker.shutdown();
     assert_eq!(sub.iter().count(), 1);
 }
+
+/// A publisher's cached route never outlives a change of the subscriptions: a new
+/// subscriber, an unsubscribe, and a subscriber whose session ended are all seen by the very
+/// next publish to the same topic.
+#[test]
+fn route_cache_follows_subscription_changes() {
+    let broker = broker();
+    let publisher = connect(&broker, "pub");
+    publisher.publish("t", "0", QoS::AtMostOnce, false).unwrap(); // cached: nobody
+    let a = connect(&broker, "a");
+    a.subscribe("t", QoS::AtMostOnce).unwrap();
+    publisher.publish("t", "1", QoS::AtMostOnce, false).unwrap(); // cached: a
+    assert_eq!(drain(&a), [("t".to_owned(), "1".to_owned())]);
+    a.unsubscribe("t").unwrap();
+    publisher.publish("t", "2", QoS::AtMostOnce, false).unwrap();
+    assert_empty(&a);
+    a.subscribe("t", QoS::AtMostOnce).unwrap();
+    publisher.publish("t", "3", QoS::AtMostOnce, false).unwrap();
+    drop(a); // its session ends; a new one may take its slot
+    let b = connect(&broker, "b");
+    b.subscribe("other", QoS::AtMostOnce).unwrap();
+    publisher.publish("t", "4", QoS::AtMostOnce, false).unwrap();
+    assert_empty(&b);
+    b.subscribe("t", QoS::AtMostOnce).unwrap();
+    publisher.publish("t", "5", QoS::AtMostOnce, false).unwrap();
+    assert_eq!(drain(&b), [("t".to_owned(), "5".to_owned())]);
+}

@@ -14,8 +14,9 @@ use crate::hooks::{DisconnectReason, DropReason, Event};
 use crate::message::{Delivery, Message};
 use crate::publish::PublishOptions;
 use crate::qos::{QoS, SubOptions};
+use crate::router::RouteCache;
 use crate::session::{AckHandle, Outgoing, Session, Taken, Wake};
-use crate::sync::{Arc, Ordering, channel};
+use crate::sync::{Arc, Mutex, Ordering, channel};
 use crate::topic::TopicName;
 
 /// Lock-free looks at the queue before a receiver sleeps: the first `SPIN_STEPS` spin
@@ -62,6 +63,8 @@ pub struct Client {
     username: Option<String>,
     pub(crate) auto_ack: bool,
     disconnected: bool,
+    /// Where this client's last topic routed (see `router::RouteCache`).
+    route_cache: Mutex<RouteCache>,
 }
 
 impl fmt::Debug for Client {
@@ -92,6 +95,7 @@ impl Client {
             username,
             auto_ack,
             disconnected: false,
+            route_cache: Mutex::new(RouteCache::default()),
         }
     }
 
@@ -181,7 +185,9 @@ impl Client {
         options: &PublishOptions,
     ) -> Result<(), PublishError> {
         let origin = (self.session.key, self.client_id(), self.username.as_deref());
-        self.broker.publish(Some(origin), topic, payload, options)?;
+        let cache = Some(&self.route_cache);
+        self.broker
+            .publish(Some(origin), topic, payload, options, cache)?;
         self.session.published.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

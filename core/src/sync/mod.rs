@@ -15,6 +15,7 @@
 //! 2. `Retained::map` (the retained store)
 //! 3. `Session::inner` (one session's in-flight window and state; at most one at a time)
 //! 4. `Session::wake_slot` (the attached consumer's waker)
+//! 5. `Client::route_cache` (a publisher's memo of its last route; only ever `try_lock`ed)
 //!
 //! No lock is held while blocking on a channel, calling an embedder hook ([`crate::Hooks`]) or
 //! waking a consumer ([`crate::Wake`]); those are collected and run after the locks are released.
@@ -42,6 +43,9 @@ mod imp {
         }
         pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, T> {
             self.0.lock()
+        }
+        pub(crate) fn try_lock(&self) -> Option<parking_lot::MutexGuard<'_, T>> {
+            self.0.try_lock()
         }
     }
 
@@ -87,6 +91,9 @@ mod imp {
             self.0
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+        pub(crate) fn try_lock(&self) -> Option<loom::sync::MutexGuard<'_, T>> {
+            self.0.try_lock().ok()
         }
     }
 
