@@ -111,7 +111,7 @@ pub(crate) struct RouteCache {
     /// The topic routed; `None` when nothing is cached.
     topic: Option<TopicName>,
     /// Its one direct subscription, or `None` if it had no subscriber.
-    target: Option<Target>,
+    target: Option<(SessionKey, SubOptions)>,
 }
 
 /// One subscriber's merged view of the subscriptions a topic matched.
@@ -175,8 +175,8 @@ pub(crate) fn route(
         && cache.version == state.version
         && cache.topic.as_ref() == Some(&publication.topic)
     {
-        if let Some(target) = &cache.target {
-            offer(state, publication, target.clone(), effects);
+        if let Some((key, opts)) = cache.target {
+            offer(state, publication, Target::new(key, opts), effects);
         }
         return;
     }
@@ -203,7 +203,10 @@ pub(crate) fn route(
         let simple = groups.is_empty() && rest.is_empty();
         cache.version = state.version;
         cache.topic = simple.then(|| publication.topic.clone());
-        cache.target = if simple { first.clone() } else { None };
+        cache.target = first
+            .as_ref()
+            .filter(|_| simple)
+            .map(|t| (t.key, t.opts));
     }
     if groups.is_empty() && rest.is_empty() {
         if let Some(first) = first {
