@@ -53,6 +53,7 @@ mod broker;
 mod client;
 mod clock;
 mod config;
+mod connect_options;
 mod effects;
 mod error;
 mod hooks;
@@ -70,12 +71,13 @@ mod timers;
 pub mod topic;
 mod will;
 
-pub use broker::{Broker, BrokerBuilder, ConnectOptions, NEVER_EXPIRE};
+pub use broker::{Broker, BrokerBuilder, NEVER_EXPIRE};
 pub use bytes::Bytes;
 pub use client::Client;
 pub use client::wire::{Outbound, Received};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, OverflowPolicy, SharedStrategy};
+pub use connect_options::ConnectOptions;
 pub use error::{
     ConnectError, LimitError, PublishError, RecvError, SessionError, SubscribeError, TryRecvError,
 };

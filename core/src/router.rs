@@ -203,10 +203,7 @@ pub(crate) fn route(
         let simple = groups.is_empty() && rest.is_empty();
         cache.version = state.version;
         cache.topic = simple.then(|| publication.topic.clone());
-        cache.target = first
-            .as_ref()
-            .filter(|_| simple)
-            .map(|t| (t.key, t.opts));
+        cache.target = first.as_ref().filter(|_| simple).map(|t| (t.key, t.opts));
     }
     if groups.is_empty() && rest.is_empty() {
         if let Some(first) = first {
