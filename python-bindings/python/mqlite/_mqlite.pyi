@@ -1,0 +1,343 @@
+"""Type stubs of the extension module ``mqlite._mqlite`` (re-exported by ``mqlite``)."""
+
+import asyncio
+from collections.abc import Iterable
+from typing import final
+
+from typing_extensions import Self, TypeAlias
+
+__all__ = [
+    "Broker",
+    "BrokerClosed",
+    "Client",
+    "ClientDisconnected",
+    "Config",
+    "InvalidClientId",
+    "InvalidTopic",
+    "LimitExceeded",
+    "Message",
+    "MessageIterator",
+    "MqliteError",
+    "NotAuthorized",
+    "PayloadTooLarge",
+    "Properties",
+    "QueueFull",
+    "RetainedStoreFull",
+    "SessionEnded",
+    "SlowConsumer",
+    "TakenOver",
+    "Timeout",
+    "TooManyClients",
+    "TooManySubscriptions",
+    "Will",
+]
+
+_Payload: TypeAlias = bytes | bytearray | memoryview | str
+
+@final
+class Broker:
+    """An in-memory MQTT broker. Clients of the same process connect with ``connect()``.
+
+    ``Broker(config=Config(...))`` sets limits. Use it as a context manager (or call
+    ``shutdown()``) to end every connection, publishing wills, and wake blocked receivers,
+    which then raise ``BrokerClosed``.
+    """
+
+    def __new__(cls, config: Config | None = None) -> Self: ...
+    def connect(
+        self,
+        client_id: str,
+        *,
+        clean_start: bool = True,
+        session_expiry: float | None = 0.0,
+        will: Will | None = None,
+        username: str | None = None,
+        password: _Payload | None = None,
+        receive_maximum: int | None = None,
+        overflow_policy: str | None = None,
+        max_queued_messages: int | None = None,
+        auto_ack: bool = False,
+    ) -> Client:
+        """Connects a client: a new session, or the existing one of that client id.
+
+        ``session_expiry`` is in seconds (``None``: never; default 0: ends at disconnect).
+        """
+    def shutdown(self) -> None:
+        """Ends every connection (publishing wills), refuses new ones, wakes receivers."""
+    @property
+    def is_closed(self) -> bool:
+        """Whether ``shutdown()`` was called."""
+    def stats(self) -> dict[str, int]:
+        """A snapshot of the broker's counters, as a dict."""
+    def __enter__(self) -> Self:
+        """Returns the broker itself."""
+    def __exit__(self, *_args: object) -> bool:
+        """Shuts the broker down; exceptions propagate."""
+
+@final
+class Client:
+    """A connected client of a ``Broker``: publishes, subscribes and receives.
+
+    Leaving a ``with`` block normally disconnects cleanly; leaving it by an exception
+    publishes the will, as does garbage collection without ``disconnect()``.
+    """
+
+    @property
+    def client_id(self) -> str:
+        """The client id (the assigned one if connected with an empty id)."""
+    @property
+    def session_present(self) -> bool:
+        """Whether connect resumed an existing session."""
+    @property
+    def is_disconnected(self) -> bool:
+        """Whether the client was disconnected."""
+    def publish(
+        self,
+        topic: str,
+        payload: _Payload,
+        *,
+        qos: int = 0,
+        retain: bool = False,
+        properties: Properties | None = None,
+        fail_if_full: bool = False,
+        wait_if_full: float | None = None,
+    ) -> None:
+        """Publishes ``payload`` to ``topic``."""
+    def publish_many(
+        self,
+        messages: Iterable[tuple[str, _Payload]],
+        *,
+        qos: int = 0,
+        retain: bool = False,
+    ) -> None:
+        """Publishes each ``(topic, payload)`` pair in order, with the same options."""
+    def subscribe(
+        self,
+        filter: str,
+        *,
+        qos: int = 0,
+        no_local: bool = False,
+        retain_as_published: bool = False,
+        retain_handling: int = 0,
+        subscription_id: int | None = None,
+    ) -> int:
+        """Subscribes to ``filter``; returns the granted QoS."""
+    def unsubscribe(self, filter: str) -> bool:
+        """Unsubscribes from ``filter``; returns whether it was subscribed."""
+    def recv(self, timeout: float | None = None) -> Message:
+        """Waits for the next message; raises ``Timeout`` if none arrived in time."""
+    def try_recv(self) -> Message | None:
+        """Takes the next message if one is ready; ``None`` otherwise."""
+    def recv_many(self, max: int, timeout: float | None = None) -> list[Message]:
+        """Waits for a first message, then takes up to ``max`` that are ready."""
+    def messages(self, timeout: float | None = None) -> MessageIterator:
+        """An iterator over messages that ends when none arrives within ``timeout``."""
+    def recv_async(self) -> asyncio.Future[Message]:
+        """Awaits the next message on the running asyncio loop."""
+    def disconnect(self) -> None:
+        """Ends the connection cleanly: the will is discarded. Idempotent."""
+    def stats(self) -> dict[str, int]:
+        """A snapshot of this client's session, as a dict."""
+    def __enter__(self) -> Self:
+        """Returns the client itself."""
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        *_rest: object,
+    ) -> bool:
+        """Disconnects cleanly on a normal exit; publishes the will on an exception."""
+
+@final
+class MessageIterator:
+    """An iterator over a client's messages (see ``Client.messages``)."""
+
+    def __iter__(self) -> Self:
+        """Returns the iterator itself."""
+    def __next__(self) -> Message:
+        """The next message; stops when none arrives within the timeout."""
+
+@final
+class Config:
+    """Broker-wide limits and policies, given to ``Broker(config=...)``."""
+
+    def __new__(
+        cls,
+        *,
+        max_queued_messages: int | None = None,
+        max_queued_bytes: int | None = None,
+        max_inflight_messages: int | None = None,
+        overflow_policy: str | None = None,
+        queue_qos0_messages: bool | None = None,
+        max_payload_size: int | None = None,
+        max_topic_length: int | None = None,
+        max_topic_levels: int | None = None,
+        max_subscriptions_per_client: int | None = None,
+        max_retained_messages: int | None = None,
+        max_retained_bytes: int | None = None,
+        max_clients: int | None = None,
+        max_client_id_length: int | None = None,
+        shared_subscription_strategy: str | None = None,
+        max_session_expiry: float | None = None,
+        sys_interval: float | None = None,
+    ) -> Self: ...
+    @property
+    def max_queued_messages(self) -> int:
+        """Deliveries a session may hold waiting for its consumer."""
+    @property
+    def max_payload_size(self) -> int:
+        """Largest payload accepted, in bytes."""
+    @property
+    def max_inflight_messages(self) -> int:
+        """QoS 1 and 2 deliveries a session may have unacknowledged at once."""
+    @property
+    def max_clients(self) -> int:
+        """Most sessions connected at once."""
+
+@final
+class Message:
+    """A message received by a ``Client``; QoS 1 and 2 messages need ``ack()``."""
+
+    @property
+    def topic(self) -> str:
+        """The topic it was published to."""
+    @property
+    def payload(self) -> bytes:
+        """The payload."""
+    @property
+    def qos(self) -> int:
+        """The QoS of this delivery."""
+    @property
+    def retain(self) -> bool:
+        """The RETAIN flag as delivered."""
+    @property
+    def dup(self) -> bool:
+        """Set on a redelivery."""
+    @property
+    def packet_id(self) -> int | None:
+        """The packet identifier of a QoS 1 or 2 delivery."""
+    @property
+    def properties(self) -> Properties | None:
+        """The MQTT 5 properties as published, if any."""
+    @property
+    def message_expiry_interval(self) -> float | None:
+        """The seconds left before the message expires, if it has an expiry."""
+    @property
+    def subscription_ids(self) -> list[int]:
+        """The identifiers of the subscriptions that matched."""
+    def ack(self) -> None:
+        """Acknowledges a QoS 1 or 2 message, freeing its in-flight slot."""
+
+@final
+class Properties:
+    """MQTT 5 properties of a publication."""
+
+    def __new__(
+        cls,
+        *,
+        payload_format_indicator: bool | None = None,
+        message_expiry_interval: float | None = None,
+        content_type: str | None = None,
+        response_topic: str | None = None,
+        correlation_data: _Payload | None = None,
+        user_properties: list[tuple[str, str]] | None = None,
+    ) -> Self: ...
+    @property
+    def payload_format_indicator(self) -> bool | None:
+        """``True`` if the payload is UTF-8 text."""
+    @property
+    def message_expiry_interval(self) -> float | None:
+        """The message expiry interval in seconds, as published."""
+    @property
+    def content_type(self) -> str | None:
+        """The content type."""
+    @property
+    def response_topic(self) -> str | None:
+        """The response topic."""
+    @property
+    def correlation_data(self) -> bytes | None:
+        """The correlation data."""
+    @property
+    def user_properties(self) -> list[tuple[str, str]]:
+        """The user properties, in order."""
+    def __eq__(self, value: object, /) -> bool: ...
+
+@final
+class Will:
+    """A last will, published when its client ends without a clean disconnect."""
+
+    def __new__(
+        cls,
+        topic: str,
+        payload: _Payload,
+        *,
+        qos: int = 0,
+        retain: bool = False,
+        properties: Properties | None = None,
+        delay: float = 0.0,
+    ) -> Self: ...
+    @property
+    def topic(self) -> str:
+        """The will topic."""
+    @property
+    def payload(self) -> bytes:
+        """The will payload."""
+    @property
+    def qos(self) -> int:
+        """The will QoS."""
+    @property
+    def retain(self) -> bool:
+        """Whether the will is retained."""
+    @property
+    def delay(self) -> float:
+        """The will delay interval in seconds."""
+    @property
+    def properties(self) -> Properties | None:
+        """The MQTT 5 properties of the will."""
+
+class MqliteError(Exception):
+    """Base class of every error raised by mqlite."""
+
+class InvalidTopic(MqliteError):
+    """A topic name or filter is not valid MQTT."""
+
+class InvalidClientId(MqliteError):
+    """The client id is unusable."""
+
+class NotAuthorized(MqliteError):
+    """The broker's hooks refused the operation."""
+
+class LimitExceeded(MqliteError):
+    """A configured limit was exceeded."""
+
+class PayloadTooLarge(LimitExceeded):
+    """The payload is larger than ``max_payload_size``."""
+
+class QueueFull(LimitExceeded):
+    """A subscriber's queue was full."""
+
+class RetainedStoreFull(LimitExceeded):
+    """The retained store is full."""
+
+class TooManySubscriptions(LimitExceeded):
+    """The client holds ``max_subscriptions_per_client`` subscriptions."""
+
+class TooManyClients(LimitExceeded):
+    """``max_clients`` clients are already connected."""
+
+class SessionEnded(MqliteError):
+    """The client handle can no longer be used."""
+
+class TakenOver(SessionEnded):
+    """Another connection with the same client id took the session over."""
+
+class BrokerClosed(SessionEnded):
+    """The broker was shut down."""
+
+class SlowConsumer(SessionEnded):
+    """The session ended because its queue overflowed."""
+
+class ClientDisconnected(SessionEnded):
+    """The client was disconnected."""
+
+class Timeout(MqliteError, TimeoutError):
+    """No message arrived before the timeout (also a built-in TimeoutError)."""

@@ -1,0 +1,371 @@
+//! `Client`: publish, subscribe and the receives. Blocking receives release the GIL and wait
+//! in slices of at most [`SLICE`], checking for signals between them so Ctrl-C works.
+//! Not here: the asyncio receive (`waiter.rs`).
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use mqlite::{PublishOptions, RecvError, RetainHandling, SubOptions, TryRecvError};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple};
+
+use crate::convert;
+use crate::errors;
+use crate::message::{Message, Properties};
+use crate::waiter::AsyncRecv;
+
+/// The longest a blocking call waits without the GIL before it checks for signals: the
+/// bound on how late a KeyboardInterrupt can arrive.
+const SLICE: Duration = Duration::from_millis(100);
+
+/// A connected client of a `Broker`: publishes, subscribes and receives.
+///
+/// Leaving a `with` block normally disconnects cleanly (the will is discarded); leaving it by
+/// an exception ends the connection without a clean disconnect, so the will is published. A
+/// client that is garbage-collected without `disconnect()` also publishes its will. Several
+/// threads may use one client; a blocking receive releases the GIL.
+#[pyclass(frozen, module = "mqlite._mqlite")]
+#[derive(Debug)]
+pub(crate) struct Client {
+    /// `None` once disconnected. Calls clone the `Arc` and release the lock at once, so a
+    /// blocked receive never holds it.
+    inner: Mutex<Option<Arc<mqlite::Client>>>,
+    client_id: String,
+    session_present: bool,
+}
+
+impl Client {
+    pub(crate) fn new(client: mqlite::Client) -> Self {
+        Self {
+            client_id: client.client_id().to_owned(),
+            session_present: client.session_present(),
+            inner: Mutex::new(Some(Arc::new(client))),
+        }
+    }
+
+    /// The live handle, or `ClientDisconnected`.
+    pub(crate) fn handle(&self) -> PyResult<Arc<mqlite::Client>> {
+        self.lock().clone().ok_or_else(errors::disconnected)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<mqlite::Client>>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits up to `timeout` (`None`: forever) for a message; `None` if none came.
+    pub(crate) fn recv_blocking(
+        &self,
+        py: Python<'_>,
+        timeout: Option<Duration>,
+    ) -> PyResult<Option<mqlite::Message>> {
+        match self.handle()?.try_recv() {
+            Ok(m) => return Ok(Some(m)),
+            Err(TryRecvError::Empty) => {}
+            Err(e) => return Err(errors::try_recv(e)),
+        }
+        // `None` inside: a deadline too far away to represent, i.e. forever.
+        let deadline = timeout.map(|t| Instant::now().checked_add(t));
+        loop {
+            let left = match deadline {
+                Some(Some(d)) => Some(d.saturating_duration_since(Instant::now())),
+                _ => None,
+            };
+            let slice = left.map_or(SLICE, |l| l.min(SLICE));
+            // Fetched per slice so that `disconnect()` from another thread is seen, and so
+            // this thread holds no handle while it checks for signals.
+            let handle = self.handle()?;
+            match py.detach(|| handle.recv_timeout(slice)) {
+                Ok(m) => return Ok(Some(m)),
+                Err(RecvError::Timeout) => {}
+                Err(e) => return Err(errors::recv(e)),
+            }
+            drop(handle);
+            if left.is_some_and(|l| l <= slice) {
+                return Ok(None);
+            }
+            py.check_signals()?;
+        }
+    }
+
+    /// Ends the connection: cleanly (`disconnect`), or as if dropped, publishing the will.
+    fn end(&self, py: Python<'_>, clean: bool) {
+        let Some(mut handle) = self.lock().take() else {
+            return;
+        };
+        if !clean {
+            // The last clone to go (a receive finishing its slice) ends the connection.
+            drop(handle);
+            return;
+        }
+        // Other threads may be inside a call with a clone; each gives it back within one
+        // slice, and none can take a new one now.
+        py.detach(|| {
+            loop {
+                match Arc::try_unwrap(handle) {
+                    Ok(client) => return client.disconnect(),
+                    Err(shared) => handle = shared,
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+    }
+}
+
+#[pymethods]
+impl Client {
+    /// The client id (the assigned one if connected with an empty id).
+    #[getter]
+    fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// Whether connect resumed an existing session [MQTT-3.2.2-2].
+    #[getter]
+    fn session_present(&self) -> bool {
+        self.session_present
+    }
+
+    /// Whether the client was disconnected (by `disconnect()` or its `with` block).
+    #[getter]
+    fn is_disconnected(&self) -> bool {
+        self.lock().is_none()
+    }
+
+    /// Publishes `payload` (bytes, bytearray, memoryview or str) to `topic`.
+    ///
+    /// Returns once the message is in every matching subscriber's queue. A full queue drops
+    /// per its overflow policy unless `fail_if_full=True` (then `QueueFull` is raised, after
+    /// subscribers with room got it) or `wait_if_full` gives seconds to wait for room (the
+    /// GIL is released while waiting).
+    #[pyo3(signature = (topic, payload, *, qos=0, retain=false, properties=None,
+        fail_if_full=false, wait_if_full=None))]
+    #[allow(clippy::too_many_arguments)] // keyword arguments, one per publish option
+    fn publish(
+        &self,
+        py: Python<'_>,
+        topic: &str,
+        payload: &Bound<'_, PyAny>,
+        qos: u8,
+        retain: bool,
+        properties: Option<&Properties>,
+        fail_if_full: bool,
+        wait_if_full: Option<f64>,
+    ) -> PyResult<()> {
+        let payload = convert::payload(payload, "payload")?;
+        let mut options = PublishOptions::new(convert::qos(qos)?)
+            .retain(retain)
+            .fail_if_full(fail_if_full);
+        if let Some(p) = properties {
+            options = options.properties(p.inner.clone());
+        }
+        let handle = self.handle()?;
+        let result = match convert::seconds(wait_if_full, "wait_if_full")? {
+            None => handle.publish_with(topic, payload, &options),
+            Some(wait) => {
+                let options = options.wait_if_full(Some(wait));
+                py.detach(|| handle.publish_with(topic, payload, &options))
+            }
+        };
+        result.map_err(errors::publish)
+    }
+
+    /// Publishes each `(topic, payload)` pair of `messages` in order, with the same options;
+    /// one call for many messages. Stops at the first error, which is raised (the messages
+    /// before it were published).
+    #[pyo3(signature = (messages, *, qos=0, retain=false))]
+    fn publish_many(&self, messages: &Bound<'_, PyAny>, qos: u8, retain: bool) -> PyResult<()> {
+        let options = PublishOptions::new(convert::qos(qos)?).retain(retain);
+        let handle = self.handle()?;
+        for item in messages.try_iter()? {
+            let (topic, payload): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
+            let topic = topic.cast_into::<PyString>()?;
+            let payload = convert::payload(&payload, "payload")?;
+            handle
+                .publish_with(&topic.to_cow()?, payload, &options)
+                .map_err(errors::publish)?;
+        }
+        Ok(())
+    }
+
+    /// Subscribes to `filter` (wildcards `+` and `#` allowed); returns the granted QoS.
+    ///
+    /// Retained messages matching it are queued first. MQTT 5 options: `no_local` (do not
+    /// receive this client's own publications), `retain_as_published`, `retain_handling`
+    /// (0: send retained at subscribe, 1: only if the subscription is new, 2: never) and
+    /// `subscription_id`.
+    #[pyo3(signature = (filter, *, qos=0, no_local=false, retain_as_published=false,
+        retain_handling=0, subscription_id=None))]
+    fn subscribe(
+        &self,
+        filter: &str,
+        qos: u8,
+        no_local: bool,
+        retain_as_published: bool,
+        retain_handling: u8,
+        subscription_id: Option<u32>,
+    ) -> PyResult<u8> {
+        let handling = match retain_handling {
+            0 => RetainHandling::SendAtSubscribe,
+            1 => RetainHandling::SendAtSubscribeIfNew,
+            2 => RetainHandling::DoNotSend,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "retain_handling must be 0, 1 or 2, not {other}"
+                )));
+            }
+        };
+        let options = SubOptions::new(convert::qos(qos)?)
+            .no_local(no_local)
+            .retain_as_published(retain_as_published)
+            .retain_handling(handling)
+            .subscription_id(subscription_id);
+        let granted = self
+            .handle()?
+            .subscribe(filter, options)
+            .map_err(errors::subscribe)?;
+        Ok(granted.as_u8())
+    }
+
+    /// Unsubscribes from `filter`; returns whether it was subscribed.
+    fn unsubscribe(&self, filter: &str) -> PyResult<bool> {
+        self.handle()?
+            .unsubscribe(filter)
+            .map_err(errors::subscribe)
+    }
+
+    /// Waits for the next message, up to `timeout` seconds (`None`: forever).
+    ///
+    /// Releases the GIL while waiting; Ctrl-C raises KeyboardInterrupt within 100 ms. Raises
+    /// `Timeout` if no message arrived in time, `TakenOver` / `BrokerClosed` if the session
+    /// ended.
+    #[pyo3(signature = (timeout=None))]
+    fn recv(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Message> {
+        let timeout = convert::seconds(timeout, "timeout")?;
+        match self.recv_blocking(py, timeout)? {
+            Some(inner) => Ok(Message { inner }),
+            None => Err(errors::timeout()),
+        }
+    }
+
+    /// Takes the next message if one is ready, without blocking; `None` otherwise.
+    fn try_recv(&self) -> PyResult<Option<Message>> {
+        match self.handle()?.try_recv() {
+            Ok(inner) => Ok(Some(Message { inner })),
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(e) => Err(errors::try_recv(e)),
+        }
+    }
+
+    /// Waits up to `timeout` seconds for a first message, then takes up to `max` messages
+    /// that are ready, in order. An empty list means the timeout passed.
+    #[pyo3(signature = (max, timeout=None))]
+    fn recv_many(
+        &self,
+        py: Python<'_>,
+        max: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<Vec<Message>> {
+        let timeout = convert::seconds(timeout, "timeout")?;
+        let mut out = Vec::new();
+        if max == 0 {
+            return Ok(out);
+        }
+        let Some(first) = self.recv_blocking(py, timeout)? else {
+            return Ok(out);
+        };
+        out.push(Message { inner: first });
+        let handle = self.handle()?;
+        while out.len() < max {
+            match handle.try_recv() {
+                Ok(inner) => out.push(Message { inner }),
+                Err(_) => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// An iterator over messages that ends when no message arrives within `timeout` seconds
+    /// (`None`: never ends by itself). Session errors are raised from it.
+    #[pyo3(signature = (timeout=None))]
+    fn messages(slf: Py<Self>, timeout: Option<f64>) -> PyResult<MessageIterator> {
+        Ok(MessageIterator {
+            client: slf,
+            timeout: convert::seconds(timeout, "timeout")?,
+        })
+    }
+
+    /// Awaits the next message on the running asyncio loop, without a thread per call: the
+    /// client's wake-up is watched by one shared thread, which schedules the result on the
+    /// loop. Use `asyncio.wait_for` for a timeout. Do not mix it with a concurrent blocking
+    /// receive on the same client.
+    fn recv_async<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        AsyncRecv::start(slf)
+    }
+
+    /// Ends the connection cleanly: the will is discarded [MQTT-3.1.2-10]. A persistent
+    /// session keeps its subscriptions and queues messages. Idempotent.
+    fn disconnect(&self, py: Python<'_>) {
+        self.end(py, true);
+    }
+
+    /// A snapshot of this client's session (queued, inflight, sent, dropped), as a dict.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.handle()?.stats();
+        let d = PyDict::new(py);
+        d.set_item("online", s.online)?;
+        d.set_item("queued", s.queued)?;
+        d.set_item("inflight", s.inflight)?;
+        d.set_item("sent", s.sent)?;
+        d.set_item("dropped_queue_full", s.dropped_queue_full)?;
+        d.set_item("dropped_offline", s.dropped_offline)?;
+        d.set_item("dropped_expired", s.dropped_expired)?;
+        Ok(d)
+    }
+
+    /// Returns the client itself.
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// Disconnects cleanly on a normal exit; on an exception, ends the connection without a
+    /// clean disconnect so the will is published. Never suppresses the exception.
+    #[pyo3(signature = (exc_type, *_rest))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        exc_type: Option<&Bound<'_, PyAny>>,
+        _rest: &Bound<'_, PyTuple>,
+    ) -> bool {
+        self.end(py, exc_type.is_none_or(|t| t.is_none()));
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Client(client_id={:?})", self.client_id)
+    }
+}
+
+/// An iterator over a client's messages (see `Client.messages`).
+#[pyclass(frozen, module = "mqlite._mqlite")]
+#[derive(Debug)]
+pub(crate) struct MessageIterator {
+    client: Py<Client>,
+    timeout: Option<Duration>,
+}
+
+#[pymethods]
+impl MessageIterator {
+    /// Returns the iterator itself.
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// The next message; stops when none arrives within the timeout.
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Message>> {
+        let client = self.client.get();
+        Ok(client
+            .recv_blocking(py, self.timeout)?
+            .map(|inner| Message { inner }))
+    }
+}

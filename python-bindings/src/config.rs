@@ -1,0 +1,135 @@
+//! `Config`: the broker's limits and policies, with core's defaults.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use mqlite::{OverflowPolicy, SharedStrategy};
+
+use crate::convert;
+
+/// An overflow policy from its name.
+pub(crate) fn overflow_policy(name: &str) -> PyResult<OverflowPolicy> {
+    match name {
+        "drop_newest" => Ok(OverflowPolicy::DropNewest),
+        "drop_oldest" => Ok(OverflowPolicy::DropOldest),
+        "disconnect" => Ok(OverflowPolicy::Disconnect),
+        other => Err(PyValueError::new_err(format!(
+            "overflow_policy must be 'drop_newest', 'drop_oldest' or 'disconnect', not {other:?}"
+        ))),
+    }
+}
+
+fn shared_strategy(name: &str) -> PyResult<SharedStrategy> {
+    match name {
+        "round_robin" => Ok(SharedStrategy::RoundRobin),
+        "random" => Ok(SharedStrategy::Random),
+        "sticky" => Ok(SharedStrategy::Sticky),
+        other => Err(PyValueError::new_err(format!(
+            "shared_subscription_strategy must be 'round_robin', 'random' or 'sticky', not {other:?}"
+        ))),
+    }
+}
+
+/// Broker-wide limits and policies, given to `Broker(config=...)`. Every argument is
+/// keyword-only; one left out (or `None`) keeps the default.
+///
+/// Sizes are in bytes, durations in seconds. `overflow_policy` is `'drop_newest'` (the
+/// default), `'drop_oldest'` or `'disconnect'`; `shared_subscription_strategy` is
+/// `'round_robin'` (the default), `'random'` or `'sticky'`. `sys_interval=0` turns the
+/// `$SYS` statistics off.
+#[pyclass(frozen, module = "mqlite._mqlite")]
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) inner: mqlite::Config,
+}
+
+#[pymethods]
+impl Config {
+    #[new]
+    #[pyo3(signature = (*, max_queued_messages=None, max_queued_bytes=None,
+        max_inflight_messages=None, overflow_policy=None, queue_qos0_messages=None,
+        max_payload_size=None, max_topic_length=None, max_topic_levels=None,
+        max_subscriptions_per_client=None, max_retained_messages=None, max_retained_bytes=None,
+        max_clients=None, max_client_id_length=None, shared_subscription_strategy=None,
+        max_session_expiry=None, sys_interval=None))]
+    #[allow(clippy::too_many_arguments)] // one keyword argument per field of core's Config
+    fn new(
+        max_queued_messages: Option<usize>,
+        max_queued_bytes: Option<usize>,
+        max_inflight_messages: Option<u16>,
+        overflow_policy: Option<&str>,
+        queue_qos0_messages: Option<bool>,
+        max_payload_size: Option<usize>,
+        max_topic_length: Option<usize>,
+        max_topic_levels: Option<usize>,
+        max_subscriptions_per_client: Option<usize>,
+        max_retained_messages: Option<usize>,
+        max_retained_bytes: Option<usize>,
+        max_clients: Option<usize>,
+        max_client_id_length: Option<usize>,
+        shared_subscription_strategy: Option<&str>,
+        max_session_expiry: Option<f64>,
+        sys_interval: Option<f64>,
+    ) -> PyResult<Self> {
+        let mut c = mqlite::Config::default();
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = $field { c.$field = v; } )* };
+        }
+        set!(
+            max_queued_messages,
+            max_queued_bytes,
+            max_inflight_messages,
+            queue_qos0_messages,
+            max_payload_size,
+            max_topic_length,
+            max_topic_levels,
+            max_subscriptions_per_client,
+            max_retained_messages,
+            max_retained_bytes,
+            max_clients,
+            max_client_id_length
+        );
+        if let Some(p) = overflow_policy {
+            c.overflow_policy = self::overflow_policy(p)?;
+        }
+        if let Some(s) = shared_subscription_strategy {
+            c.shared_subscription_strategy = shared_strategy(s)?;
+        }
+        if max_session_expiry.is_some() {
+            c.max_session_expiry = convert::seconds(max_session_expiry, "max_session_expiry")?;
+        }
+        if let Some(secs) = sys_interval {
+            let d = convert::finite_seconds(secs, "sys_interval")?;
+            c.sys_interval = (!d.is_zero()).then_some(d);
+        }
+        Ok(Self { inner: c })
+    }
+
+    /// Deliveries a session may hold waiting for its consumer (default 1000).
+    #[getter]
+    fn max_queued_messages(&self) -> usize {
+        self.inner.max_queued_messages
+    }
+
+    /// Largest payload accepted, in bytes (default 1 MiB).
+    #[getter]
+    fn max_payload_size(&self) -> usize {
+        self.inner.max_payload_size
+    }
+
+    /// QoS 1 and 2 deliveries a session may have unacknowledged at once (default 100).
+    #[getter]
+    fn max_inflight_messages(&self) -> u16 {
+        self.inner.max_inflight_messages
+    }
+
+    /// Most sessions connected at once (default 10000).
+    #[getter]
+    fn max_clients(&self) -> usize {
+        self.inner.max_clients
+    }
+
+    fn __repr__(&self) -> String {
+        format!("{:?}", self.inner)
+    }
+}

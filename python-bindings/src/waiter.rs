@@ -1,0 +1,162 @@
+//! `recv_async`: asyncio receives without a thread per call. A pending receive parks the
+//! session and hands a clone of the client's doorbell to one process-wide waiter thread,
+//! which selects over every pending doorbell and, when one rings, schedules the receive
+//! again on its event loop with `call_soon_threadsafe`.
+
+use std::sync::{OnceLock, Weak};
+
+use crossbeam_channel::{Receiver, Select, Sender};
+use mqlite::TryRecvError;
+use pyo3::prelude::*;
+
+use crate::client::Client;
+use crate::errors;
+use crate::message::Message;
+
+/// One pending receive: the doorbell to watch and the receive to schedule.
+struct Pending {
+    doorbell: Receiver<()>,
+    wait: Py<AsyncRecv>,
+    event_loop: Py<PyAny>,
+}
+
+static WAITER: OnceLock<Sender<Pending>> = OnceLock::new();
+
+fn waiter() -> &'static Sender<Pending> {
+    WAITER.get_or_init(|| {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        std::thread::Builder::new()
+            .name("mqlite-async-waiter".into())
+            .spawn(move || run(&rx))
+            .expect("spawning the asyncio waiter thread");
+        tx
+    })
+}
+
+/// The waiter thread: waits for a new pending receive or a doorbell, forever.
+fn run(new: &Receiver<Pending>) {
+    let mut pending: Vec<Pending> = Vec::new();
+    loop {
+        let mut select = Select::new();
+        select.recv(new);
+        for p in &pending {
+            select.recv(&p.doorbell);
+        }
+        let op = select.select();
+        let index = op.index();
+        if index == 0 {
+            match op.recv(new) {
+                Ok(p) => pending.push(p),
+                Err(_) => return,
+            }
+            continue;
+        }
+        // A token, or a disconnected doorbell (the connection ended): either way the receive
+        // must look again.
+        let _ = op.recv(&pending[index - 1].doorbell);
+        let rung = pending.swap_remove(index - 1);
+        // `None`: the interpreter is shutting down (sessions end then, ringing doorbells) and
+        // nobody can await anything any more, so the thread stops.
+        let attached = Python::try_attach(|py| {
+            // A closed loop refuses: nobody awaits the future any more.
+            let _ = rung.event_loop.call_method1(
+                py,
+                "call_soon_threadsafe",
+                (rung.wait.clone_ref(py),),
+            );
+            drop(rung);
+        });
+        if attached.is_none() {
+            // Python references cannot be released without an interpreter.
+            std::mem::forget(pending);
+            return;
+        }
+    }
+}
+
+/// A pending `recv_async`: called on its event loop to try again.
+#[pyclass(frozen, module = "mqlite._mqlite")]
+#[derive(Debug)]
+pub(crate) struct AsyncRecv {
+    /// Weak, so that a pending receive keeps no connection alive: a client dropped meanwhile
+    /// still publishes its will, and its doorbell disconnects.
+    handle: Weak<mqlite::Client>,
+    future: Py<PyAny>,
+    event_loop: Py<PyAny>,
+}
+
+impl AsyncRecv {
+    /// Creates the future of a `recv_async` on the running loop and makes a first attempt.
+    pub(crate) fn start<'py>(client: &Bound<'py, Client>) -> PyResult<Bound<'py, PyAny>> {
+        let py = client.py();
+        let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
+        let future = event_loop.call_method0("create_future")?;
+        let handle = client.get().handle()?;
+        let wait = Bound::new(
+            py,
+            Self {
+                handle: std::sync::Arc::downgrade(&handle),
+                future: future.clone().unbind(),
+                event_loop: event_loop.unbind(),
+            },
+        )?;
+        drop(handle);
+        Self::poll(&wait)?;
+        Ok(future)
+    }
+
+    /// Completes the future if a message is ready or the session ended; otherwise parks and
+    /// registers with the waiter thread.
+    fn poll(this: &Bound<'_, Self>) -> PyResult<()> {
+        let py = this.py();
+        let me = this.get();
+        let future = me.future.bind(py);
+        if future.call_method0("done")?.is_truthy()? {
+            return Ok(());
+        }
+        let Some(handle) = me.handle.upgrade() else {
+            let e = errors::disconnected();
+            future.call_method1("set_exception", (e.value(py),))?;
+            return Ok(());
+        };
+        loop {
+            match handle.try_recv() {
+                Ok(inner) => {
+                    future.call_method1("set_result", (Message { inner },))?;
+                    return Ok(());
+                }
+                Err(TryRecvError::Empty) => {}
+                Err(e) => {
+                    let e = errors::try_recv(e);
+                    future.call_method1("set_exception", (e.value(py),))?;
+                    return Ok(());
+                }
+            }
+            // Something arrived between the look and the park: look again.
+            if !handle.park() {
+                break;
+            }
+        }
+        let Some(doorbell) = handle.wakeups().cloned() else {
+            let e = errors::disconnected();
+            future.call_method1("set_exception", (e.value(py),))?;
+            return Ok(());
+        };
+        let pending = Pending {
+            doorbell,
+            wait: this.clone().unbind(),
+            event_loop: me.event_loop.clone_ref(py),
+        };
+        // The waiter thread only stops with the process.
+        let _ = waiter().send(pending);
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl AsyncRecv {
+    /// Tries the receive again (scheduled on the event loop by the waiter thread).
+    fn __call__(slf: &Bound<'_, Self>) -> PyResult<()> {
+        Self::poll(slf)
+    }
+}
