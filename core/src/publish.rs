@@ -74,7 +74,9 @@ impl PublishOptions {
     /// past it the subscriber's policy applies, and with [`PublishOptions::fail_if_full`]
     /// the publish reports [`PublishError::QueueFull`]. This is the one case where a publish
     /// waits on a subscriber, and only for the publisher that asks; other subscribers get
-    /// the message at once. Default `None`: never wait.
+    /// the message at once. A waiting message was matched when the publish began: it still
+    /// goes to its subscriber if that one unsubscribes meanwhile, as messages already in
+    /// flight may ([MQTT-3.10.4-3]). Default `None`: never wait.
     #[must_use]
     pub fn wait_if_full(mut self, timeout: Option<Duration>) -> Self {
         self.wait_if_full = timeout;
