@@ -129,6 +129,86 @@ impl Config {
         self.inner.max_clients
     }
 
+    /// Bytes (payload + topic) a session's queue may hold (default 8 MiB).
+    #[getter]
+    fn max_queued_bytes(&self) -> usize {
+        self.inner.max_queued_bytes
+    }
+
+    /// What a full queue does: `'drop_newest'`, `'drop_oldest'` or `'disconnect'`.
+    #[getter]
+    fn overflow_policy(&self) -> &'static str {
+        match self.inner.overflow_policy {
+            OverflowPolicy::DropOldest => "drop_oldest",
+            OverflowPolicy::Disconnect => "disconnect",
+            _ => "drop_newest",
+        }
+    }
+
+    /// Whether QoS 0 messages are queued for offline persistent sessions (default false).
+    #[getter]
+    fn queue_qos0_messages(&self) -> bool {
+        self.inner.queue_qos0_messages
+    }
+
+    /// Longest topic name or filter, in bytes (default 1024).
+    #[getter]
+    fn max_topic_length(&self) -> usize {
+        self.inner.max_topic_length
+    }
+
+    /// Most levels in a topic name or filter (default 32).
+    #[getter]
+    fn max_topic_levels(&self) -> usize {
+        self.inner.max_topic_levels
+    }
+
+    /// Most subscriptions one session may hold (default 1000).
+    #[getter]
+    fn max_subscriptions_per_client(&self) -> usize {
+        self.inner.max_subscriptions_per_client
+    }
+
+    /// Most retained messages stored (default 10000).
+    #[getter]
+    fn max_retained_messages(&self) -> usize {
+        self.inner.max_retained_messages
+    }
+
+    /// Most bytes of retained messages stored (default 16 MiB).
+    #[getter]
+    fn max_retained_bytes(&self) -> usize {
+        self.inner.max_retained_bytes
+    }
+
+    /// Longest client id, in bytes (default 256).
+    #[getter]
+    fn max_client_id_length(&self) -> usize {
+        self.inner.max_client_id_length
+    }
+
+    /// How shared subscriptions pick a member: `'round_robin'`, `'random'` or `'sticky'`.
+    #[getter]
+    fn shared_subscription_strategy(&self) -> &'static str {
+        match self.inner.shared_subscription_strategy {
+            SharedStrategy::Random => "random",
+            SharedStrategy::Sticky => "sticky",
+            _ => "round_robin",
+        }
+    }
+
+    /// The cap on session expiry, in seconds, or `None` for no cap.
+    #[getter]
+    fn max_session_expiry(&self) -> Option<f64> {
+        self.inner.max_session_expiry.map(|d| d.as_secs_f64())
+    }
+
+    /// Seconds between `$SYS` publications, or `None` when they are off.
+    #[getter]
+    fn sys_interval(&self) -> Option<f64> {
+        self.inner.sys_interval.map(|d| d.as_secs_f64())
+    }
+
     fn __repr__(&self) -> String {
         format!("{:?}", self.inner)
     }

@@ -98,6 +98,43 @@ def test_limits_from_config() -> None:
             c.subscribe("b")
 
 
+def test_config_reads_back_every_setting() -> None:
+    config = mqlite.Config(
+        max_queued_messages=7,
+        max_queued_bytes=700,
+        max_inflight_messages=3,
+        overflow_policy="drop_oldest",
+        queue_qos0_messages=True,
+        max_payload_size=70,
+        max_topic_length=17,
+        max_topic_levels=5,
+        max_subscriptions_per_client=9,
+        max_retained_messages=11,
+        max_retained_bytes=1100,
+        max_clients=13,
+        max_client_id_length=15,
+        shared_subscription_strategy="sticky",
+        max_session_expiry=60.0,
+        sys_interval=0,
+    )
+    assert (config.max_queued_messages, config.max_queued_bytes) == (7, 700)
+    assert (config.max_inflight_messages, config.overflow_policy) == (3, "drop_oldest")
+    assert config.queue_qos0_messages is True
+    assert (config.max_payload_size, config.max_topic_length) == (70, 17)
+    assert config.max_topic_levels == 5
+    assert config.max_subscriptions_per_client == 9
+    assert (config.max_retained_messages, config.max_retained_bytes) == (11, 1100)
+    assert (config.max_clients, config.max_client_id_length) == (13, 15)
+    assert config.shared_subscription_strategy == "sticky"
+    assert config.max_session_expiry == 60.0
+    assert config.sys_interval is None
+    defaults = mqlite.Config()
+    assert defaults.overflow_policy == "drop_newest"
+    assert defaults.shared_subscription_strategy == "round_robin"
+    assert defaults.max_session_expiry is None
+    assert defaults.sys_interval == 10.0
+
+
 def test_retained_store_full() -> None:
     # No $SYS statistics: they are retained messages too.
     config = mqlite.Config(max_retained_messages=1, sys_interval=0)

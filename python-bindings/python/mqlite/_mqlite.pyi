@@ -192,6 +192,42 @@ class Config:
     @property
     def max_clients(self) -> int:
         """Most sessions connected at once."""
+    @property
+    def max_queued_bytes(self) -> int:
+        """Bytes (payload + topic) a session's queue may hold."""
+    @property
+    def overflow_policy(self) -> str:
+        """What a full queue does: 'drop_newest', 'drop_oldest' or 'disconnect'."""
+    @property
+    def queue_qos0_messages(self) -> bool:
+        """Whether QoS 0 messages are queued for offline persistent sessions."""
+    @property
+    def max_topic_length(self) -> int:
+        """Longest topic name or filter, in bytes."""
+    @property
+    def max_topic_levels(self) -> int:
+        """Most levels in a topic name or filter."""
+    @property
+    def max_subscriptions_per_client(self) -> int:
+        """Most subscriptions one session may hold."""
+    @property
+    def max_retained_messages(self) -> int:
+        """Most retained messages stored."""
+    @property
+    def max_retained_bytes(self) -> int:
+        """Most bytes of retained messages stored."""
+    @property
+    def max_client_id_length(self) -> int:
+        """Longest client id, in bytes."""
+    @property
+    def shared_subscription_strategy(self) -> str:
+        """How shared subscriptions pick a member: 'round_robin', 'random' or 'sticky'."""
+    @property
+    def max_session_expiry(self) -> float | None:
+        """The cap on session expiry, in seconds, or None for no cap."""
+    @property
+    def sys_interval(self) -> float | None:
+        """Seconds between $SYS publications, or None when they are off."""
 
 @final
 class Message:
