@@ -10,10 +10,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use crossbeam_channel::unbounded;
-use mqlite::{Broker, Client, ConnectOptions, PublishOptions, QoS, TopicName};
-use mqlite_benches::unthrottled;
-
-const PAYLOAD: &[u8; 64] = &[7u8; 64];
+use mqlite::{Broker, Client, ConnectOptions, QoS};
+use mqlite_benches::{PAYLOAD, publish_n, unthrottled};
 
 /// What a bare channel carries per message: the same shared topic and payload an mqlite
 /// delivery carries.
@@ -42,16 +40,9 @@ fn one_to_one(c: &mut Criterion) {
                     let sub = broker.connect(ConnectOptions::new("sub")).unwrap();
                     sub.subscribe("bench/t", qos).unwrap();
                     let publisher = broker.connect(ConnectOptions::new("pub")).unwrap();
-                    let topic = TopicName::new("bench/t").unwrap();
-                    let payload = Bytes::from_static(PAYLOAD);
-                    let opts = PublishOptions::new(qos);
                     let consumer = thread::spawn(move || drain_n(&sub, iters, true));
                     let start = Instant::now();
-                    for _ in 0..iters {
-                        publisher
-                            .publish_name(topic.clone(), payload.clone(), &opts)
-                            .unwrap();
-                    }
+                    publish_n(&publisher, "bench/t", qos, iters);
                     consumer.join().unwrap();
                     start.elapsed()
                 })
@@ -97,9 +88,6 @@ fn fan_out(c: &mut Criterion) {
                 })
                 .collect();
             let publisher = broker.connect(ConnectOptions::new("pub")).unwrap();
-            let topic = TopicName::new("fan/t").unwrap();
-            let payload = Bytes::from_static(PAYLOAD);
-            let opts = PublishOptions::new(QoS::AtMostOnce);
             let consumer = thread::spawn(move || {
                 let mut left = iters * SUBS as u64;
                 while left > 0 {
@@ -111,11 +99,7 @@ fn fan_out(c: &mut Criterion) {
                 }
             });
             let start = Instant::now();
-            for _ in 0..iters {
-                publisher
-                    .publish_name(topic.clone(), payload.clone(), &opts)
-                    .unwrap();
-            }
+            publish_n(&publisher, "fan/t", QoS::AtMostOnce, iters);
             consumer.join().unwrap();
             start.elapsed()
         })
@@ -176,13 +160,7 @@ fn publishers(c: &mut Criterion) {
                     .enumerate()
                     .map(|(t, p)| {
                         thread::spawn(move || {
-                            let topic = TopicName::new(&format!("p/{t}")).unwrap();
-                            let payload = Bytes::from_static(PAYLOAD);
-                            let opts = PublishOptions::new(QoS::AtMostOnce);
-                            for _ in 0..per {
-                                p.publish_name(topic.clone(), payload.clone(), &opts)
-                                    .unwrap();
-                            }
+                            publish_n(&p, &format!("p/{t}"), QoS::AtMostOnce, per)
                         })
                     })
                     .collect();

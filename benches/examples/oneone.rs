@@ -2,8 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use mqlite::{Broker, ConnectOptions, PublishOptions, QoS, TopicName};
+use mqlite::{Broker, ConnectOptions, QoS};
+use mqlite_benches::publish_n;
 
 fn main() {
     let n: u64 = std::env::args()
@@ -25,15 +25,8 @@ fn round(n: u64) {
             sub.recv_timeout(Duration::from_secs(10)).unwrap();
         }
     });
-    let topic = TopicName::new("bench/t").unwrap();
-    let payload = Bytes::from_static(&[7u8; 64]);
-    let opts = PublishOptions::new(QoS::AtMostOnce);
     let start = Instant::now();
-    for _ in 0..n {
-        publisher
-            .publish_name(topic.clone(), payload.clone(), &opts)
-            .unwrap();
-    }
+    publish_n(&publisher, "bench/t", QoS::AtMostOnce, n);
     consumer.join().unwrap();
     let secs = start.elapsed().as_secs_f64();
     println!("{n} messages in {secs:.3} s: {:.0} msgs/s", n as f64 / secs);

@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 use std::time::Instant;
 
-use bytes::Bytes;
-use mqlite::{Broker, ConnectOptions, NEVER_EXPIRE, PublishOptions, QoS, TopicName};
+use mqlite::{Broker, ConnectOptions, NEVER_EXPIRE, QoS};
+use mqlite_benches::publish_n;
 
 fn main() {
     let n: u64 = std::env::args()
@@ -21,15 +21,8 @@ fn main() {
     sub.subscribe("bench/t", QoS::AtMostOnce).unwrap();
     sub.disconnect();
     let publisher = broker.connect(ConnectOptions::new("pub")).unwrap();
-    let topic = TopicName::new("bench/t").unwrap();
-    let payload = Bytes::from_static(&[7u8; 64]);
-    let opts = PublishOptions::new(QoS::AtMostOnce);
     let start = Instant::now();
-    for _ in 0..n {
-        publisher
-            .publish_name(topic.clone(), payload.clone(), &opts)
-            .unwrap();
-    }
+    publish_n(&publisher, "bench/t", QoS::AtMostOnce, n);
     let ns = start.elapsed().as_nanos() as f64 / n as f64;
     println!("{n} publishes: {ns:.1} ns each");
 }

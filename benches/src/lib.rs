@@ -2,7 +2,27 @@
 //! in `benches/benches/`. Figures and how to reproduce them: `benches/RESULTS.md`.
 #![forbid(unsafe_code)]
 
-use mqlite::{Broker, Config, ConnectOptions, NEVER_EXPIRE, QoS, SubOptions};
+use bytes::Bytes;
+use mqlite::{
+    Broker, Client, Config, ConnectOptions, NEVER_EXPIRE, PublishOptions, QoS, SubOptions,
+    TopicName,
+};
+
+/// The payload of the in-process scenarios: 64 bytes, shared, never copied.
+pub const PAYLOAD: &[u8; 64] = &[7u8; 64];
+
+/// Publishes [`PAYLOAD`] `n` times to `topic` at `qos`, as fast as `client` allows (the
+/// topic is validated once, as a hot loop of an application would).
+pub fn publish_n(client: &Client, topic: &str, qos: QoS, n: u64) {
+    let topic = TopicName::new(topic).expect("bench topics are valid");
+    let payload = Bytes::from_static(PAYLOAD);
+    let opts = PublishOptions::new(qos);
+    for _ in 0..n {
+        client
+            .publish_name(topic.clone(), payload.clone(), &opts)
+            .expect("the bench broker accepts every publish");
+    }
+}
 
 /// A config with limits raised so no benchmark is throttled by a default bound.
 pub fn unthrottled() -> Config {
