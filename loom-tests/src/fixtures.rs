@@ -8,7 +8,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use mqlite::{
-    Broker, Client, Config, ConnectOptions, ManualClock, Message, Outbound, QoS, TryRecvError, Wake,
+    Broker, Client, Config, ConnectOptions, ManualClock, Message, NEVER_EXPIRE, Outbound, QoS,
+    TryRecvError, Wake, Will,
 };
 
 #[cfg(loom)]
@@ -163,5 +164,53 @@ impl fmt::Debug for CountingWaker {
 impl Wake for CountingWaker {
     fn wake(&self) {
         self.wakes.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The persistent client of the takeover scenario, with a QoS 1 will on `will`.
+pub fn takeover_device() -> ConnectOptions {
+    ConnectOptions::new("device")
+        .clean_start(false)
+        .session_expiry(NEVER_EXPIRE)
+        .will(Will::new("will", "gone").qos(QoS::AtLeastOnce))
+}
+
+/// The takeover scenario before the race (model 4 and its stress test).
+#[derive(Debug)]
+pub struct TakeoverScene {
+    /// Subscribed to the will topic.
+    pub watcher: Client,
+    /// The device's first connection, subscribed to `data`: `q0` in flight (handed out,
+    /// never acknowledged), `qa` waiting in its queue.
+    pub old: Client,
+    /// Publishes to `data`.
+    pub publisher: Client,
+}
+
+/// Sets up [`TakeoverScene`] on `broker`.
+///
+/// # Panics
+///
+/// If any step the scenario relies on fails.
+pub fn takeover_scene(broker: &Broker) -> TakeoverScene {
+    let watcher = connect(broker, ConnectOptions::new("watcher"));
+    watcher
+        .subscribe("will", QoS::AtLeastOnce)
+        .expect("subscribe to the will topic");
+    let old = connect(broker, takeover_device());
+    old.subscribe("data", QoS::AtLeastOnce)
+        .expect("subscribe to data");
+    let publisher = connect(broker, ConnectOptions::new("publisher"));
+    for payload in ["q0", "qa"] {
+        publisher
+            .publish("data", payload, QoS::AtLeastOnce, false)
+            .expect("publish to data");
+    }
+    let q0 = old.try_recv().expect("q0 is queued for the device");
+    assert_eq!(q0.payload().as_ref(), b"q0");
+    TakeoverScene {
+        watcher,
+        old,
+        publisher,
     }
 }

@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 
 use mqlite::{
     Broker, Bytes, Client, ConnectOptions, NEVER_EXPIRE, Outbound, OverflowPolicy, PublishError,
-    PublishOptions, QoS, Received, SessionError, SharedStrategy, TopicName, Will,
+    PublishOptions, QoS, Received, SessionError, SharedStrategy, TopicName,
 };
 use mqlite_loom::fixtures::{
-    CountingWaker, Got, broker, config, connect, drain, payloads, poll_all,
+    CountingWaker, Got, TakeoverScene, broker, config, connect, drain, payloads, poll_all,
+    takeover_device, takeover_scene,
 };
 
 /// How long one stress test may run.
@@ -222,21 +223,13 @@ fn retained_subscribe() {
 /// message lost.
 #[test]
 fn takeover_will() {
-    let device = || persistent("d").will(Will::new("will", "gone").qos(QoS::AtLeastOnce));
     repeat(|| {
         let broker = broker(config());
-        let watcher = connect(&broker, ConnectOptions::new("w"));
-        watcher.subscribe("will", QoS::AtLeastOnce).unwrap();
-        let old = connect(&broker, device());
-        old.subscribe("data", QoS::AtLeastOnce).unwrap();
-        let publisher = connect(&broker, ConnectOptions::new("p"));
-        publisher
-            .publish("data", "q0", QoS::AtLeastOnce, false)
-            .unwrap();
-        publisher
-            .publish("data", "qa", QoS::AtLeastOnce, false)
-            .unwrap();
-        drop(old.try_recv().unwrap());
+        let TakeoverScene {
+            watcher,
+            old,
+            publisher,
+        } = takeover_scene(&broker);
         let barrier = Barrier::new(3);
         let new = thread::scope(|s| {
             s.spawn(|| {
@@ -247,7 +240,7 @@ fn takeover_will() {
             });
             let new = s.spawn(|| {
                 barrier.wait();
-                connect(&broker, device())
+                connect(&broker, takeover_device())
             });
             barrier.wait();
             drop(old);

@@ -18,38 +18,24 @@
 #![allow(clippy::unwrap_used)]
 
 use loom::thread;
-use mqlite::{ConnectOptions, NEVER_EXPIRE, QoS, Will};
-use mqlite_loom::fixtures::{Got, broker, config, connect, drain, payloads};
+use mqlite::QoS;
+use mqlite_loom::fixtures::{
+    Got, TakeoverScene, broker, config, connect, drain, payloads, takeover_device, takeover_scene,
+};
 use mqlite_loom::model;
 
 const BOUND: usize = 12;
-
-fn device() -> ConnectOptions {
-    ConnectOptions::new("device")
-        .clean_start(false)
-        .session_expiry(NEVER_EXPIRE)
-        .will(Will::new("will", "gone").qos(QoS::AtLeastOnce))
-}
 
 #[test]
 fn will_once_and_no_qos1_message_lost_across_takeover() {
     model::check("takeover_will", BOUND, || {
         let broker = broker(config());
-        let watcher = connect(&broker, ConnectOptions::new("watcher"));
-        watcher.subscribe("will", QoS::AtLeastOnce).unwrap();
-        let old = connect(&broker, device());
-        old.subscribe("data", QoS::AtLeastOnce).unwrap();
-        let publisher = connect(&broker, ConnectOptions::new("publisher"));
-        publisher
-            .publish("data", "q0", QoS::AtLeastOnce, false)
-            .unwrap();
-        publisher
-            .publish("data", "qa", QoS::AtLeastOnce, false)
-            .unwrap();
         // q0 is in flight (handed out, never acknowledged); qa waits in the queue.
-        let q0 = old.try_recv().unwrap();
-        assert_eq!(q0.payload().as_ref(), b"q0");
-        drop(q0);
+        let TakeoverScene {
+            watcher,
+            old,
+            publisher,
+        } = takeover_scene(&broker);
 
         let publishing = thread::spawn(move || {
             publisher
@@ -59,7 +45,7 @@ fn will_once_and_no_qos1_message_lost_across_takeover() {
         });
         let taking_over = {
             let broker = broker.clone();
-            thread::spawn(move || connect(&broker, device()))
+            thread::spawn(move || connect(&broker, takeover_device()))
         };
         drop(old);
         let publisher = publishing.join().unwrap();
