@@ -1,21 +1,17 @@
-//! The network frontend of mqlite. For now it holds the MQTT codec: pure functions that turn
-//! bytes into [`Packet`]s and back, for MQTT 3.1, 3.1.1 and 5.0, with no sockets, router or
-//! sessions. The connection state machine and the mio server will build on it.
+//! The network frontend of mqlite: external devices reach the same [`mqlite::Broker`] that
+//! in-process threads use, over MQTT 3.1, 3.1.1 and 5.0 on TCP. A network connection is one
+//! more client of the router; nothing in the router knows about sockets.
 //!
 //! # Example
 //!
 //! ```
-//! use bytes::BytesMut;
-//! use mqlite_net::codec::{self, DecodeLimits, Packet, ProtocolVersion};
+//! use mqlite::{Broker, Config};
 //!
-//! let mut wire = BytesMut::new();
-//! codec::encode(&Packet::PingReq, ProtocolVersion::V311, &mut wire)?;
-//! assert_eq!(&wire[..], &[0xC0, 0x00]);
-//!
-//! let limits = DecodeLimits::default();
-//! let packet = codec::decode(&mut wire, ProtocolVersion::V311, &limits)?;
-//! assert_eq!(packet, Some(Packet::PingReq));
-//! assert!(wire.is_empty());
+//! let broker = Broker::new(Config::default());
+//! let server = mqlite_net::Server::bind(broker.clone(), "127.0.0.1:0")?.spawn()?;
+//! println!("MQTT on {}", server.local_addr());
+//! // ... in-process clients of `broker` and network clients now share one router ...
+//! server.shutdown();
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -24,14 +20,27 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`codec`] | [`codec::decode`], [`codec::encode`], [`Packet`] and one type per packet, properties, reason codes |
+//! | `conn` | one connection as a sans-I/O state machine over a [`mqlite::Client`] |
+//! | `worker` | a mio event loop owning a share of the connections |
+//! | `server` | [`Server`]: listeners, the acceptor thread, the workers |
+//! | `config` | [`ServerConfig`]: the frontend's limits |
 //!
 //! # Features
 //!
-//! None yet.
+//! - `cli` (default): the `mqlite` broker binary (configuration file, command line, logs,
+//!   signals). A library user that only calls [`Server::bind`] can turn it off.
 
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
 pub mod codec;
+mod config;
+mod conn;
+mod server;
+mod stats;
+mod worker;
 
 pub use codec::{DecodeError, DecodeLimits, EncodeError, Packet, ProtocolVersion};
+pub use config::ServerConfig;
+pub use server::{Server, ServerBuilder, ServerHandle, Stopper};
+pub use stats::NetStats;

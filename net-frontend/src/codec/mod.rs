@@ -36,7 +36,7 @@ pub use error::{DecodeError, EncodeError};
 pub use header::PacketType;
 pub use packet::{
     Auth, ConnAck, Connect, Disconnect, PubAck, PubComp, PubRec, PubRel, Publish, PublishTopic,
-    SubAck, Subscribe, UnsubAck, Unsubscribe, Will,
+    PublishRef, SubAck, Subscribe, UnsubAck, Unsubscribe, Will,
 };
 pub use properties::Properties;
 pub use reason_code::ReasonCode;

@@ -28,7 +28,7 @@ pub use connect::{Connect, Will};
 pub use disconnect::Disconnect;
 pub use puback::PubAck;
 pub use pubcomp::PubComp;
-pub use publish::{Publish, PublishTopic};
+pub use publish::{Publish, PublishRef, PublishTopic};
 pub use pubrec::PubRec;
 pub use pubrel::PubRel;
 pub use suback::SubAck;

@@ -7,9 +7,9 @@ use mqlite::{QoS, TopicName};
 
 use super::{
     Context, DecodeError, EncodeError, PacketType, ProtocolVersion, Reader, decode_properties,
-    encode_properties, write_frame,
+    encode_properties,
 };
-use crate::codec::primitives::{check_utf8, put_binary};
+use crate::codec::primitives::{check_utf8, put_binary, put_varint};
 use crate::codec::{PacketId, Properties};
 
 /// A validated PUBLISH or will topic: well-formed UTF-8 without U+0000 [MQTT-1.5.4] and
@@ -127,19 +127,73 @@ impl Publish {
         version: ProtocolVersion,
         out: &mut BytesMut,
     ) -> Result<(), EncodeError> {
-        let flags = u8::from(self.dup) << 3 | self.qos.as_u8() << 1 | u8::from(self.retain);
-        write_frame(out, PacketType::Publish, flags, |out| {
-            put_binary(out, self.topic.as_bytes(), "topic name")?;
-            match (self.qos, self.packet_id) {
-                (QoS::AtMostOnce, None) => {}
-                (QoS::AtMostOnce, Some(_)) | (_, None) => {
-                    return Err(EncodeError::PacketIdMismatch { qos: self.qos });
-                }
-                (_, Some(id)) => out.put_u16(id.get()),
+        PublishRef {
+            dup: self.dup,
+            qos: self.qos,
+            retain: self.retain,
+            topic: self.topic.as_bytes(),
+            packet_id: self.packet_id,
+            properties: &self.properties,
+            payload: &self.payload,
+        }
+        .encode(version, out)
+    }
+}
+
+/// A PUBLISH to encode from borrowed parts: what a server writes for each delivery, without
+/// building an owned [`Publish`] (no topic copy, no property clone).
+#[derive(Debug, Clone, Copy)]
+pub struct PublishRef<'a> {
+    /// DUP: this may be a redelivery.
+    pub dup: bool,
+    /// The QoS.
+    pub qos: QoS,
+    /// RETAIN.
+    pub retain: bool,
+    /// The topic's bytes (valid UTF-8); empty only with a 5.0 topic alias.
+    pub topic: &'a [u8],
+    /// Present exactly when `qos` is 1 or 2 [MQTT-2.2.1-2].
+    pub packet_id: Option<PacketId>,
+    /// 5.0 only; must be empty before 5.0.
+    pub properties: &'a Properties,
+    /// The application message.
+    pub payload: &'a [u8],
+}
+
+impl PublishRef<'_> {
+    /// Appends the whole packet to `out`. The length is computed first, so the payload is
+    /// copied once and never moved.
+    ///
+    /// # Errors
+    ///
+    /// [`EncodeError`] for a packet id that does not fit the QoS, properties before 5.0, a
+    /// topic over 65,535 bytes, or a packet over the protocol's size limit.
+    pub fn encode(&self, version: ProtocolVersion, out: &mut BytesMut) -> Result<(), EncodeError> {
+        let id_len = match (self.qos, self.packet_id) {
+            (QoS::AtMostOnce, None) => 0,
+            (QoS::AtMostOnce, Some(_)) | (_, None) => {
+                return Err(EncodeError::PacketIdMismatch { qos: self.qos });
             }
-            encode_properties(&self.properties, version, out)?;
-            out.put_slice(&self.payload);
-            Ok(())
-        })
+            (_, Some(_)) => 2,
+        };
+        // Properties are rare on the hot path: encode them aside, then copy.
+        let mut props = BytesMut::new();
+        if !version.is_v5() || !self.properties.is_empty() {
+            encode_properties(self.properties, version, &mut props)?;
+        } else {
+            props.put_u8(0);
+        }
+        let remaining = 2 + self.topic.len() + id_len + props.len() + self.payload.len();
+        let flags = u8::from(self.dup) << 3 | self.qos.as_u8() << 1 | u8::from(self.retain);
+        out.reserve(5 + remaining);
+        out.put_u8((PacketType::Publish as u8) << 4 | flags);
+        put_varint(out, remaining, "remaining length")?;
+        put_binary(out, self.topic, "topic name")?;
+        if let Some(id) = self.packet_id {
+            out.put_u16(id.get());
+        }
+        out.put_slice(&props);
+        out.put_slice(self.payload);
+        Ok(())
     }
 }

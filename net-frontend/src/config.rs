@@ -1,0 +1,66 @@
+//! [`ServerConfig`]: the limits and protocol settings of the network frontend. The router's
+//! own limits (queues, payload size, clients) stay in [`mqlite::Config`].
+
+use std::time::Duration;
+
+/// Settings of a [`crate::Server`]. Every limit has a default that suits a small gateway;
+/// names follow Mosquitto's where it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Worker threads running event loops; 0 means one per available core.
+    pub workers: usize,
+    /// Open network connections at most (Mosquitto's `max_connections`); a connection past
+    /// it is closed as soon as it is accepted.
+    pub max_connections: usize,
+    /// The largest packet accepted from a client, in bytes (Mosquitto's `max_packet_size`).
+    /// A larger one closes its connection (5.0 reason 0x95), before its body is buffered.
+    pub max_packet_size: usize,
+    /// How long a new connection may take to send its CONNECT before it is closed.
+    pub connect_timeout: Duration,
+    /// The largest keep alive granted (Mosquitto's `max_keepalive`). A 5.0 client asking for
+    /// more, or for none, gets this as Server Keep Alive (§3.2.2.3.14).
+    pub max_keepalive: u16,
+    /// Topic aliases a 5.0 client may set per connection (Topic Alias Maximum in CONNACK).
+    pub topic_alias_maximum: u16,
+    /// Bytes encoded for a connection and not yet taken by its socket, at most. Past it the
+    /// connection stops taking deliveries (its session queue fills, then drops by policy) and
+    /// stops reading requests, so a client that does not read costs bounded memory.
+    pub max_write_buffer_bytes: usize,
+    /// How long a connection may keep its write buffer full without the socket taking a
+    /// byte before it is closed as a slow consumer.
+    pub write_stall_timeout: Duration,
+    /// Sent as Response Information (5.0) to a client that requests it, followed by its
+    /// client id: the prefix of topics it may use for responses. `None` sends nothing.
+    pub response_information: Option<String>,
+    /// Deliveries taken from one session per turn of a worker before others get their turn.
+    pub delivery_batch: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            workers: 0,
+            max_connections: 100_000,
+            max_packet_size: 1 << 20,
+            connect_timeout: Duration::from_secs(10),
+            max_keepalive: u16::MAX,
+            topic_alias_maximum: 10,
+            max_write_buffer_bytes: 1 << 20,
+            write_stall_timeout: Duration::from_secs(30),
+            response_information: Some("response/".to_owned()),
+            delivery_batch: 256,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The number of workers to start: `workers`, or one per available core.
+    pub(crate) fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! One network connection as a sans-I/O state machine: bytes in ([`Conn::on_read`]),
+//! deliveries out ([`Conn::on_delivery`]), time passing ([`Conn::on_tick`]). It speaks to the
+//! router through the same [`mqlite::Client`] an in-process thread uses, and leaves encoded
+//! bytes in [`Conn::write`] for whoever owns the socket.
+//!
+//! - `connect.rs`: CONNECT → [`mqlite::ConnectOptions`], CONNACK, refusals.
+//! - `inbound.rs`: every packet of a connected client.
+//! - `outbound.rs`: deliveries → PUBLISH / PUBREL, topic aliases, the client's packet size.
+//!
+//! Not here: sockets, mio, threads (`worker.rs`), listening (`server.rs`).
+
+mod connect;
+mod inbound;
+mod outbound;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use mqlite::{Broker, Client, SessionError, TopicName, TryRecvError, Wake};
+
+use crate::codec::{self, DecodeLimits, Disconnect, Packet, Properties, ProtocolVersion, ReasonCode};
+use crate::config::ServerConfig;
+use crate::stats::{self, Counters};
+
+/// What every connection of a server shares: its settings and counters.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: ServerConfig,
+    pub(crate) limits: DecodeLimits,
+    pub(crate) counters: Counters,
+}
+
+impl Shared {
+    pub(crate) fn new(config: ServerConfig) -> Self {
+        Self {
+            limits: DecodeLimits {
+                max_packet_size: config.max_packet_size,
+            },
+            config,
+            counters: Counters::default(),
+        }
+    }
+}
+
+/// The connection must close: flush what [`Conn::write`] holds, then close the socket. By
+/// the time it is returned the session has been ended as the protocol requires (a will is
+/// published unless the client disconnected cleanly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Closed;
+
+/// The result of feeding a connection.
+pub(crate) type Flow = Result<(), Closed>;
+
+/// What [`Conn::on_delivery`] left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Drain {
+    /// Nothing more to send; the session will wake the worker when something arrives.
+    Idle,
+    /// The batch or the write buffer is full and deliveries are waiting: call again once
+    /// the socket took some bytes (or on the next turn).
+    More,
+}
+
+/// One network connection.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    broker: Broker,
+    shared: Arc<Shared>,
+    wake: Arc<dyn Wake>,
+    phase: Phase,
+    /// Bytes received and not yet decoded.
+    pub(crate) read: BytesMut,
+    /// Bytes encoded and not yet written to the socket.
+    pub(crate) write: BytesMut,
+    opened: Instant,
+    last_packet: Instant,
+    /// Since when the write buffer has been over its limit.
+    full_since: Option<Instant>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for CONNECT.
+    Connecting,
+    /// Connected: a session of the router.
+    Live(Box<Live>),
+    /// Ended; only the write buffer is left to flush.
+    Closed,
+}
+
+/// The state of a connected client.
+#[derive(Debug)]
+struct Live {
+    client: Client,
+    version: ProtocolVersion,
+    /// 1.5 × keep alive [MQTT-3.1.2-22]; `None` when keep alive is 0.
+    keep_alive: Option<Duration>,
+    /// Inbound topic aliases (5.0): index `alias - 1`.
+    aliases_in: Vec<Option<TopicName>>,
+    aliases_out: outbound::Aliases,
+    /// The client's Maximum Packet Size (5.0), or unlimited.
+    max_packet_size: usize,
+    /// The CONNECT's session expiry interval was 0, so DISCONNECT may not raise it
+    /// [MQTT-3.14.2-2].
+    zero_expiry: bool,
+}
+
+impl Conn {
+    /// A connection accepted at `now`; `wake` will be called when its session has
+    /// something to send.
+    pub(crate) fn new(broker: Broker, shared: Arc<Shared>, wake: Arc<dyn Wake>, now: Instant) -> Self {
+        Self {
+            broker,
+            shared,
+            wake,
+            phase: Phase::Connecting,
+            read: BytesMut::new(),
+            write: BytesMut::new(),
+            opened: now,
+            last_packet: now,
+            full_since: None,
+        }
+    }
+
+    /// Whether the write buffer is past its limit: stop reading and taking deliveries.
+    pub(crate) fn is_write_full(&self) -> bool {
+        self.write.len() >= self.shared.config.max_write_buffer_bytes
+    }
+
+    /// Appends received bytes and handles every whole packet among them.
+    #[cfg(test)]
+    pub(crate) fn on_bytes(&mut self, bytes: &[u8], now: Instant) -> Flow {
+        self.read.extend_from_slice(bytes);
+        self.on_read(now)
+    }
+
+    /// Handles every whole packet in [`Conn::read`]. Stops early, keeping the rest, while the
+    /// write buffer is full (call again once it drained).
+    pub(crate) fn on_read(&mut self, now: Instant) -> Flow {
+        if !self.read.is_empty() {
+            self.last_packet = now;
+        }
+        while !self.is_write_full() {
+            let limits = &self.shared.limits;
+            let packet = match &self.phase {
+                Phase::Closed => return Err(Closed),
+                Phase::Connecting => match codec::decode_connect(&mut self.read, limits) {
+                    Ok(Some(connect)) => Packet::Connect(connect),
+                    Ok(None) => break,
+                    Err(e) => return Err(self.refuse_malformed_connect(&e)),
+                },
+                Phase::Live(live) => match codec::decode(&mut self.read, live.version, limits) {
+                    Ok(Some(packet)) => packet,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::debug!(client = self.client_id(), error = %e, "malformed packet");
+                        stats::add(&self.shared.counters.malformed, 1);
+                        return Err(self.close_with(e.reason_code()));
+                    }
+                },
+            };
+            stats::add(&self.shared.counters.packets_in, 1);
+            match packet {
+                Packet::Connect(connect) if matches!(self.phase, Phase::Connecting) => {
+                    self.on_connect(connect, now)?;
+                }
+                packet => self.on_packet(packet)?,
+            }
+        }
+        if self.read.is_empty() && self.read.capacity() > 0 {
+            // An idle connection keeps no read buffer.
+            self.read = BytesMut::new();
+        }
+        Ok(())
+    }
+
+    /// Checks the CONNECT timeout, keep alive and a stalled write buffer at `now`.
+    pub(crate) fn on_tick(&mut self, now: Instant) -> Flow {
+        let counters = &self.shared.counters;
+        match &self.phase {
+            Phase::Closed => return Err(Closed),
+            Phase::Connecting => {
+                if now.saturating_duration_since(self.opened) >= self.shared.config.connect_timeout {
+                    stats::add(&counters.connect_timeouts, 1);
+                    tracing::debug!("no CONNECT within connect_timeout");
+                    return Err(self.close_with(ReasonCode::MAXIMUM_CONNECT_TIME));
+                }
+            }
+            Phase::Live(live) => {
+                if let Some(window) = live.keep_alive
+                    && now.saturating_duration_since(self.last_packet) > window
+                {
+                    stats::add(&counters.keepalive_timeouts, 1);
+                    tracing::debug!(client = live.client.client_id(), "keep alive timeout");
+                    return Err(self.close_with(ReasonCode::KEEP_ALIVE_TIMEOUT));
+                }
+            }
+        }
+        if let Some(since) = self.full_since
+            && now.saturating_duration_since(since) >= self.shared.config.write_stall_timeout
+        {
+            stats::add(&counters.slow_consumers, 1);
+            tracing::debug!(client = self.client_id(), "write buffer stalled; closing");
+            self.phase = Phase::Closed;
+            return Err(Closed);
+        }
+        Ok(())
+    }
+
+    /// Records that the socket took bytes (or not) at `now`, for the stall timeout.
+    pub(crate) fn on_flushed(&mut self, now: Instant) {
+        if self.is_write_full() {
+            self.full_since.get_or_insert(now);
+        } else {
+            self.full_since = None;
+        }
+    }
+
+    /// Closes the connection because the server is stopping: DISCONNECT 0x8B on 5.0.
+    pub(crate) fn shut_down(&mut self) {
+        let _ = self.close_with(ReasonCode::SERVER_SHUTTING_DOWN);
+    }
+
+    /// Ends the session without a clean disconnect (so the will is published), telling a
+    /// 5.0 client why with a DISCONNECT.
+    fn close_with(&mut self, code: ReasonCode) -> Closed {
+        if let Phase::Live(live) = &self.phase {
+            if live.version.is_v5() {
+                let packet = Packet::Disconnect(Disconnect {
+                    reason_code: code,
+                    properties: Properties::default(),
+                });
+                self.encode(&packet, ProtocolVersion::V5);
+            }
+            stats::dec(&self.shared.counters.connected);
+        }
+        self.phase = Phase::Closed;
+        Closed
+    }
+
+    /// Appends `packet` to the write buffer.
+    fn encode(&mut self, packet: &Packet, version: ProtocolVersion) {
+        match codec::encode(packet, version, &mut self.write) {
+            Ok(()) => stats::add(&self.shared.counters.packets_out, 1),
+            // Every packet the server builds fits its version; a failure is a bug, logged
+            // rather than sent half-written.
+            Err(e) => tracing::error!(error = %e, ?packet, "could not encode a server packet"),
+        }
+    }
+
+    fn client_id(&self) -> &str {
+        match &self.phase {
+            Phase::Live(live) => live.client.client_id(),
+            _ => "",
+        }
+    }
+
+    /// Maps a session that ended under the connection to its DISCONNECT reason.
+    fn session_ended(&mut self, error: SessionError) -> Closed {
+        let counters = &self.shared.counters;
+        let code = match error {
+            SessionError::TakenOver => {
+                stats::add(&counters.taken_over, 1);
+                ReasonCode::SESSION_TAKEN_OVER
+            }
+            SessionError::SlowConsumer => {
+                stats::add(&counters.slow_consumers, 1);
+                ReasonCode::QUOTA_EXCEEDED
+            }
+            _ => ReasonCode::SERVER_SHUTTING_DOWN,
+        };
+        self.close_with(code)
+    }
+
+    /// Maps a receive error: `Empty` is not an end.
+    fn recv_failed(&mut self, error: TryRecvError) -> Option<Closed> {
+        match error {
+            TryRecvError::Session(e) => Some(self.session_ended(e)),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if matches!(self.phase, Phase::Live(_)) {
+            stats::dec(&self.shared.counters.connected);
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Sans-I/O tests of the connection state machine.

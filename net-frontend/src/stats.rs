@@ -1,0 +1,97 @@
+//! Counters of the network frontend, shared by its threads ([`crate::ServerHandle::stats`]).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Live counters, updated with relaxed atomics (each is independent; none orders memory).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) accepted: AtomicU64,
+    pub(crate) refused: AtomicU64,
+    pub(crate) open: AtomicU64,
+    pub(crate) connected: AtomicU64,
+    pub(crate) connect_refused: AtomicU64,
+    pub(crate) malformed: AtomicU64,
+    pub(crate) protocol_errors: AtomicU64,
+    pub(crate) connect_timeouts: AtomicU64,
+    pub(crate) keepalive_timeouts: AtomicU64,
+    pub(crate) slow_consumers: AtomicU64,
+    pub(crate) taken_over: AtomicU64,
+    pub(crate) oversized_dropped: AtomicU64,
+    pub(crate) packets_in: AtomicU64,
+    pub(crate) packets_out: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+}
+
+/// Adds `n` to a counter.
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Subtracts one from a gauge.
+pub(crate) fn dec(counter: &AtomicU64) {
+    counter.fetch_sub(1, Ordering::Relaxed);
+}
+
+impl Counters {
+    /// A snapshot.
+    pub(crate) fn snapshot(&self) -> NetStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        NetStats {
+            connections_accepted: get(&self.accepted),
+            connections_refused: get(&self.refused),
+            connections_open: get(&self.open),
+            clients_connected: get(&self.connected),
+            connect_refused: get(&self.connect_refused),
+            malformed_packets: get(&self.malformed),
+            protocol_errors: get(&self.protocol_errors),
+            connect_timeouts: get(&self.connect_timeouts),
+            keepalive_timeouts: get(&self.keepalive_timeouts),
+            slow_consumers: get(&self.slow_consumers),
+            taken_over: get(&self.taken_over),
+            oversized_dropped: get(&self.oversized_dropped),
+            packets_received: get(&self.packets_in),
+            packets_sent: get(&self.packets_out),
+            bytes_received: get(&self.bytes_in),
+            bytes_sent: get(&self.bytes_out),
+        }
+    }
+}
+
+/// A snapshot of the frontend's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct NetStats {
+    /// TCP connections accepted since start.
+    pub connections_accepted: u64,
+    /// TCP connections closed at once because `max_connections` were open.
+    pub connections_refused: u64,
+    /// TCP connections open now.
+    pub connections_open: u64,
+    /// MQTT clients connected (CONNACK accepted) now.
+    pub clients_connected: u64,
+    /// CONNECTs answered with a refusal (bad version, client id, credentials, ...).
+    pub connect_refused: u64,
+    /// Connections closed for a malformed packet.
+    pub malformed_packets: u64,
+    /// Connections closed for a protocol violation (a well-formed packet not allowed then).
+    pub protocol_errors: u64,
+    /// Connections closed because no CONNECT arrived in time.
+    pub connect_timeouts: u64,
+    /// Connections closed because nothing arrived within 1.5 × keep alive.
+    pub keepalive_timeouts: u64,
+    /// Connections closed because the client stopped reading.
+    pub slow_consumers: u64,
+    /// Connections closed because a new connection took their session over.
+    pub taken_over: u64,
+    /// Deliveries not sent because they exceed the client's Maximum Packet Size.
+    pub oversized_dropped: u64,
+    /// MQTT packets received.
+    pub packets_received: u64,
+    /// MQTT packets sent.
+    pub packets_sent: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+    /// Bytes sent.
+    pub bytes_sent: u64,
+}

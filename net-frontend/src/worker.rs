@@ -1,0 +1,409 @@
+//! One worker thread: a mio event loop that owns a share of the connections, reads and
+//! writes their sockets and feeds their [`Conn`] state machines.
+//!
+//! Wake-ups: a session whose queue goes from empty to non-empty calls its connection's
+//! [`ConnWake`], which records the connection in the worker's ready list and wakes the
+//! worker's `mio::Waker` only if the worker is not already awake (one syscall per batch,
+//! not per message). The worker then drains a batch per connection and writes it with one
+//! `write` call where the socket takes it.
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+use mqlite::{Broker, Wake};
+use parking_lot::Mutex;
+
+use crate::conn::{Conn, Drain, Shared};
+use crate::stats;
+
+/// The token of the worker's own waker.
+const WAKER: Token = Token(usize::MAX);
+/// Bytes read from a socket per `read` call.
+const READ_CHUNK: usize = 64 * 1024;
+/// `read` calls per connection per turn before others get theirs.
+const READS_PER_TURN: usize = 16;
+/// How often keep alive, CONNECT and stall timeouts are checked.
+const TICK: Duration = Duration::from_millis(250);
+/// How long a closing connection may keep its socket to let the last packet reach the
+/// client (we shut down our side, then wait for the client's EOF).
+const LINGER: Duration = Duration::from_secs(2);
+/// A write buffer larger than this is freed once empty, so idle connections stay small.
+const KEEP_WRITE_CAPACITY: usize = 16 * 1024;
+
+/// What other threads share with a worker.
+#[derive(Debug)]
+pub(crate) struct WorkerShared {
+    waker: Waker,
+    /// The worker is awake or about to be: a wake-up may skip the syscall.
+    notified: AtomicBool,
+    /// Connections whose session has something to send.
+    ready: Mutex<Vec<usize>>,
+    /// Accepted sockets not yet registered.
+    incoming: Mutex<Vec<TcpStream>>,
+    /// Set once to stop the worker.
+    stop: AtomicBool,
+}
+
+impl WorkerShared {
+    fn notify(&self) {
+        // AcqRel: pairs with the swap in `Worker::take_ready`; whoever sets the flag first
+        // after the worker cleared it makes the one syscall.
+        if !self.notified.swap(true, Ordering::AcqRel)
+            && let Err(e) = self.waker.wake()
+        {
+            tracing::error!(error = %e, "could not wake a worker");
+        }
+    }
+
+    /// Hands an accepted socket to the worker.
+    pub(crate) fn push_incoming(&self, stream: TcpStream) {
+        self.incoming.lock().push(stream);
+        self.notify();
+    }
+
+    /// Asks the worker to close every connection and stop.
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.notify();
+    }
+}
+
+/// The waker handed to the router for one connection.
+#[derive(Debug)]
+struct ConnWake {
+    worker: Arc<WorkerShared>,
+    slot: usize,
+}
+
+impl Wake for ConnWake {
+    fn wake(&self) {
+        self.worker.ready.lock().push(self.slot);
+        self.worker.notify();
+    }
+}
+
+/// A connection and its socket.
+#[derive(Debug)]
+struct Entry {
+    stream: TcpStream,
+    conn: Conn,
+    /// Set once the connection closed: we wait for the client's EOF until then + LINGER.
+    closing_since: Option<Instant>,
+    /// Still has bytes to read or deliveries to take after its turn.
+    busy: bool,
+    /// Reading stopped on a full write buffer.
+    read_paused: bool,
+}
+
+/// The event loop of one worker thread.
+pub(crate) struct Worker {
+    poll: Poll,
+    shared: Arc<WorkerShared>,
+    server: Arc<Shared>,
+    broker: Broker,
+    slots: Vec<Option<Entry>>,
+    free: Vec<usize>,
+    scratch: Vec<u8>,
+    /// Connections to serve again without waiting for an event.
+    again: Vec<usize>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("connections", &(self.slots.len() - self.free.len())).finish()
+    }
+}
+
+impl Worker {
+    /// A worker of `server` for `broker`; run it with [`Worker::run`] on its own thread.
+    pub(crate) fn new(broker: Broker, server: Arc<Shared>) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let shared = Arc::new(WorkerShared {
+            waker,
+            notified: AtomicBool::new(false),
+            ready: Mutex::new(Vec::new()),
+            incoming: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+        });
+        Ok(Self {
+            poll,
+            shared,
+            server,
+            broker,
+            slots: Vec::new(),
+            free: Vec::new(),
+            scratch: vec![0; READ_CHUNK],
+            again: Vec::new(),
+        })
+    }
+
+    /// The handle other threads use to reach this worker.
+    pub(crate) fn shared(&self) -> Arc<WorkerShared> {
+        self.shared.clone()
+    }
+
+    /// Runs until stopped; then closes every connection (DISCONNECT 0x8B on 5.0).
+    pub(crate) fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        let mut next_tick = Instant::now() + TICK;
+        loop {
+            let now = Instant::now();
+            let timeout = if self.again.is_empty() {
+                next_tick.saturating_duration_since(now)
+            } else {
+                Duration::ZERO
+            };
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout))
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                tracing::error!(error = %e, "worker poll failed");
+                break;
+            }
+            if self.shared.stop.load(Ordering::Acquire) {
+                break;
+            }
+            let now = Instant::now();
+            let mut woken = false;
+            for event in &events {
+                if event.token() == WAKER {
+                    woken = true;
+                } else {
+                    let slot = event.token().0;
+                    self.serve(slot, event.is_readable() || event.is_read_closed(), now);
+                }
+            }
+            if woken {
+                self.take_incoming(now);
+            }
+            // Always look at the ready list: a wake-up may have skipped the syscall.
+            self.take_ready(now);
+            for slot in std::mem::take(&mut self.again) {
+                self.serve(slot, true, now);
+            }
+            if now >= next_tick {
+                self.tick(now);
+                next_tick = now + TICK;
+            }
+        }
+        self.close_all();
+    }
+
+    fn take_incoming(&mut self, now: Instant) {
+        let incoming = std::mem::take(&mut *self.shared.incoming.lock());
+        for stream in incoming {
+            self.register(stream, now);
+        }
+    }
+
+    fn take_ready(&mut self, now: Instant) {
+        // AcqRel: pairs with `WorkerShared::notify`; a wake after this swap syscalls again.
+        self.shared.notified.swap(false, Ordering::AcqRel);
+        let ready = std::mem::take(&mut *self.shared.ready.lock());
+        for slot in ready {
+            self.serve(slot, false, now);
+        }
+    }
+
+    fn register(&mut self, mut stream: TcpStream, now: Instant) {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = self.poll.registry().register(&mut stream, Token(slot), interest) {
+            tracing::warn!(error = %e, "could not register a connection");
+            stats::dec(&self.server.counters.open);
+            self.free.push(slot);
+            return;
+        }
+        let wake = Arc::new(ConnWake {
+            worker: self.shared.clone(),
+            slot,
+        });
+        let conn = Conn::new(self.broker.clone(), self.server.clone(), wake, now);
+        self.slots[slot] = Some(Entry {
+            stream,
+            conn,
+            closing_since: None,
+            busy: false,
+            read_paused: false,
+        });
+        // Bytes may already be waiting (edge-triggered: no event for them).
+        self.serve(slot, true, now);
+    }
+
+    /// One turn of a connection: read what is there, take deliveries, write.
+    fn serve(&mut self, slot: usize, readable: bool, now: Instant) {
+        let Some(Some(entry)) = self.slots.get_mut(slot) else {
+            return; // a stale wake-up for a closed connection
+        };
+        if entry.closing_since.is_some() {
+            if readable {
+                Self::drain_closing(entry, &mut self.scratch);
+            }
+            if entry.closing_since.is_none() {
+                self.remove(slot);
+            }
+            return;
+        }
+        entry.busy = false;
+        let mut open = !readable || Self::read(entry, &mut self.scratch, &self.server, now);
+        if open {
+            open = Self::deliver_and_flush(entry, &self.server, now);
+        }
+        let again = entry.busy || (entry.read_paused && !entry.conn.is_write_full());
+        if !open {
+            self.start_closing(slot, now);
+        } else if again {
+            self.again.push(slot);
+        }
+    }
+
+    /// Reads and handles input until the socket is empty, the turn's budget is spent or the
+    /// write buffer is full. Returns `false` if the connection must close.
+    fn read(entry: &mut Entry, scratch: &mut [u8], server: &Shared, now: Instant) -> bool {
+        entry.read_paused = false;
+        // Packets left from a paused turn first.
+        if !entry.conn.read.is_empty() && entry.conn.on_read(now).is_err() {
+            return false;
+        }
+        for _ in 0..READS_PER_TURN {
+            if entry.conn.is_write_full() {
+                // Paused: served again once the socket takes our bytes.
+                entry.read_paused = true;
+                return true;
+            }
+            match entry.stream.read(scratch) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    stats::add(&server.counters.bytes_in, n as u64);
+                    entry.conn.read.extend_from_slice(&scratch[..n]);
+                    if entry.conn.on_read(now).is_err() {
+                        return false;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        entry.busy = true;
+        true
+    }
+
+    /// Takes deliveries and writes until the socket or the session has nothing more for
+    /// now. Returns `false` if the connection must close.
+    fn deliver_and_flush(entry: &mut Entry, server: &Shared, now: Instant) -> bool {
+        let Ok(drain) = entry.conn.on_delivery() else {
+            return false; // `start_closing` flushes the DISCONNECT
+        };
+        if !Self::flush(entry, server) {
+            return false;
+        }
+        entry.conn.on_flushed(now);
+        // With a full buffer the socket's writable event resumes the connection.
+        if drain == Drain::More && !entry.conn.is_write_full() {
+            entry.busy = true;
+        }
+        true
+    }
+
+    /// Writes as much of the write buffer as the socket takes. Returns `false` on a broken
+    /// socket.
+    fn flush(entry: &mut Entry, server: &Shared) -> bool {
+        let buf = &mut entry.conn.write;
+        while !buf.is_empty() {
+            match entry.stream.write(buf) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    stats::add(&server.counters.bytes_out, n as u64);
+                    let _ = buf.split_to(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        if buf.capacity() > KEEP_WRITE_CAPACITY {
+            *buf = bytes::BytesMut::new();
+        }
+        true
+    }
+
+    /// Sends what is left, shuts our side down and waits (bounded) for the client's EOF, so
+    /// the last packet (a CONNACK refusal, a DISCONNECT) is not lost to a reset.
+    fn start_closing(&mut self, slot: usize, now: Instant) {
+        let Some(Some(entry)) = self.slots.get_mut(slot) else {
+            return;
+        };
+        Self::flush(entry, &self.server);
+        let _ = entry.stream.shutdown(std::net::Shutdown::Write);
+        entry.closing_since = Some(now);
+        entry.conn.read = bytes::BytesMut::new();
+        Self::drain_closing(entry, &mut self.scratch);
+        if entry.closing_since.is_none() {
+            self.remove(slot);
+        }
+    }
+
+    /// Discards input of a closing connection; clears `closing_since` at EOF or error.
+    fn drain_closing(entry: &mut Entry, scratch: &mut [u8]) {
+        loop {
+            match entry.stream.read(scratch) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        entry.closing_since = None;
+    }
+
+    fn remove(&mut self, slot: usize) {
+        if let Some(mut entry) = self.slots.get_mut(slot).and_then(Option::take) {
+            let _ = self.poll.registry().deregister(&mut entry.stream);
+            stats::dec(&self.server.counters.open);
+            self.free.push(slot);
+        }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        for slot in 0..self.slots.len() {
+            let Some(Some(entry)) = self.slots.get_mut(slot) else {
+                continue;
+            };
+            match entry.closing_since {
+                Some(since) if now.saturating_duration_since(since) >= LINGER => self.remove(slot),
+                Some(_) => {}
+                None => {
+                    if entry.conn.on_tick(now).is_err() {
+                        self.start_closing(slot, now);
+                    }
+                }
+            }
+        }
+    }
+
+    fn close_all(&mut self) {
+        for slot in 0..self.slots.len() {
+            if let Some(Some(entry)) = self.slots.get_mut(slot) {
+                if entry.closing_since.is_none() {
+                    entry.conn.shut_down();
+                    Self::flush(entry, &self.server);
+                }
+                let _ = entry.stream.shutdown(std::net::Shutdown::Both);
+            }
+            self.remove(slot);
+        }
+        for stream in std::mem::take(&mut *self.shared.incoming.lock()) {
+            drop(stream);
+            stats::dec(&self.server.counters.open);
+        }
+    }
+}
