@@ -46,3 +46,8 @@ check offline_queue \
   "logger: back, session present: true" \
   "logger: 3 queued, 1 QoS 0 dropped while offline" \
   "logger: received in this order: order #1, order #2, order #3"
+
+check gateway \
+  "device: subscribed to devices/boiler-7/command" \
+  "controller got devices/boiler-7/telemetry = temperature=92C (over TCP)" \
+  "device got devices/boiler-7/command = reduce-burner (from an in-process thread)"
