@@ -8,6 +8,8 @@
 //! `write` call where the socket takes it.
 
 use std::io::{self, Read, Write};
+
+use bytes::Buf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -25,7 +27,13 @@ const WAKER: Token = Token(usize::MAX);
 /// Bytes read from a socket per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
 /// `read` calls per connection per turn before others get theirs.
-const READS_PER_TURN: usize = 16;
+const READS_PER_TURN: usize = 2;
+/// Delivery batches (`ServerConfig::delivery_batch` each) a connection writes per turn while
+/// its socket takes them. Larger than the read budget: one subscriber may have to keep up
+/// with many publishers.
+const BATCHES_PER_TURN: usize = 16;
+/// How long a connection whose QoS 0 messages find full queues is not read.
+const THROTTLE_PAUSE: Duration = Duration::from_millis(1);
 /// How often keep alive, CONNECT and stall timeouts are checked.
 const TICK: Duration = Duration::from_millis(250);
 /// How long a closing connection may keep its socket to let the last packet reach the
@@ -86,6 +94,17 @@ impl Wake for ConnWake {
     }
 }
 
+/// What a flush left in the write buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flushed {
+    /// Nothing: the socket took it all.
+    Empty,
+    /// The socket would block; a writable event follows.
+    Blocked,
+    /// The socket is broken.
+    Broken,
+}
+
 /// A connection and its socket.
 #[derive(Debug)]
 struct Entry {
@@ -97,6 +116,9 @@ struct Entry {
     busy: bool,
     /// Reading stopped on a full write buffer.
     read_paused: bool,
+    /// Reading stopped because the client's QoS 0 messages find full queues: resume after
+    /// [`THROTTLE_PAUSE`].
+    throttled: bool,
 }
 
 /// The event loop of one worker thread.
@@ -110,11 +132,15 @@ pub(crate) struct Worker {
     scratch: Vec<u8>,
     /// Connections to serve again without waiting for an event.
     again: Vec<usize>,
+    /// Throttled connections and when to read them again.
+    paused: Vec<(Instant, usize)>,
 }
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker").field("connections", &(self.slots.len() - self.free.len())).finish()
+        f.debug_struct("Worker")
+            .field("connections", &(self.slots.len() - self.free.len()))
+            .finish()
     }
 }
 
@@ -139,6 +165,7 @@ impl Worker {
             free: Vec::new(),
             scratch: vec![0; READ_CHUNK],
             again: Vec::new(),
+            paused: Vec::new(),
         })
     }
 
@@ -153,8 +180,13 @@ impl Worker {
         let mut next_tick = Instant::now() + TICK;
         loop {
             let now = Instant::now();
+            let wake_at = self
+                .paused
+                .iter()
+                .map(|p| p.0)
+                .fold(next_tick, Instant::min);
             let timeout = if self.again.is_empty() {
-                next_tick.saturating_duration_since(now)
+                wake_at.saturating_duration_since(now)
             } else {
                 Duration::ZERO
             };
@@ -184,6 +216,15 @@ impl Worker {
             self.take_ready(now);
             for slot in std::mem::take(&mut self.again) {
                 self.serve(slot, true, now);
+            }
+            if !self.paused.is_empty() {
+                let (due, waiting) = std::mem::take(&mut self.paused)
+                    .into_iter()
+                    .partition(|&(at, _)| at <= now);
+                self.paused = waiting;
+                for (_, slot) in due {
+                    self.serve(slot, true, now);
+                }
             }
             if now >= next_tick {
                 self.tick(now);
@@ -215,7 +256,11 @@ impl Worker {
             self.slots.len() - 1
         });
         let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(e) = self.poll.registry().register(&mut stream, Token(slot), interest) {
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut stream, Token(slot), interest)
+        {
             tracing::warn!(error = %e, "could not register a connection");
             stats::dec(&self.server.counters.open);
             self.free.push(slot);
@@ -232,6 +277,7 @@ impl Worker {
             closing_since: None,
             busy: false,
             read_paused: false,
+            throttled: false,
         });
         // Bytes may already be waiting (edge-triggered: no event for them).
         self.serve(slot, true, now);
@@ -259,6 +305,8 @@ impl Worker {
         let again = entry.busy || (entry.read_paused && !entry.conn.is_write_full());
         if !open {
             self.start_closing(slot, now);
+        } else if std::mem::take(&mut entry.throttled) {
+            self.paused.push((now + THROTTLE_PAUSE, slot));
         } else if again {
             self.again.push(slot);
         }
@@ -271,6 +319,10 @@ impl Worker {
         // Packets left from a paused turn first.
         if !entry.conn.read.is_empty() && entry.conn.on_read(now).is_err() {
             return false;
+        }
+        if entry.conn.take_throttle() {
+            entry.throttled = true;
+            return true;
         }
         for _ in 0..READS_PER_TURN {
             if entry.conn.is_write_full() {
@@ -286,6 +338,10 @@ impl Worker {
                     if entry.conn.on_read(now).is_err() {
                         return false;
                     }
+                    if entry.conn.take_throttle() {
+                        entry.throttled = true;
+                        return true;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -299,40 +355,43 @@ impl Worker {
     /// Takes deliveries and writes until the socket or the session has nothing more for
     /// now. Returns `false` if the connection must close.
     fn deliver_and_flush(entry: &mut Entry, server: &Shared, now: Instant) -> bool {
-        let Ok(drain) = entry.conn.on_delivery() else {
-            return false; // `start_closing` flushes the DISCONNECT
-        };
-        if !Self::flush(entry, server) {
-            return false;
+        for _ in 0..BATCHES_PER_TURN {
+            let Ok(drain) = entry.conn.on_delivery() else {
+                return false; // `start_closing` flushes the DISCONNECT
+            };
+            let flushed = Self::flush(entry, server);
+            entry.conn.on_flushed(now);
+            match (drain, flushed) {
+                (_, Flushed::Broken) => return false,
+                (Drain::Idle, _) => return true,
+                // The socket is full: its writable event resumes the connection.
+                (Drain::More, Flushed::Blocked) => return true,
+                (Drain::More, Flushed::Empty) => {}
+            }
         }
-        entry.conn.on_flushed(now);
-        // With a full buffer the socket's writable event resumes the connection.
-        if drain == Drain::More && !entry.conn.is_write_full() {
-            entry.busy = true;
-        }
+        entry.busy = true;
         true
     }
 
-    /// Writes as much of the write buffer as the socket takes. Returns `false` on a broken
-    /// socket.
-    fn flush(entry: &mut Entry, server: &Shared) -> bool {
+    /// Writes as much of the write buffer as the socket takes.
+    fn flush(entry: &mut Entry, server: &Shared) -> Flushed {
         let buf = &mut entry.conn.write;
         while !buf.is_empty() {
             match entry.stream.write(buf) {
-                Ok(0) => return false,
+                Ok(0) => return Flushed::Broken,
                 Ok(n) => {
                     stats::add(&server.counters.bytes_out, n as u64);
-                    let _ = buf.split_to(n);
+                    buf.advance(n);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flushed::Blocked,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
+                Err(_) => return Flushed::Broken,
             }
         }
         if buf.capacity() > KEEP_WRITE_CAPACITY {
             *buf = bytes::BytesMut::new();
         }
-        true
+        Flushed::Empty
     }
 
     /// Sends what is left, shuts our side down and waits (bounded) for the client's EOF, so

@@ -5,14 +5,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mqlite::{
-    PublishError, PublishOptions, PublishProperties, QoS, Received, SubscribeError,
-    TopicName,
+    PublishError, PublishOptions, PublishProperties, QoS, Received, SubscribeError, TopicName,
 };
 
 use super::{Closed, Conn, Flow, Live, Phase};
 use crate::codec::{
-    Disconnect, Packet, PacketId, Properties, PubAck, PubComp, PubRec, PubRel, Publish,
-    ReasonCode, SubAck, Subscribe, UnsubAck, Unsubscribe,
+    Disconnect, Packet, PacketId, Properties, PubAck, PubComp, PubRec, PubRel, Publish, ReasonCode,
+    SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 use crate::stats;
 
@@ -88,18 +87,32 @@ impl Conn {
         } else {
             p.payload
         };
-        let mut options = PublishOptions::new(p.qos).retain(p.retain);
+        // A QoS 0 message that finds a subscriber's queue full is dropped for that one;
+        // the publisher then pauses (see `Conn::take_throttle`) so the broker spends its
+        // time delivering rather than dropping. QoS 1 and 2 publishers have flow control.
+        let mut options = PublishOptions::new(p.qos)
+            .retain(p.retain)
+            .fail_if_full(p.qos == QoS::AtMostOnce);
         if let Some(props) = publish_properties(&p.properties) {
             options = options.properties(props);
         }
         let live = self.live()?;
         let version = live.version;
         let result = match p.packet_id {
-            Some(id) => live.client.publish_packet(id.get(), topic, payload, &options),
-            None => live.client.publish_name(topic, payload, &options).map(|()| Received::Routed),
+            Some(id) => live
+                .client
+                .publish_packet(id.get(), topic, payload, &options),
+            None => live
+                .client
+                .publish_name(topic, payload, &options)
+                .map(|()| Received::Routed),
         };
         let code = match result {
             Ok(_) => ReasonCode::SUCCESS,
+            Err(PublishError::QueueFull { .. }) => {
+                self.throttle = true;
+                ReasonCode::SUCCESS
+            }
             Err(PublishError::Session(e)) => return Err(self.session_ended(e)),
             Err(PublishError::ReceiveMaximumExceeded { .. }) => {
                 // [MQTT-3.3.4-9]: more unacknowledged QoS 2 than our Receive Maximum.
@@ -113,10 +126,18 @@ impl Conn {
         };
         // Before 5.0 a refused publish is acknowledged like any other (as Mosquitto does):
         // 3.1.1 has no way to say no.
-        let code = if version.is_v5() { code } else { ReasonCode::SUCCESS };
+        let code = if version.is_v5() {
+            code
+        } else {
+            ReasonCode::SUCCESS
+        };
         match (p.qos, p.packet_id) {
-            (QoS::AtLeastOnce, Some(id)) => self.ack(Packet::PubAck(with_code(PubAck::new(id), code))),
-            (QoS::ExactlyOnce, Some(id)) => self.ack(Packet::PubRec(with_code(PubRec::new(id), code))),
+            (QoS::AtLeastOnce, Some(id)) => {
+                self.ack(Packet::PubAck(with_code(PubAck::new(id), code)))
+            }
+            (QoS::ExactlyOnce, Some(id)) => {
+                self.ack(Packet::PubRec(with_code(PubRec::new(id), code)))
+            }
             _ => Ok(()),
         }
     }
@@ -159,8 +180,16 @@ impl Conn {
         let live = self.live()?;
         match live.client.pubrec(id.get()) {
             Ok(known) => {
-                let code = if known { ReasonCode::SUCCESS } else { ReasonCode::PACKET_IDENTIFIER_NOT_FOUND };
-                let code = if live.version.is_v5() { code } else { ReasonCode::SUCCESS };
+                let code = if known {
+                    ReasonCode::SUCCESS
+                } else {
+                    ReasonCode::PACKET_IDENTIFIER_NOT_FOUND
+                };
+                let code = if live.version.is_v5() {
+                    code
+                } else {
+                    ReasonCode::SUCCESS
+                };
                 self.ack(Packet::PubRel(with_code(PubRel::new(id), code)))
             }
             Err(e) => Err(self.session_ended(e)),
@@ -171,8 +200,16 @@ impl Conn {
         let live = self.live()?;
         match live.client.pubrel(id.get()) {
             Ok(known) => {
-                let code = if known { ReasonCode::SUCCESS } else { ReasonCode::PACKET_IDENTIFIER_NOT_FOUND };
-                let code = if live.version.is_v5() { code } else { ReasonCode::SUCCESS };
+                let code = if known {
+                    ReasonCode::SUCCESS
+                } else {
+                    ReasonCode::PACKET_IDENTIFIER_NOT_FOUND
+                };
+                let code = if live.version.is_v5() {
+                    code
+                } else {
+                    ReasonCode::SUCCESS
+                };
                 self.ack(Packet::PubComp(with_code(PubComp::new(id), code)))
             }
             Err(e) => Err(self.session_ended(e)),
@@ -304,7 +341,9 @@ fn publish_error_code(error: &PublishError) -> ReasonCode {
 /// The 5.0 SUBACK / UNSUBACK reason code of a refused filter.
 fn subscribe_error_code(error: &SubscribeError) -> ReasonCode {
     match error {
-        SubscribeError::InvalidFilter(_) | SubscribeError::Limit(_) => ReasonCode::TOPIC_FILTER_INVALID,
+        SubscribeError::InvalidFilter(_) | SubscribeError::Limit(_) => {
+            ReasonCode::TOPIC_FILTER_INVALID
+        }
         SubscribeError::NotAuthorized { .. } => ReasonCode::NOT_AUTHORIZED,
         SubscribeError::TooManySubscriptions { .. } => ReasonCode::QUOTA_EXCEEDED,
         _ => ReasonCode::UNSPECIFIED_ERROR,
@@ -324,7 +363,9 @@ pub(super) fn publish_properties(p: &Properties) -> Option<PublishProperties> {
     }
     let mut out = PublishProperties::new();
     out.payload_format_indicator = p.payload_format_indicator;
-    out.message_expiry_interval = p.message_expiry_interval.map(|s| Duration::from_secs(u64::from(s)));
+    out.message_expiry_interval = p
+        .message_expiry_interval
+        .map(|s| Duration::from_secs(u64::from(s)));
     out.content_type.clone_from(&p.content_type);
     out.response_topic.clone_from(&p.response_topic);
     out.correlation_data.clone_from(&p.correlation_data);

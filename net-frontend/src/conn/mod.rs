@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use mqlite::{Broker, Client, SessionError, TopicName, TryRecvError, Wake};
 
-use crate::codec::{self, DecodeLimits, Disconnect, Packet, Properties, ProtocolVersion, ReasonCode};
+use crate::codec::{
+    self, DecodeLimits, Disconnect, Packet, Properties, ProtocolVersion, ReasonCode,
+};
 use crate::config::ServerConfig;
 use crate::stats::{self, Counters};
 
@@ -79,6 +81,8 @@ pub(crate) struct Conn {
     last_packet: Instant,
     /// Since when the write buffer has been over its limit.
     full_since: Option<Instant>,
+    /// A QoS 0 publish of this client found a full subscriber queue: stop reading for now.
+    throttle: bool,
 }
 
 #[derive(Debug)]
@@ -111,7 +115,12 @@ struct Live {
 impl Conn {
     /// A connection accepted at `now`; `wake` will be called when its session has
     /// something to send.
-    pub(crate) fn new(broker: Broker, shared: Arc<Shared>, wake: Arc<dyn Wake>, now: Instant) -> Self {
+    pub(crate) fn new(
+        broker: Broker,
+        shared: Arc<Shared>,
+        wake: Arc<dyn Wake>,
+        now: Instant,
+    ) -> Self {
         Self {
             broker,
             shared,
@@ -122,6 +131,7 @@ impl Conn {
             opened: now,
             last_packet: now,
             full_since: None,
+            throttle: false,
         }
     }
 
@@ -143,7 +153,7 @@ impl Conn {
         if !self.read.is_empty() {
             self.last_packet = now;
         }
-        while !self.is_write_full() {
+        while !self.is_write_full() && !self.throttle {
             let limits = &self.shared.limits;
             let packet = match &self.phase {
                 Phase::Closed => return Err(Closed),
@@ -177,13 +187,23 @@ impl Conn {
         Ok(())
     }
 
+    /// Whether input handling stopped because a QoS 0 publish of this client found a full
+    /// subscriber queue (the message was dropped for that subscriber). The caller pauses
+    /// reading this connection briefly, so a flooding publisher is slowed by TCP flow
+    /// control instead of the broker burning its CPU on messages it must drop; unread
+    /// input is handled on the next [`Conn::on_read`]. Clears the flag.
+    pub(crate) fn take_throttle(&mut self) -> bool {
+        std::mem::take(&mut self.throttle)
+    }
+
     /// Checks the CONNECT timeout, keep alive and a stalled write buffer at `now`.
     pub(crate) fn on_tick(&mut self, now: Instant) -> Flow {
         let counters = &self.shared.counters;
         match &self.phase {
             Phase::Closed => return Err(Closed),
             Phase::Connecting => {
-                if now.saturating_duration_since(self.opened) >= self.shared.config.connect_timeout {
+                if now.saturating_duration_since(self.opened) >= self.shared.config.connect_timeout
+                {
                     stats::add(&counters.connect_timeouts, 1);
                     tracing::debug!("no CONNECT within connect_timeout");
                     return Err(self.close_with(ReasonCode::MAXIMUM_CONNECT_TIME));
@@ -204,6 +224,10 @@ impl Conn {
         {
             stats::add(&counters.slow_consumers, 1);
             tracing::debug!(client = self.client_id(), "write buffer stalled; closing");
+            // Nothing more can be written, not even a DISCONNECT; the gauge still drops.
+            if matches!(self.phase, Phase::Live(_)) {
+                stats::dec(&counters.connected);
+            }
             self.phase = Phase::Closed;
             return Err(Closed);
         }
