@@ -58,8 +58,8 @@ pub(crate) struct WorkerShared {
 
 impl WorkerShared {
     fn notify(&self) {
-        // AcqRel: pairs with the swap in `Worker::take_ready`; whoever sets the flag first
-        // after the worker cleared it makes the one syscall.
+        // AcqRel: pairs with the swap in `Worker::run`; whoever sets the flag first after
+        // the worker cleared it makes the one syscall.
         if !self.notified.swap(true, Ordering::AcqRel)
             && let Err(e) = self.waker.wake()
         {
@@ -200,20 +200,19 @@ impl Worker {
                 break;
             }
             let now = Instant::now();
-            let mut woken = false;
             for event in &events {
-                if event.token() == WAKER {
-                    woken = true;
-                } else {
+                if event.token() != WAKER {
                     let slot = event.token().0;
                     self.serve(slot, event.is_readable() || event.is_read_closed(), now);
                 }
             }
-            if woken {
+            // Clear the flag first, then take both lists: a push after the clear sets the
+            // flag again and wakes us (AcqRel: pairs with the swap in `notify`, so what was
+            // pushed before a set we clear is visible to us).
+            if self.shared.notified.swap(false, Ordering::AcqRel) {
                 self.take_incoming(now);
+                self.take_ready(now);
             }
-            // Always look at the ready list: a wake-up may have skipped the syscall.
-            self.take_ready(now);
             for slot in std::mem::take(&mut self.again) {
                 self.serve(slot, true, now);
             }
@@ -242,8 +241,6 @@ impl Worker {
     }
 
     fn take_ready(&mut self, now: Instant) {
-        // AcqRel: pairs with `WorkerShared::notify`; a wake after this swap syscalls again.
-        self.shared.notified.swap(false, Ordering::AcqRel);
         let ready = std::mem::take(&mut *self.shared.ready.lock());
         for slot in ready {
             self.serve(slot, false, now);
