@@ -96,6 +96,12 @@ fn run(args: Args) -> anyhow::Result<()> {
     };
     let addrs = resolve(&listen)?;
     check_anonymous(&addrs, file.allow_anonymous.unwrap_or(false))?;
+    // Each connection is a file descriptor: take the hard limit, not the often tiny soft
+    // one (Mosquitto relies on systemd for this; a plain shell gives 1024).
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
+    }
     let broker = Broker::new(file.broker_config()?);
     let mut builder = Server::builder(broker.clone()).config(file.server_config());
     for addr in &addrs {
