@@ -48,14 +48,17 @@ impl Client {
             // A delivery often arrives within a microsecond or two: look without locks for a
             // moment before paying for a sleep and a wake-up. Spins grow, then yield, so a
             // publisher sharing this CPU gets to run (crossbeam's backoff does the same).
-            if (0..BACKOFF_STEPS).any(|step| {
-                if step < SPIN_STEPS {
-                    (0..1u32 << step).for_each(|_| std::hint::spin_loop());
-                } else {
-                    std::thread::yield_now();
-                }
-                !self.session.queue_is_empty()
-            }) {
+            // Deliveries behind a full in-flight window wait for an ack, not for spinning.
+            if !self.session.window_blocked()
+                && (0..BACKOFF_STEPS).any(|step| {
+                    if step < SPIN_STEPS {
+                        (0..1u32 << step).for_each(|_| std::hint::spin_loop());
+                    } else {
+                        std::thread::yield_now();
+                    }
+                    !self.session.queue_is_empty()
+                })
+            {
                 continue;
             }
             let Some(doorbell) = &self.doorbell else {

@@ -140,9 +140,25 @@ impl Session {
 
     /// The consumer found nothing to take and is about to sleep until woken: raises the
     /// waiting flag. Returns `true` if a delivery arrived meanwhile; then the consumer must
-    /// take again instead of sleeping (see `queue.rs` for the protocol).
+    /// take again instead of sleeping (see `queue.rs` for the protocol). Deliveries that wait
+    /// behind a full in-flight window do not count: the consumer sleeps until an
+    /// acknowledgement reopens the window, which wakes it.
     pub(crate) fn park(&self) -> bool {
+        if self.window_blocked() {
+            return false;
+        }
         self.queue.park()
+    }
+
+    /// Whether deliveries wait behind a full in-flight window. The consumer may then sleep
+    /// without raising the waiting flag: the acknowledgement that reopens the window wakes
+    /// it (`with_window` sees the window full with deliveries waiting), and the session lock
+    /// orders that acknowledgement with this check. Deliveries only ever arrive meanwhile,
+    /// so "something waits" seen here still holds when the acknowledgement looks.
+    pub(crate) fn window_blocked(&self) -> bool {
+        let state = self.inner.lock();
+        state.window.len() >= usize::from(state.limits.receive_maximum)
+            && (state.window.has_resends() || !(state.front.is_empty() && self.queue.is_empty()))
     }
 
     /// Runs `f` on the window of connection `generation`; returns its result and the waker
