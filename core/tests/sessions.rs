@@ -114,6 +114,31 @@ fn session_expires_on_the_clock() {
     assert!(!broker.connect(persistent("sub")).unwrap().session_present());
 }
 
+/// A 5.0 DISCONNECT may change the session expiry interval (§3.14.2.2.2): shortened to
+/// zero, the session ends at disconnect; lengthened, it lives that long from then.
+#[test]
+fn session_expiry_changed_at_disconnect() {
+    let (broker, clock) = broker_with(Config::default());
+    let short = broker
+        .connect(ConnectOptions::new("short").session_expiry(Duration::from_secs(60)))
+        .unwrap();
+    short.set_session_expiry(Duration::ZERO).unwrap();
+    short.disconnect();
+    assert_eq!(broker.stats().sessions, 0);
+
+    let long = broker
+        .connect(ConnectOptions::new("long").session_expiry(Duration::from_secs(10)))
+        .unwrap();
+    long.set_session_expiry(Duration::from_secs(100)).unwrap();
+    long.disconnect();
+    clock.advance(Duration::from_secs(99));
+    broker.tick();
+    assert_eq!(broker.stats().sessions, 1);
+    clock.advance(Duration::from_secs(1));
+    broker.tick();
+    assert_eq!(broker.stats().sessions, 0);
+}
+
 /// `max_session_expiry` ends sessions that would never expire (MQTT 3.1.1 clean session 0),
 /// like Mosquitto's `persistent_client_expiration`, and caps longer MQTT 5 intervals.
 #[test]

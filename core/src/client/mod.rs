@@ -5,10 +5,11 @@ mod receive;
 pub(crate) mod wire;
 
 use std::fmt;
+use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::broker::BrokerShared;
+use crate::broker::{BrokerShared, NEVER_EXPIRE};
 use crate::error::{PublishError, SessionError, SubscribeError, TryRecvError};
 use crate::hooks::{DisconnectReason, DropReason, Event};
 use crate::message::{Delivery, Message};
@@ -313,6 +314,27 @@ impl Client {
                 reason: DropReason::Expired,
             });
         }
+    }
+
+    /// Changes how long the session outlives this connection, as a 5.0 DISCONNECT's Session
+    /// Expiry Interval does (§3.14.2.2.2); capped by `max_session_expiry`. Takes effect when
+    /// the connection ends. A session that was to end at disconnect may not be given a
+    /// lifetime this way [MQTT-3.14.2-2]: the network frontend refuses that as a protocol
+    /// error before calling.
+    ///
+    /// # Errors
+    ///
+    /// The handle was taken over or its broker shut down.
+    pub fn set_session_expiry(&self, expiry: Duration) -> Result<(), SessionError> {
+        let cap = self
+            .broker
+            .config
+            .max_session_expiry
+            .unwrap_or(NEVER_EXPIRE);
+        let mut state = self.session.inner.lock();
+        crate::session::state_check(&state, self.generation)?;
+        state.expiry = expiry.min(cap).min(NEVER_EXPIRE);
+        Ok(())
     }
 
     /// Ends the connection cleanly: the will is discarded [MQTT-3.1.2-10]. A persistent

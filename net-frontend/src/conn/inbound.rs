@@ -282,6 +282,13 @@ impl Conn {
             // [MQTT-3.14.2-2]: a session that was to end at disconnect cannot be extended.
             return Err(self.protocol_error());
         }
+        if let Some(secs) = p.properties.session_expiry_interval
+            && let Err(e) = live
+                .client
+                .set_session_expiry(Duration::from_secs(u64::from(secs)))
+        {
+            return Err(self.session_ended(e));
+        }
         if p.reason_code == ReasonCode::DISCONNECT_WITH_WILL_MESSAGE {
             // 5.0 §3.14.2.1: the client asks for its will; end like a lost connection.
             return Err(self.close_quietly());
