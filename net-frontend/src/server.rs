@@ -95,7 +95,10 @@ impl ServerBuilder {
             return Err(e);
         }
         if self.addrs.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "no address to listen on"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no address to listen on",
+            ));
         }
         let mut listeners = Vec::with_capacity(self.addrs.len());
         let mut addrs = Vec::with_capacity(self.addrs.len());
@@ -297,7 +300,11 @@ struct Acceptor {
 impl Acceptor {
     fn run(mut self) {
         for (i, listener) in self.listeners.iter_mut().enumerate() {
-            if let Err(e) = self.poll.registry().register(listener, Token(i), Interest::READABLE) {
+            if let Err(e) = self
+                .poll
+                .registry()
+                .register(listener, Token(i), Interest::READABLE)
+            {
                 tracing::error!(error = %e, "could not register a listener");
                 return;
             }

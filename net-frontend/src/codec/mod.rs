@@ -35,8 +35,8 @@ use bytes::{Bytes, BytesMut};
 pub use error::{DecodeError, EncodeError};
 pub use header::PacketType;
 pub use packet::{
-    Auth, ConnAck, Connect, Disconnect, PubAck, PubComp, PubRec, PubRel, Publish, PublishTopic,
-    PublishRef, SubAck, Subscribe, UnsubAck, Unsubscribe, Will,
+    Auth, ConnAck, Connect, Disconnect, PubAck, PubComp, PubRec, PubRel, Publish, PublishRef,
+    PublishTopic, SubAck, Subscribe, UnsubAck, Unsubscribe, Will,
 };
 pub use properties::Properties;
 pub use reason_code::ReasonCode;

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use mqlite::{ConnectError, ConnectOptions, LimitError, NEVER_EXPIRE};
 
 use super::{Closed, Conn, Flow, Live, Phase, inbound, outbound};
-use crate::codec::{ConnAck, Connect, DecodeError, Packet, PacketType, Properties, ProtocolVersion, ReasonCode};
+use crate::codec::{
+    ConnAck, Connect, DecodeError, Packet, PacketType, Properties, ProtocolVersion, ReasonCode,
+};
 use crate::stats;
 
 impl Conn {
@@ -133,7 +135,8 @@ impl Conn {
         }
         p.receive_maximum = Some(self.broker.config().max_inflight_messages.max(1));
         p.maximum_packet_size = u32::try_from(config.max_packet_size).ok();
-        p.topic_alias_maximum = (config.topic_alias_maximum > 0).then_some(config.topic_alias_maximum);
+        p.topic_alias_maximum =
+            (config.topic_alias_maximum > 0).then_some(config.topic_alias_maximum);
         p.retain_available = Some(true);
         p.wildcard_subscription_available = Some(true);
         p.subscription_identifier_available = Some(true);
@@ -175,7 +178,8 @@ impl Conn {
         let counters = &self.shared.counters;
         let code = error.reason_code();
         match error {
-            DecodeError::InvalidProtocolName { .. } | DecodeError::UnsupportedProtocolLevel { .. } => {
+            DecodeError::InvalidProtocolName { .. }
+            | DecodeError::UnsupportedProtocolLevel { .. } => {
                 self.refuse(ProtocolVersion::V311, code)
             }
             DecodeError::FirstPacketNotConnect { .. } => {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use mqlite::{Message, Outbound, QoS, TopicName, TryRecvError};
 
 use super::{Closed, Conn, Drain, Phase};
-use crate::codec::{PacketId, Properties, PubRel, Packet, PublishRef};
+use crate::codec::{Packet, PacketId, Properties, PubRel, PublishRef};
 use crate::stats;
 
 /// The outbound topic alias table of a 5.0 connection (§3.3.2.3.4): the first topics sent
@@ -97,7 +97,11 @@ impl Conn {
             (None, true)
         };
         props.topic_alias = alias;
-        let topic: &[u8] = if send_topic { message.topic().as_bytes() } else { &[] };
+        let topic: &[u8] = if send_topic {
+            message.topic().as_bytes()
+        } else {
+            &[]
+        };
         let start = self.write.len();
         let packet = PublishRef {
             dup: message.dup(),
@@ -146,5 +150,7 @@ fn fill_properties(props: &mut Properties, message: &Message) {
         let secs = left.as_millis().div_ceil(1000);
         props.message_expiry_interval = Some(u32::try_from(secs).unwrap_or(u32::MAX));
     }
-    props.subscription_identifiers.extend_from_slice(message.subscription_ids());
+    props
+        .subscription_identifiers
+        .extend_from_slice(message.subscription_ids());
 }

@@ -1,0 +1,351 @@
+//! The publisher loop: sends as fast as flow control allows, or at a fixed rate, keeping at
+//! most `inflight` QoS 1/2 messages unacknowledged and completing PUBACK (QoS 1) and
+//! PUBREC → PUBREL → PUBCOMP (QoS 2). QoS 0 is written in batches of up to 64 KiB, so its
+//! only brake is TCP back-pressure from the broker.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use bytes::Bytes;
+use mqlite::QoS;
+use mqlite_net::codec::{Packet, PacketId, Properties, PubRel, Publish, PublishTopic, ReasonCode};
+
+use crate::client::{Conn, POLL};
+
+/// Bytes encoded before the write buffer is flushed.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// The longest a paced publisher waits before checking for acknowledgements again.
+const MAX_PACING_WAIT: Duration = Duration::from_millis(1);
+
+/// What one publisher sends.
+#[derive(Debug, Clone)]
+pub(crate) struct PubPlan {
+    /// Topic of every message.
+    pub(crate) topic: PublishTopic,
+    /// QoS of every message.
+    pub(crate) qos: QoS,
+    /// QoS 1/2 window; lowered to the broker's Receive Maximum.
+    pub(crate) inflight: u16,
+    /// Messages per second, or `None` for as fast as possible.
+    pub(crate) rate: Option<u32>,
+    /// Pace to the microsecond by yielding in the last 250 µs before each message, instead
+    /// of sleeping (which overshoots by tens of µs but leaves the CPU to the broker).
+    pub(crate) precise: bool,
+    /// Time 0 of the pacing schedule (shared with the subscriber that measures latency).
+    pub(crate) epoch: Instant,
+    /// How long to wait for the last acknowledgements once stopped.
+    pub(crate) drain: Duration,
+}
+
+/// What a publisher saw, returned when it stops.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PubOutcome {
+    /// The longest a paced message went out after its scheduled time.
+    pub(crate) max_lag: Duration,
+}
+
+/// Sends until `stop` is set, adding each completed message to `published` (QoS 0: written
+/// to the socket; QoS 1/2: acknowledged). `payload(seq, due)` builds message `seq` just
+/// before it is written, `due` being its scheduled send time (the epoch when unpaced).
+/// Once stopped, waits up to `plan.drain` for the messages still in flight.
+///
+/// # Errors
+///
+/// The connection fails, the broker refuses a PUBLISH, or acknowledges an unknown packet.
+pub(crate) fn run(
+    conn: &mut Conn,
+    plan: &PubPlan,
+    stop: &AtomicBool,
+    published: &AtomicU64,
+    mut payload: impl FnMut(u64, Instant) -> Bytes,
+) -> Result<PubOutcome> {
+    let window = match plan.qos {
+        QoS::AtMostOnce => usize::MAX,
+        _ => usize::from(plan.inflight.min(conn.receive_maximum).max(1)),
+    };
+    let mut flight = InFlight::new();
+    let mut pacer = plan.rate.map(|rate| Pacer::new(plan.epoch, rate));
+    let mut outcome = PubOutcome::default();
+    let mut seq = 0u64;
+    // Relaxed: flags polled between bounded waits, and counters read only as totals.
+    // Where each QoS 0 message of the batch ends in the write buffer, to count exactly
+    // those written in full if `stop` interrupts a flush.
+    let mut ends = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        ends.clear();
+        while flight.count < window && conn.queued_bytes() < BATCH_BYTES {
+            let due = match &mut pacer {
+                None => plan.epoch,
+                Some(p) => {
+                    let now = Instant::now();
+                    let Some(due) = p.take_due(now) else { break };
+                    outcome.max_lag = outcome.max_lag.max(now - due);
+                    due
+                }
+            };
+            let packet_id = (plan.qos != QoS::AtMostOnce).then(|| flight.take());
+            conn.queue(&Packet::Publish(Publish {
+                dup: false,
+                qos: plan.qos,
+                retain: false,
+                topic: plan.topic.clone(),
+                packet_id,
+                properties: Properties::default(),
+                payload: payload(seq, due),
+            }))?;
+            seq += 1;
+            ends.push(conn.queued_bytes());
+        }
+        let queued = conn.queued_bytes();
+        let flushed = conn.flush(stop)?;
+        if plan.qos == QoS::AtMostOnce {
+            let written = queued - conn.queued_bytes();
+            let whole = ends.partition_point(|&end| end <= written);
+            published.fetch_add(whole as u64, Ordering::Relaxed);
+        }
+        if !flushed {
+            break;
+        }
+        if flight.count > 0 {
+            // A full window waits for acknowledgements; a paced publisher picks up those
+            // already here, so PUBREL goes out at once (a QoS 2 message reaches subscribers
+            // only after it); an unpaced one with room left goes back to sending.
+            let arrived = if flight.count >= window {
+                conn.fill(POLL)?
+            } else {
+                pacer.is_some() && conn.try_fill()?
+            };
+            if arrived {
+                published.fetch_add(on_acks(conn, &mut flight)?, Ordering::Relaxed);
+                if !conn.flush(stop)? {
+                    break;
+                }
+            }
+            if flight.count >= window {
+                continue;
+            }
+        }
+        if let Some(p) = &pacer {
+            p.wait(MAX_PACING_WAIT, plan.precise);
+        }
+    }
+    drain(conn, &mut flight, plan.drain, published)?;
+    Ok(outcome)
+}
+
+/// Reads acknowledgements until none are in flight or `drain` has passed.
+fn drain(
+    conn: &mut Conn,
+    flight: &mut InFlight,
+    drain: Duration,
+    published: &AtomicU64,
+) -> Result<()> {
+    let deadline = Instant::now() + drain;
+    let never = AtomicBool::new(false);
+    while flight.count > 0 && Instant::now() < deadline {
+        conn.flush(&never)?;
+        if conn.fill(POLL)? {
+            published.fetch_add(on_acks(conn, flight)?, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
+
+/// Handles every buffered packet; returns how many messages completed.
+fn on_acks(conn: &mut Conn, flight: &mut InFlight) -> Result<u64> {
+    let mut done = 0;
+    while let Some(packet) = conn.next_buffered()? {
+        match packet {
+            Packet::PubAck(ack) => {
+                check_code(ack.reason_code, "PUBACK")?;
+                flight.advance(ack.packet_id, AWAIT_ACK, FREE, "PUBACK")?;
+                done += 1;
+            }
+            Packet::PubRec(rec) => {
+                check_code(rec.reason_code, "PUBREC")?;
+                flight.advance(rec.packet_id, AWAIT_ACK, AWAIT_COMP, "PUBREC")?;
+                conn.queue(&Packet::PubRel(PubRel::new(rec.packet_id)))?;
+            }
+            Packet::PubComp(comp) => {
+                flight.advance(comp.packet_id, AWAIT_COMP, FREE, "PUBCOMP")?;
+                done += 1;
+            }
+            Packet::PingResp => {}
+            other => bail!("unexpected {:?} sent to a publisher", other.packet_type()),
+        }
+    }
+    Ok(done)
+}
+
+/// A 5.0 PUBACK / PUBREC may refuse the message; 0x10 (no matching subscribers) is success.
+fn check_code(code: ReasonCode, packet: &str) -> Result<()> {
+    if code.is_error() {
+        bail!("broker refused a PUBLISH: {packet} {code}");
+    }
+    Ok(())
+}
+
+/// The packet identifier is free.
+const FREE: u8 = 0;
+/// PUBLISH sent, waiting for PUBACK or PUBREC.
+const AWAIT_ACK: u8 = 1;
+/// PUBREL sent, waiting for PUBCOMP.
+const AWAIT_COMP: u8 = 2;
+
+/// The state of every packet identifier of one connection.
+#[derive(Debug)]
+struct InFlight {
+    state: Vec<u8>,
+    next: u16,
+    count: usize,
+}
+
+impl InFlight {
+    fn new() -> Self {
+        Self {
+            state: vec![FREE; 1 << 16],
+            next: 0,
+            count: 0,
+        }
+    }
+
+    /// A free identifier, marked [`AWAIT_ACK`]. The window is at most 65,535, so one is free.
+    fn take(&mut self) -> PacketId {
+        loop {
+            self.next = self.next.wrapping_add(1);
+            if let Some(id) = PacketId::new(self.next)
+                && self.state[usize::from(self.next)] == FREE
+            {
+                self.state[usize::from(self.next)] = AWAIT_ACK;
+                self.count += 1;
+                return id;
+            }
+        }
+    }
+
+    /// Moves `id` from `from` to `to`; `what` names the acknowledgement in the error.
+    fn advance(&mut self, id: PacketId, from: u8, to: u8, what: &str) -> Result<()> {
+        let slot = &mut self.state[usize::from(id.get())];
+        if *slot != from {
+            bail!("{what} for packet identifier {} not awaiting one", id.get());
+        }
+        *slot = to;
+        if to == FREE {
+            self.count -= 1;
+        }
+        Ok(())
+    }
+}
+
+/// A fixed-rate schedule: message `n` is due `n / rate` seconds after the epoch. A message
+/// sent late keeps its scheduled time, so a stalled publisher shows as latency rather than
+/// as fewer samples (no coordinated omission).
+#[derive(Debug)]
+struct Pacer {
+    epoch: Instant,
+    rate: u32,
+    n: u64,
+    next: Instant,
+}
+
+impl Pacer {
+    fn new(epoch: Instant, rate: u32) -> Self {
+        Self {
+            epoch,
+            rate,
+            n: 0,
+            next: epoch,
+        }
+    }
+
+    /// The scheduled time of the next message if it is due at `now`, and moves on.
+    fn take_due(&mut self, now: Instant) -> Option<Instant> {
+        if now < self.next {
+            return None;
+        }
+        let due = self.next;
+        self.n += 1;
+        self.next = self.epoch + Duration::from_nanos(due_nanos(self.n, self.rate));
+        Some(due)
+    }
+
+    fn until_due(&self) -> Duration {
+        self.next.saturating_duration_since(Instant::now())
+    }
+
+    /// Waits for the next message, at most `max`. With `precise`, sleeps only while it is
+    /// far off, then yields, because a sleep overshoots by tens of microseconds.
+    fn wait(&self, max: Duration, precise: bool) {
+        let until = Instant::now() + self.until_due().min(max);
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            if !precise {
+                thread::sleep(left);
+            } else if left > Duration::from_micros(250) {
+                thread::sleep(left - Duration::from_micros(150));
+            } else {
+                thread::yield_now();
+            }
+        }
+    }
+}
+
+/// Nanoseconds from the epoch to message `n` at `rate` per second.
+pub(crate) fn due_nanos(n: u64, rate: u32) -> u64 {
+    let nanos = u128::from(n) * 1_000_000_000 / u128::from(rate.max(1));
+    u64::try_from(nanos).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_skip_zero_and_busy_ones() {
+        let mut flight = InFlight::new();
+        let first = flight.take();
+        assert_eq!(first.get(), 1);
+        flight.next = u16::MAX - 1;
+        assert_eq!(flight.take().get(), u16::MAX);
+        // Wraps past 0 and past 1, which is still in flight.
+        assert_eq!(flight.take().get(), 2);
+        assert_eq!(flight.count, 3);
+        flight
+            .advance(first, AWAIT_ACK, FREE, "PUBACK")
+            .expect("in flight");
+        assert_eq!(flight.count, 2);
+        assert!(flight.advance(first, AWAIT_ACK, FREE, "PUBACK").is_err());
+    }
+
+    #[test]
+    fn pacer_schedules_from_the_epoch() {
+        let epoch = Instant::now();
+        let mut pacer = Pacer::new(epoch, 4);
+        assert_eq!(pacer.take_due(epoch), Some(epoch));
+        assert_eq!(pacer.take_due(epoch), None);
+        // Late: every overdue message comes out with its own scheduled time.
+        let late = epoch + Duration::from_millis(600);
+        assert_eq!(
+            pacer.take_due(late),
+            Some(epoch + Duration::from_millis(250))
+        );
+        assert_eq!(
+            pacer.take_due(late),
+            Some(epoch + Duration::from_millis(500))
+        );
+        assert_eq!(pacer.take_due(late), None);
+    }
+
+    #[test]
+    fn due_nanos_has_no_drift() {
+        assert_eq!(due_nanos(3, 3), 1_000_000_000);
+        assert_eq!(due_nanos(10_000, 10_000), 1_000_000_000);
+        assert_eq!(due_nanos(1, 3), 333_333_333);
+    }
+}
