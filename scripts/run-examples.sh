@@ -51,3 +51,21 @@ check gateway \
   "device: subscribed to devices/boiler-7/command" \
   "controller got devices/boiler-7/telemetry = temperature=92C (over TCP)" \
   "device got devices/boiler-7/command = reduce-burner (from an in-process thread)"
+
+# The Python example needs the bindings and paho-mqtt installed in $PY's environment
+# (scripts/test.sh does that first).
+PY=${PY:-python3}
+out=$(timeout 60 "$PY" examples/python_dashboard.py)
+for line in \
+  "device-7: connected over TCP (MQTT 5.0), published online (retained)" \
+  "dashboard got sensors/7/temperature = 22.4 celsius (QoS 1)" \
+  "device-7 got devices/7/command = fan on (from the in-process dashboard)" \
+  "dashboard got devices/7/status = offline (the will)" \
+  "dashboard: 3 readings, average 21.9"; do
+  if ! grep -qF -- "$line" <<<"$out"; then
+    printf 'example python_dashboard.py: missing line: %s\n--- output ---\n%s\n' "$line" "$out" >&2
+    exit 1
+  fi
+done
+echo "example python_dashboard.py: ok"
+

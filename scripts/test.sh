@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of mqlite on a fresh machine: installs what it needs, then runs formatting,
-# lints, unit/integration/doc tests, the loom models, the examples, and the loom lint build.
+# lints, unit/integration/doc tests, the loom models, the Python suite, the examples, and the
+# interoperability tests against real MQTT clients and Mosquitto.
 # Usage: ./scripts/test.sh        (CI runs exactly this through .ci/run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,7 +56,8 @@ if [ ! -x "$PY_VENV/bin/python" ]; then
   fi
 fi
 PY="$PY_VENV/bin/python"
-"$PY" -m pip install --quiet --disable-pip-version-check maturin pytest pytest-timeout mypy ruff
+"$PY" -m pip install --quiet --disable-pip-version-check maturin pytest pytest-timeout mypy ruff \
+  paho-mqtt==2.1.0
 # No build isolation: the build uses the maturin just installed instead of fetching its own
 # (the backend runs `maturin` from PATH).
 PATH="$PWD/$PY_VENV/bin:$PATH" "$PY" -m pip install --quiet --disable-pip-version-check \
@@ -72,7 +74,12 @@ PATH="$PWD/$PY_VENV/bin:$PATH" "$PY" -m pip install --quiet --disable-pip-versio
 )
 
 step "examples"
-./scripts/run-examples.sh
+PY="$PY" ./scripts/run-examples.sh
+
+step "interoperability (paho-mqtt, mosquitto_pub/sub, differential vs Mosquitto)"
+# Installs Debian's mosquitto and mosquitto-clients if missing, builds the release `mqlite`
+# binary, and runs net-frontend/tests/interop against it (about a minute).
+./scripts/interop.sh
 
 echo
 echo "all test steps passed"

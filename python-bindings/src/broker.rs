@@ -1,7 +1,11 @@
-//! `Broker`: the router, and `connect()`, which turns keyword arguments into core's
-//! `ConnectOptions`.
+//! `Broker`: the router, `connect()`, which turns keyword arguments into core's
+//! `ConnectOptions`, and `listen()`, which starts a network frontend on the same router.
 
-use mqlite::{Bytes, ConnectOptions, NEVER_EXPIRE};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use mqlite::{Bytes, ConnectOptions, NEVER_EXPIRE, SessionError};
+use mqlite_net::ServerConfig;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -10,16 +14,42 @@ use crate::config::{self, Config};
 use crate::convert;
 use crate::errors;
 use crate::message::Will;
+use crate::server::{ListenAddress, Listener, Server};
 
-/// An in-memory MQTT broker. Clients of the same process connect with `connect()`.
+/// An in-memory MQTT broker. Clients of the same process connect with `connect()`; network
+/// clients reach the same router through `listen()`.
 ///
 /// `Broker(config=Config(...))` sets limits. Use it as a context manager (or call
-/// `shutdown()`) to end every connection, publishing wills, and wake blocked receivers,
-/// which then raise `BrokerClosed`.
+/// `shutdown()`) to close its network listeners, end every connection, publishing wills, and
+/// wake blocked receivers, which then raise `BrokerClosed`.
 #[pyclass(frozen, module = "mqlite._mqlite")]
 #[derive(Debug)]
 pub(crate) struct Broker {
     inner: mqlite::Broker,
+    /// The network frontends started by `listen()`; closed by `shutdown()` and on drop.
+    /// Held only briefly: never across a join or a GIL release.
+    servers: Mutex<Vec<Arc<Listener>>>,
+}
+
+impl Broker {
+    fn servers(&self) -> MutexGuard<'_, Vec<Arc<Listener>>> {
+        self.servers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Broker {
+    /// No Python object can reach the listeners any more (each `Server` keeps its broker
+    /// alive), so they stop with it. Joining needs no GIL: the frontend's threads never take
+    /// it.
+    fn drop(&mut self) {
+        let servers = self
+            .servers
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        for listener in servers.drain(..) {
+            listener.close();
+        }
+    }
 }
 
 #[pymethods]
@@ -30,6 +60,7 @@ impl Broker {
         let config = config.map(|c| c.inner.clone()).unwrap_or_default();
         Self {
             inner: mqlite::Broker::new(config),
+            servers: Mutex::new(Vec::new()),
         }
     }
 
@@ -87,10 +118,69 @@ impl Broker {
         Ok(Client::new(client))
     }
 
-    /// Ends every connection (publishing wills), refuses new ones and wakes every blocked
-    /// receiver. Idempotent.
-    fn shutdown(&self) {
-        self.inner.shutdown();
+    /// Starts the network frontend on this broker's router: MQTT 3.1, 3.1.1 and 5.0 clients
+    /// connect over TCP to `address` and share topics, retained messages and sessions with
+    /// the in-process clients.
+    ///
+    /// `address` is `'host:port'` (`'[::1]:1883'` for IPv6) or `(host, port)`; port 0, the
+    /// default, picks a free port (read it from `Server.port`). A host name is resolved and
+    /// every address it resolves to is bound (only the first with port 0). `workers` is the
+    /// number of event-loop threads (default: one per core). Binding and starting release
+    /// the GIL. The server runs until `Server.close()` or this broker's `shutdown()`.
+    ///
+    /// Raises `ValueError` for an address that does not parse or resolve, `OSError` (with
+    /// `errno` set and the address in the message) if it cannot be bound, e.g. when it is
+    /// in use, and `BrokerClosed` after `shutdown()`.
+    #[pyo3(signature = (address=None, *, workers=None),
+        text_signature = "($self, address='127.0.0.1:0', *, workers=None)")]
+    fn listen(
+        slf: &Bound<'_, Self>,
+        address: Option<&Bound<'_, PyAny>>,
+        workers: Option<usize>,
+    ) -> PyResult<Server> {
+        let py = slf.py();
+        let me = slf.get();
+        let address = ListenAddress::from_py(address)?;
+        let mut config = ServerConfig::default();
+        match workers {
+            Some(0) => return Err(PyValueError::new_err("workers must be at least 1, not 0")),
+            Some(n) => config.workers = n,
+            None => {}
+        }
+        if me.inner.is_closed() {
+            return Err(errors::session(SessionError::BrokerClosed));
+        }
+        let broker = me.inner.clone();
+        let listener = py.detach(|| Listener::start(broker, &address, config))?;
+        let listener = Arc::new(listener);
+        {
+            let mut servers = me.servers();
+            // Checked under the lock `shutdown()` holds while it takes the list: a server
+            // added here is either seen by it or refused.
+            if !me.inner.is_closed() {
+                servers.retain(|s| !s.is_closed());
+                servers.push(listener.clone());
+                return Ok(Server::new(listener, slf.clone().unbind()));
+            }
+        }
+        py.detach(|| listener.close());
+        Err(errors::session(SessionError::BrokerClosed))
+    }
+
+    /// Closes the network listeners (see `listen()`), ends every connection (publishing
+    /// wills), refuses new ones and wakes every blocked receiver. Waits for the listeners'
+    /// threads with the GIL released. Idempotent.
+    fn shutdown(&self, py: Python<'_>) {
+        let servers = {
+            let mut servers = self.servers();
+            self.inner.shutdown();
+            std::mem::take(&mut *servers)
+        };
+        py.detach(|| {
+            for listener in servers {
+                listener.close();
+            }
+        });
     }
 
     /// Whether `shutdown()` was called.
@@ -121,10 +211,10 @@ impl Broker {
         slf
     }
 
-    /// Shuts the broker down; exceptions propagate.
+    /// Shuts the broker down (see `shutdown()`); exceptions propagate.
     #[pyo3(signature = (*_args))]
-    fn __exit__(&self, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
-        self.inner.shutdown();
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.shutdown(py);
         false
     }
 

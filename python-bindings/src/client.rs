@@ -5,8 +5,10 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use mqlite::{PublishOptions, RecvError, RetainHandling, SubOptions, TryRecvError};
-use pyo3::exceptions::PyValueError;
+use mqlite::{
+    Bytes, PublishOptions, RecvError, RetainHandling, SubOptions, TopicName, TryRecvError,
+};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
@@ -153,39 +155,50 @@ impl Client {
         wait_if_full: Option<f64>,
     ) -> PyResult<()> {
         let payload = convert::payload(payload, "payload")?;
-        let mut options = PublishOptions::new(convert::qos(qos)?)
-            .retain(retain)
-            .fail_if_full(fail_if_full);
-        if let Some(p) = properties {
-            options = options.properties(p.inner.clone());
-        }
+        let wait = convert::seconds(wait_if_full, "wait_if_full")?;
+        let options = publish_options(qos, retain, properties, fail_if_full, wait)?;
         let handle = self.handle()?;
-        let result = match convert::seconds(wait_if_full, "wait_if_full")? {
-            None => handle.publish_with(topic, payload, &options),
-            Some(wait) => {
-                let options = options.wait_if_full(Some(wait));
-                py.detach(|| handle.publish_with(topic, payload, &options))
-            }
+        let result = if wait.is_some() {
+            py.detach(|| handle.publish_with(topic, payload, &options))
+        } else {
+            handle.publish_with(topic, payload, &options)
         };
         result.map_err(errors::publish)
     }
 
-    /// Publishes each `(topic, payload)` pair of `messages` in order, with the same options;
-    /// one call for many messages. Stops at the first error, which is raised (the messages
-    /// before it were published).
-    #[pyo3(signature = (messages, *, qos=0, retain=false))]
-    fn publish_many(&self, messages: &Bound<'_, PyAny>, qos: u8, retain: bool) -> PyResult<()> {
-        let options = PublishOptions::new(convert::qos(qos)?).retain(retain);
+    /// Publishes many messages in one call, in order, with the same options: each item of
+    /// `messages` is a `(topic, payload)` pair, or, with `topic=` given, a payload for that
+    /// topic.
+    ///
+    /// Every item is converted and every topic checked first, so a bad item raises
+    /// (`TypeError`, `InvalidTopic`) before anything is published; then the whole batch is
+    /// published with the GIL released once. An error while publishing (a limit, `QueueFull`,
+    /// the session ended) stops the batch and is raised: the messages before it were
+    /// published. The options mean what they mean for `publish()`.
+    #[pyo3(signature = (messages, *, topic=None, qos=0, retain=false, properties=None,
+        fail_if_full=false, wait_if_full=None))]
+    #[allow(clippy::too_many_arguments)] // keyword arguments, one per publish option
+    fn publish_many(
+        &self,
+        py: Python<'_>,
+        messages: &Bound<'_, PyAny>,
+        topic: Option<&str>,
+        qos: u8,
+        retain: bool,
+        properties: Option<&Properties>,
+        fail_if_full: bool,
+        wait_if_full: Option<f64>,
+    ) -> PyResult<()> {
+        let wait = convert::seconds(wait_if_full, "wait_if_full")?;
+        let options = publish_options(qos, retain, properties, fail_if_full, wait)?;
+        let batch = batch(messages, topic)?;
         let handle = self.handle()?;
-        for item in messages.try_iter()? {
-            let (topic, payload): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
-            let topic = topic.cast_into::<PyString>()?;
-            let payload = convert::payload(&payload, "payload")?;
-            handle
-                .publish_with(&topic.to_cow()?, payload, &options)
-                .map_err(errors::publish)?;
-        }
-        Ok(())
+        py.detach(|| {
+            batch
+                .into_iter()
+                .try_for_each(|(topic, payload)| handle.publish_name(topic, payload, &options))
+        })
+        .map_err(errors::publish)
     }
 
     /// Subscribes to `filter` (wildcards `+` and `#` allowed); returns the granted QoS.
@@ -368,4 +381,56 @@ impl MessageIterator {
             .recv_blocking(py, self.timeout)?
             .map(|inner| Message { inner }))
     }
+}
+
+/// The options of `publish()` and `publish_many()`.
+fn publish_options(
+    qos: u8,
+    retain: bool,
+    properties: Option<&Properties>,
+    fail_if_full: bool,
+    wait_if_full: Option<Duration>,
+) -> PyResult<PublishOptions> {
+    let mut options = PublishOptions::new(convert::qos(qos)?)
+        .retain(retain)
+        .fail_if_full(fail_if_full);
+    if let Some(p) = properties {
+        options = options.properties(p.inner.clone());
+    }
+    if wait_if_full.is_some() {
+        options = options.wait_if_full(wait_if_full);
+    }
+    Ok(options)
+}
+
+/// The items of `publish_many()`, converted and their topics checked: `(topic, payload)`
+/// pairs, or payloads for `topic`.
+fn batch(messages: &Bound<'_, PyAny>, topic: Option<&str>) -> PyResult<Vec<(TopicName, Bytes)>> {
+    let mut out = Vec::with_capacity(messages.len().unwrap_or(0));
+    if let Some(topic) = topic {
+        let topic = topic_name(topic)?;
+        for item in messages.try_iter()? {
+            out.push((topic.clone(), convert::payload(&item?, "payload")?));
+        }
+        return Ok(out);
+    }
+    for item in messages.try_iter()? {
+        let item = item?;
+        let Ok((topic, payload)) = item.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>() else {
+            return Err(PyTypeError::new_err(format!(
+                "each message must be a (topic, payload) pair (or pass topic=), not {}",
+                item.get_type().name()?
+            )));
+        };
+        let topic = topic.cast_into::<PyString>()?;
+        out.push((
+            topic_name(&topic.to_cow()?)?,
+            convert::payload(&payload, "payload")?,
+        ));
+    }
+    Ok(out)
+}
+
+fn topic_name(topic: &str) -> PyResult<TopicName> {
+    TopicName::new(topic).map_err(|e| errors::publish(e.into()))
 }

@@ -1,11 +1,13 @@
 //! The exception hierarchy and the one place where core errors become Python exceptions.
 //! Not here: argument checks (`TypeError` / `ValueError`), which live beside the arguments.
 
+use std::io;
+
 use mqlite::{
     ConnectError, LimitError, PublishError, RecvError, SessionError, SubscribeError, TryRecvError,
 };
 use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyTimeoutError};
+use pyo3::exceptions::{PyException, PyOSError, PyTimeoutError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
@@ -241,5 +243,26 @@ fn timeout_with(msg: String) -> PyErr {
     Python::attach(|py| match timeout_type(py) {
         Ok(ty) => PyErr::from_type(ty.clone(), msg),
         Err(e) => e,
+    })
+}
+
+/// The exception for a network frontend that could not bind or start: `OSError` with the
+/// errno of the kind of failure where Python has one (so `e.errno == errno.EADDRINUSE` for an
+/// address in use, and `PermissionError` for a privileged port); the message names the
+/// address.
+pub(crate) fn listen(e: io::Error) -> PyErr {
+    let name = match e.kind() {
+        io::ErrorKind::AddrInUse => "EADDRINUSE",
+        io::ErrorKind::AddrNotAvailable => "EADDRNOTAVAIL",
+        io::ErrorKind::PermissionDenied => "EACCES",
+        _ => return PyErr::from(e),
+    };
+    Python::attach(|py| {
+        let errno = match py.import("errno").and_then(|m| m.getattr(name)) {
+            Ok(errno) => errno,
+            Err(_) => return PyErr::from(e),
+        };
+        // OSError(errno, strerror) picks the subclass for the errno (PermissionError...).
+        PyOSError::new_err((errno.unbind(), e.to_string()))
     })
 }

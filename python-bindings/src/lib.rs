@@ -5,6 +5,7 @@
 //! | module | what lives there |
 //! | --- | --- |
 //! | `broker`, `config` | `Broker`, `Config` |
+//! | `server` | `Broker.listen()` and `Server`: the network frontend `mqlite-net` |
 //! | `client` | `Client` and its blocking receives (GIL released, 100 ms slices) |
 //! | `waiter` | `Client.recv_async`: one thread watches every pending asyncio receive |
 //! | `message` | `Message`, `Properties`, `Will` |
@@ -17,6 +18,7 @@ mod config;
 mod convert;
 mod errors;
 mod message;
+mod server;
 mod waiter;
 
 use pyo3::prelude::*;
@@ -31,6 +33,7 @@ fn _mqlite(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<message::Message>()?;
     m.add_class::<message::Properties>()?;
     m.add_class::<message::Will>()?;
+    m.add_class::<server::Server>()?;
     errors::register(m)?;
     Ok(())
 }

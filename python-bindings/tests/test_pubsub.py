@@ -216,10 +216,48 @@ def test_publish_many_publishes_in_order(broker: mqlite.Broker) -> None:
     c.subscribe("t/#", qos=1)
     c.publish_many(((f"t/{i}", str(i)) for i in range(5)), qos=1)
     assert [m.payload for m in c.recv_many(10, timeout=1.0)] == [b"0", b"1", b"2", b"3", b"4"]
+
+
+def test_publish_many_to_one_topic(broker: mqlite.Broker) -> None:
+    c = broker.connect("c")
+    c.subscribe("t", qos=1)
+    props = mqlite.Properties(content_type="text/plain")
+    c.publish_many([b"a", "b", bytearray(b"c")], topic="t", qos=1, retain=True, properties=props)
+    got = c.recv_many(10, timeout=1.0)
+    assert [(m.payload, m.qos, m.properties) for m in got] == [
+        (b"a", 1, props),
+        (b"b", 1, props),
+        (b"c", 1, props),
+    ]
+    late = broker.connect("late")
+    late.subscribe("t")
+    assert late.recv(timeout=1.0).payload == b"c"  # the last one stayed retained
+
+
+def test_publish_many_checks_every_item_before_publishing(broker: mqlite.Broker) -> None:
+    c = broker.connect("c")
+    c.subscribe("#")
     with pytest.raises(mqlite.InvalidTopic):
         c.publish_many([("t/ok", b"x"), ("t/+", b"x")])
-    assert c.recv(timeout=1.0).topic == "t/ok"
-    with pytest.raises(ValueError, match="length 2"):
-        c.publish_many([("t", b"x", 1)])  # type: ignore[list-item]
-    with pytest.raises(TypeError):
+    with pytest.raises(mqlite.InvalidTopic):
+        c.publish_many([b"x"], topic="t/#")
+    with pytest.raises(TypeError, match="pair"):
+        c.publish_many([("t", b"x"), ("t", b"x", 1)])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="pair"):
         c.publish_many([42])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="payload"):
+        c.publish_many([("t", b"x")], topic="t")  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        c.publish_many(42)  # type: ignore[call-overload]
+    assert c.try_recv() is None
+
+
+def test_publish_many_stops_at_a_full_queue(broker: mqlite.Broker) -> None:
+    sub = broker.connect("sub", max_queued_messages=2)
+    sub.subscribe("t")
+    pub = broker.connect("pub")
+    with pytest.raises(mqlite.QueueFull):
+        pub.publish_many([b"1", b"2", b"3", b"4"], topic="t", fail_if_full=True)
+    assert [m.payload for m in sub.recv_many(10, timeout=1.0)] == [b"1", b"2"]
+    with pytest.raises(mqlite.QueueFull):
+        pub.publish_many([b"5"] * 3, topic="t", wait_if_full=0.01, fail_if_full=True)

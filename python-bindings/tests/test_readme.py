@@ -8,9 +8,14 @@ from pathlib import Path
 import pytest
 
 
-def test_readme_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+def readme_blocks() -> list[str]:
+    """The ```python blocks of the README, in order."""
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
+    return re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
+
+
+def test_readme_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    blocks = readme_blocks()
     assert blocks
     exec(compile(blocks[0], "README.md", "exec"), {})
     out = capsys.readouterr().out.splitlines()
@@ -18,6 +23,15 @@ def test_readme_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
         "sensors/42/temperature b'21.5'",
         "devices/42/status b'offline'",
     ]
+
+
+def test_readme_listen_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    (block,) = [b for b in readme_blocks() if "broker.listen(" in b]
+    exec(compile(block, "README.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2
+    assert re.fullmatch(r"MQTT clients can connect to mqtt://127\.0\.0\.1:\d+", out[0])
+    assert out[1] == "0"
 
 
 def test_help_reads_well() -> None:

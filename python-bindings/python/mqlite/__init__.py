@@ -2,7 +2,7 @@
 
 Threads of one process publish and subscribe through a :class:`Broker` with full MQTT
 semantics (wildcards, QoS 0/1/2, retained messages, wills, persistent sessions, MQTT 5
-properties)::
+properties); :meth:`Broker.listen` lets network MQTT clients in too::
 
     import mqlite
 
@@ -36,6 +36,7 @@ from mqlite._mqlite import (
     Properties,
     QueueFull,
     RetainedStoreFull,
+    Server,
     SessionEnded,
     SlowConsumer,
     TakenOver,
@@ -72,6 +73,7 @@ __all__ = [
     "QoS",
     "QueueFull",
     "RetainedStoreFull",
+    "Server",
     "SessionEnded",
     "SlowConsumer",
     "TakenOver",

@@ -2,7 +2,7 @@
 
 import asyncio
 from collections.abc import Iterable
-from typing import final
+from typing import final, overload
 
 from typing_extensions import Self, TypeAlias
 
@@ -23,6 +23,7 @@ __all__ = [
     "Properties",
     "QueueFull",
     "RetainedStoreFull",
+    "Server",
     "SessionEnded",
     "SlowConsumer",
     "TakenOver",
@@ -36,11 +37,12 @@ _Payload: TypeAlias = bytes | bytearray | memoryview | str
 
 @final
 class Broker:
-    """An in-memory MQTT broker. Clients of the same process connect with ``connect()``.
+    """An in-memory MQTT broker. Clients of the same process connect with ``connect()``;
+    network clients reach the same router through ``listen()``.
 
     ``Broker(config=Config(...))`` sets limits. Use it as a context manager (or call
-    ``shutdown()``) to end every connection, publishing wills, and wake blocked receivers,
-    which then raise ``BrokerClosed``.
+    ``shutdown()``) to close its network listeners, end every connection, publishing wills,
+    and wake blocked receivers, which then raise ``BrokerClosed``.
     """
 
     def __new__(cls, config: Config | None = None) -> Self: ...
@@ -62,8 +64,21 @@ class Broker:
 
         ``session_expiry`` is in seconds (``None``: never; default 0: ends at disconnect).
         """
+    def listen(
+        self,
+        address: str | tuple[str, int] = "127.0.0.1:0",
+        *,
+        workers: int | None = None,
+    ) -> Server:
+        """Starts the network frontend (MQTT 3.1, 3.1.1 and 5.0 over TCP) on this router.
+
+        ``address`` is ``'host:port'`` or ``(host, port)``; port 0 picks a free port. Raises
+        ``ValueError`` for a bad address, ``OSError`` if it cannot be bound (in use...) and
+        ``BrokerClosed`` after ``shutdown()``. The server runs until ``Server.close()`` or
+        ``shutdown()``.
+        """
     def shutdown(self) -> None:
-        """Ends every connection (publishing wills), refuses new ones, wakes receivers."""
+        """Closes the listeners, ends every connection (publishing wills), wakes receivers."""
     @property
     def is_closed(self) -> bool:
         """Whether ``shutdown()`` was called."""
@@ -103,14 +118,35 @@ class Client:
         wait_if_full: float | None = None,
     ) -> None:
         """Publishes ``payload`` to ``topic``."""
+    @overload
     def publish_many(
         self,
         messages: Iterable[tuple[str, _Payload]],
         *,
+        topic: None = None,
         qos: int = 0,
         retain: bool = False,
+        properties: Properties | None = None,
+        fail_if_full: bool = False,
+        wait_if_full: float | None = None,
     ) -> None:
-        """Publishes each ``(topic, payload)`` pair in order, with the same options."""
+        """Publishes each ``(topic, payload)`` pair in order, with one GIL release.
+
+        Every item is converted and every topic checked before anything is published.
+        """
+    @overload
+    def publish_many(
+        self,
+        messages: Iterable[_Payload],
+        *,
+        topic: str,
+        qos: int = 0,
+        retain: bool = False,
+        properties: Properties | None = None,
+        fail_if_full: bool = False,
+        wait_if_full: float | None = None,
+    ) -> None:
+        """Publishes each payload to ``topic`` in order, with one GIL release."""
     def subscribe(
         self,
         filter: str,
@@ -329,6 +365,41 @@ class Will:
     @property
     def properties(self) -> Properties | None:
         """The MQTT 5 properties of the will."""
+
+@final
+class Server:
+    """A network frontend serving a ``Broker`` over TCP, made by ``Broker.listen()``.
+
+    It runs until ``close()`` (or its ``with`` block ends), the broker's ``shutdown()`` or
+    the broker being garbage-collected; dropping this object alone does not stop it.
+    """
+
+    @property
+    def host(self) -> str:
+        """The IP address the first listener is bound to."""
+    @property
+    def port(self) -> int:
+        """The TCP port of the first listener (the one picked for port 0)."""
+    @property
+    def address(self) -> tuple[str, int]:
+        """``(host, port)`` of the first listener."""
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """``(host, port)`` of every listener."""
+    @property
+    def url(self) -> str:
+        """``'mqtt://host:port'`` of the first listener."""
+    @property
+    def is_closed(self) -> bool:
+        """Whether the server was closed (by ``close()`` or the broker's ``shutdown()``)."""
+    def stats(self) -> dict[str, int]:
+        """A snapshot of the frontend's counters, as a dict."""
+    def close(self) -> None:
+        """Closes every network connection and joins the threads. Idempotent."""
+    def __enter__(self) -> Self:
+        """Returns the server itself."""
+    def __exit__(self, *_args: object) -> bool:
+        """Closes the server; exceptions propagate."""
 
 class MqliteError(Exception):
     """Base class of every error raised by mqlite."""
