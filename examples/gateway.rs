@@ -64,7 +64,10 @@ impl Device {
                 return Ok(packet);
             }
             let mut chunk = [0u8; 4096];
-            let n = self.stream.read(&mut chunk).context("reading from the broker")?;
+            let n = self
+                .stream
+                .read(&mut chunk)
+                .context("reading from the broker")?;
             if n == 0 {
                 bail!("the broker closed the connection");
             }
@@ -118,7 +121,12 @@ fn main() -> anyhow::Result<()> {
 
     // In-process → network: the controller answers with a command.
     if text.ends_with("92C") {
-        controller.publish("devices/boiler-7/command", "reduce-burner", QoS::AtMostOnce, false)?;
+        controller.publish(
+            "devices/boiler-7/command",
+            "reduce-burner",
+            QoS::AtMostOnce,
+            false,
+        )?;
     }
     match device.receive()? {
         Packet::Publish(p) => println!(

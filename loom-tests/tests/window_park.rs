@@ -41,8 +41,12 @@ fn ack_reopening_a_full_window_wakes_the_parked_consumer() {
         );
         consumer.subscribe("t", QoS::AtLeastOnce).unwrap();
         let publisher = connect(&broker, ConnectOptions::new("publisher"));
-        publisher.publish("t", "m1", QoS::AtLeastOnce, false).unwrap();
-        publisher.publish("t", "m2", QoS::AtLeastOnce, false).unwrap();
+        publisher
+            .publish("t", "m1", QoS::AtLeastOnce, false)
+            .unwrap();
+        publisher
+            .publish("t", "m2", QoS::AtLeastOnce, false)
+            .unwrap();
 
         let Ok(Outbound::Publish(m1)) = consumer.poll_outbound() else {
             panic!("m1 first");
@@ -72,8 +76,14 @@ fn ack_reopening_a_full_window_wakes_the_parked_consumer() {
         // Nothing waits now: a park raises the flag and the next delivery wakes.
         assert!(!consumer.park());
         let before = waker.wakes();
-        publisher.publish("t", "m3", QoS::AtLeastOnce, false).unwrap();
-        assert_eq!(waker.wakes(), before + 1, "a delivery into an empty queue wakes");
+        publisher
+            .publish("t", "m3", QoS::AtLeastOnce, false)
+            .unwrap();
+        assert_eq!(
+            waker.wakes(),
+            before + 1,
+            "a delivery into an empty queue wakes"
+        );
         assert_eq!(payloads(&poll_all(&consumer)), ["m3"]);
     });
 }
