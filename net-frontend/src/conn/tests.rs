@@ -1,1 +1,0 @@
-//! Sans-I/O tests of the connection state machine.
