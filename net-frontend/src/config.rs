@@ -35,6 +35,15 @@ pub struct ServerConfig {
     pub response_information: Option<String>,
     /// Deliveries taken from one session per turn of a worker before others get their turn.
     pub delivery_batch: usize,
+    /// How long a connection is not read after one of its QoS 0 messages found a
+    /// subscriber's queue full (and was dropped for that subscriber). A flooding publisher
+    /// is then slowed by TCP flow control instead of the broker spending its CPU on
+    /// messages it must drop, which on a busy machine starves the very subscribers that
+    /// fell behind. The price: while a subscriber of its topics stays full, such a
+    /// publisher is read in short bursts (a subscriber that stops reading entirely is
+    /// closed after `write_stall_timeout`). Zero turns this off: publishers are read as
+    /// fast as they write, whatever is dropped.
+    pub full_queue_backoff: Duration,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +59,7 @@ impl Default for ServerConfig {
             write_stall_timeout: Duration::from_secs(30),
             response_information: Some("response/".to_owned()),
             delivery_batch: 256,
+            full_queue_backoff: Duration::from_millis(1),
         }
     }
 }

@@ -33,7 +33,7 @@ const STOP: Token = Token(usize::MAX);
 ///
 /// // An in-process subscriber and a network publisher share the router.
 /// let dashboard = broker.connect(ConnectOptions::new("dashboard"))?;
-/// dashboard.subscribe("sensors/#", QoS::AtMostOnce)?;
+/// dashboard.subscribe("s/#", QoS::AtMostOnce)?;
 ///
 /// let mut device = std::net::TcpStream::connect(server.local_addr())?;
 /// // CONNECT (3.1.1, clean session, keep alive 60, client id "d"), then PUBLISH QoS 0.

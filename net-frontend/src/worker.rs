@@ -32,8 +32,6 @@ const READS_PER_TURN: usize = 2;
 /// its socket takes them. Larger than the read budget: one subscriber may have to keep up
 /// with many publishers.
 const BATCHES_PER_TURN: usize = 16;
-/// How long a connection whose QoS 0 messages find full queues is not read.
-const THROTTLE_PAUSE: Duration = Duration::from_millis(1);
 /// How often keep alive, CONNECT and stall timeouts are checked.
 const TICK: Duration = Duration::from_millis(250);
 /// How long a closing connection may keep its socket to let the last packet reach the
@@ -117,7 +115,7 @@ struct Entry {
     /// Reading stopped on a full write buffer.
     read_paused: bool,
     /// Reading stopped because the client's QoS 0 messages find full queues: resume after
-    /// [`THROTTLE_PAUSE`].
+    /// `ServerConfig::full_queue_backoff`.
     throttled: bool,
 }
 
@@ -303,7 +301,8 @@ impl Worker {
         if !open {
             self.start_closing(slot, now);
         } else if std::mem::take(&mut entry.throttled) {
-            self.paused.push((now + THROTTLE_PAUSE, slot));
+            self.paused
+                .push((now + self.server.config.full_queue_backoff, slot));
         } else if again {
             self.again.push(slot);
         }
@@ -356,8 +355,9 @@ impl Worker {
             let Ok(drain) = entry.conn.on_delivery() else {
                 return false; // `start_closing` flushes the DISCONNECT
             };
+            let pending = entry.conn.write.len();
             let flushed = Self::flush(entry, server);
-            entry.conn.on_flushed(now);
+            entry.conn.on_flushed(now, entry.conn.write.len() < pending);
             match (drain, flushed) {
                 (_, Flushed::Broken) => return false,
                 (Drain::Idle, _) => return true,

@@ -157,7 +157,7 @@ fn publish_with_packet_id_0_is_a_protocol_error() {
         0x00, 0x00, // packet id 0
         b'x', // payload
     ];
-    both_versions("packet id 0", &v5, &v311, 0x82, Counted::Malformed);
+    both_versions("packet id 0", &v5, &v311, 0x82, Counted::Protocol);
 }
 
 /// Topics are well-formed UTF-8 [MQTT-1.5.3-1] (5.0: [MQTT-1.5.4-1]).
@@ -240,7 +240,7 @@ fn duplicate_property_is_a_protocol_error() {
         0x01, 0x01, // Payload Format Indicator 1, again
         b'x', // payload
     ];
-    v5_only("duplicate property", &input, 0x82, Counted::Malformed);
+    v5_only("duplicate property", &input, 0x82, Counted::Protocol);
 }
 
 /// A property identifier 5.0 does not define is malformed (5.0 §2.2.2.2).
@@ -271,7 +271,7 @@ fn property_not_allowed_in_packet_is_a_protocol_error() {
         "Session Expiry Interval in PUBLISH",
         &input,
         0x82,
-        Counted::Malformed,
+        Counted::Protocol,
     );
 }
 

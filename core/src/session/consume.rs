@@ -125,8 +125,16 @@ impl Session {
             // About to report nothing (and maybe park): the room must be seen as free.
             self.queue.release(&mut state.held);
         }
+        // An ended connection is told once it has nothing more to take: after a shutdown
+        // it may drain what was queued first, unless a full in-flight window stops it (no
+        // acknowledgement can come any more); a slow consumer is cut off at once.
+        let blocked = state.window.len() >= usize::from(state.limits.receive_maximum);
+        let drained = state.front.is_empty() && self.queue.is_empty();
         match state.ended {
-            Some(reason) if taken == 0 && state.front.is_empty() && self.queue.is_empty() => {
+            Some(reason)
+                if taken == 0
+                    && (drained || blocked || reason != SessionError::BrokerClosed) =>
+            {
                 Err(reason)
             }
             _ => Ok(()),

@@ -138,10 +138,14 @@ impl DecodeError {
             InvalidProtocolName { .. } | UnsupportedProtocolLevel { .. } => {
                 ReasonCode::UNSUPPORTED_PROTOCOL_VERSION
             }
-            WildcardInTopicName { .. } | EmptyTopicName => ReasonCode::TOPIC_NAME_INVALID,
+            WildcardInTopicName { .. } => ReasonCode::TOPIC_NAME_INVALID,
+            // [MQTT-3.3.2-8]: a Topic Alias of 0 is "Topic Alias invalid".
+            InvalidPropertyValue { id: 0x23, .. } => ReasonCode::TOPIC_ALIAS_INVALID,
             InvalidTopicFilter(_) => ReasonCode::TOPIC_FILTER_INVALID,
             // The spec calls these a "Protocol Error" rather than a malformed packet.
-            FirstPacketNotConnect { .. }
+            // 5.0 §3.3.2.1: a zero-length topic without a Topic Alias is a Protocol Error.
+            EmptyTopicName
+            | FirstPacketNotConnect { .. }
             | ZeroPacketId { .. }
             | NoTopicFilters { .. }
             | DuplicateProperty { .. }

@@ -88,11 +88,12 @@ impl Conn {
             p.payload
         };
         // A QoS 0 message that finds a subscriber's queue full is dropped for that one;
-        // the publisher then pauses (see `Conn::take_throttle`) so the broker spends its
-        // time delivering rather than dropping. QoS 1 and 2 publishers have flow control.
-        let mut options = PublishOptions::new(p.qos)
-            .retain(p.retain)
-            .fail_if_full(p.qos == QoS::AtMostOnce);
+        // the publisher then pauses (`full_queue_backoff`, see `Conn::take_throttle`) so the
+        // broker spends its time delivering rather than dropping. QoS 1 and 2 publishers
+        // have flow control of their own.
+        let mut options = PublishOptions::new(p.qos).retain(p.retain).fail_if_full(
+            p.qos == QoS::AtMostOnce && !self.shared.config.full_queue_backoff.is_zero(),
+        );
         if let Some(props) = publish_properties(&p.properties) {
             options = options.properties(props);
         }
@@ -115,7 +116,7 @@ impl Conn {
             }
             Err(PublishError::Session(e)) => return Err(self.session_ended(e)),
             Err(PublishError::ReceiveMaximumExceeded { .. }) => {
-                // [MQTT-3.3.4-9]: more unacknowledged QoS 2 than our Receive Maximum.
+                // [MQTT-3.3.4-7]: more unacknowledged QoS 2 than our Receive Maximum.
                 stats::add(&self.shared.counters.protocol_errors, 1);
                 return Err(self.close_with(ReasonCode::RECEIVE_MAXIMUM_EXCEEDED));
             }

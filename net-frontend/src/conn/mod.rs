@@ -79,8 +79,8 @@ pub(crate) struct Conn {
     pub(crate) write: BytesMut,
     opened: Instant,
     last_packet: Instant,
-    /// Since when the write buffer has been over its limit.
-    full_since: Option<Instant>,
+    /// When the socket last took bytes, or the write buffer was last empty.
+    write_progress: Instant,
     /// A QoS 0 publish of this client found a full subscriber queue: stop reading for now.
     throttle: bool,
 }
@@ -130,7 +130,7 @@ impl Conn {
             write: BytesMut::new(),
             opened: now,
             last_packet: now,
-            full_since: None,
+            write_progress: now,
             throttle: false,
         }
     }
@@ -150,9 +150,6 @@ impl Conn {
     /// Handles every whole packet in [`Conn::read`]. Stops early, keeping the rest, while the
     /// write buffer is full (call again once it drained).
     pub(crate) fn on_read(&mut self, now: Instant) -> Flow {
-        if !self.read.is_empty() {
-            self.last_packet = now;
-        }
         while !self.is_write_full() && !self.throttle {
             let limits = &self.shared.limits;
             let packet = match &self.phase {
@@ -167,11 +164,18 @@ impl Conn {
                     Ok(None) => break,
                     Err(e) => {
                         tracing::debug!(client = self.client_id(), error = %e, "malformed packet");
-                        stats::add(&self.shared.counters.malformed, 1);
+                        let counters = &self.shared.counters;
+                        if e.reason_code() == ReasonCode::PROTOCOL_ERROR {
+                            stats::add(&counters.protocol_errors, 1);
+                        } else {
+                            stats::add(&counters.malformed, 1);
+                        }
                         return Err(self.close_with(e.reason_code()));
                     }
                 },
             };
+            // Keep alive counts whole control packets [MQTT-3.1.2-24], not stray bytes.
+            self.last_packet = now;
             stats::add(&self.shared.counters.packets_in, 1);
             match packet {
                 Packet::Connect(connect) if matches!(self.phase, Phase::Connecting) => {
@@ -219,8 +223,9 @@ impl Conn {
                 }
             }
         }
-        if let Some(since) = self.full_since
-            && now.saturating_duration_since(since) >= self.shared.config.write_stall_timeout
+        if !self.write.is_empty()
+            && now.saturating_duration_since(self.write_progress)
+                >= self.shared.config.write_stall_timeout
         {
             stats::add(&counters.slow_consumers, 1);
             tracing::debug!(client = self.client_id(), "write buffer stalled; closing");
@@ -234,12 +239,12 @@ impl Conn {
         Ok(())
     }
 
-    /// Records that the socket took bytes (or not) at `now`, for the stall timeout.
-    pub(crate) fn on_flushed(&mut self, now: Instant) {
-        if self.is_write_full() {
-            self.full_since.get_or_insert(now);
-        } else {
-            self.full_since = None;
+    /// Records a flush at `now`: whether the socket took any bytes. A connection whose
+    /// socket takes nothing for `write_stall_timeout` while bytes wait is closed by
+    /// [`Conn::on_tick`] as a slow consumer.
+    pub(crate) fn on_flushed(&mut self, now: Instant, took_bytes: bool) {
+        if took_bytes || self.write.is_empty() {
+            self.write_progress = now;
         }
     }
 

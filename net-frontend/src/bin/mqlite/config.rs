@@ -38,6 +38,7 @@ pub(crate) struct ServerSection {
     write_stall_timeout: Option<u64>,
     response_information: Option<String>,
     delivery_batch: Option<usize>,
+    full_queue_backoff_ms: Option<u64>,
 }
 
 /// `[broker]`: the router ([`mqlite::Config`]).
@@ -101,6 +102,9 @@ impl FileConfig {
         }
         if let Some(secs) = s.write_stall_timeout {
             c.write_stall_timeout = Duration::from_secs(secs);
+        }
+        if let Some(ms) = s.full_queue_backoff_ms {
+            c.full_queue_backoff = Duration::from_millis(ms);
         }
         if let Some(info) = &s.response_information {
             // An empty string turns Response Information off.

@@ -182,7 +182,8 @@ fn wildcard_in_publish_topic() {
     assert_rejected(&bytes, V5, error, ReasonCode::TOPIC_NAME_INVALID);
 }
 
-/// An empty PUBLISH topic without a topic alias [MQTT-4.7.3-1].
+/// An empty PUBLISH topic without a topic alias [MQTT-4.7.3-1]; 5.0 §3.3.2.3.4 calls it a
+/// Protocol Error.
 #[test]
 fn empty_publish_topic_without_alias() {
     let bytes = [0x30, 0x03, 0x00, 0x00, 0x00];
@@ -190,7 +191,7 @@ fn empty_publish_topic_without_alias() {
         &bytes,
         V5,
         DecodeError::EmptyTopicName,
-        ReasonCode::TOPIC_NAME_INVALID,
+        ReasonCode::PROTOCOL_ERROR,
     );
 }
 

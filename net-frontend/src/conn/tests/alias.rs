@@ -69,7 +69,6 @@ fn inbound_topic_alias_without_server_maximum_is_invalid() {
 /// Topic alias 0 is not permitted [MQTT-3.3.2-8]; like one above the maximum, it is Topic
 /// Alias invalid (0x94), as `resolve_topic` in `inbound.rs` intends.
 #[test]
-#[ignore = "bug: the codec rejects alias 0 as InvalidPropertyValue (0x82) before the connection can answer 0x94"]
 fn inbound_topic_alias_0_is_invalid() {
     let mut peer = Peer::connect(&broker(), V5, "pub");
     let flow = peer.send_bytes(&[
