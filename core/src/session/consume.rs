@@ -132,8 +132,7 @@ impl Session {
         let drained = state.front.is_empty() && self.queue.is_empty();
         match state.ended {
             Some(reason)
-                if taken == 0
-                    && (drained || blocked || reason != SessionError::BrokerClosed) =>
+                if taken == 0 && (drained || blocked || reason != SessionError::BrokerClosed) =>
             {
                 Err(reason)
             }
