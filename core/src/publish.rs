@@ -33,7 +33,21 @@ pub struct PublishOptions {
     pub(crate) properties: Option<ValueArc<PublishProperties>>,
     pub(crate) fail_if_full: bool,
     pub(crate) wait_if_full: Option<Duration>,
+    pub(crate) interrupt: Option<Interrupt>,
 }
+
+/// A caller's "stop waiting" check for [`PublishOptions::interrupt`].
+#[derive(Clone)]
+pub(crate) struct Interrupt(ValueArc<dyn Fn() -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Interrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Interrupt(..)")
+    }
+}
+
+/// How often a publish waiting for room asks its [`PublishOptions::interrupt`] check.
+const INTERRUPT_EVERY: Duration = Duration::from_millis(50);
 
 impl PublishOptions {
     /// Publish at `qos`, not retained, no properties.
@@ -80,6 +94,16 @@ impl PublishOptions {
     #[must_use]
     pub fn wait_if_full(mut self, timeout: Option<Duration>) -> Self {
         self.wait_if_full = timeout;
+        self
+    }
+
+    /// A check that ends a [`PublishOptions::wait_if_full`] wait early: called about every
+    /// 50 ms while the publish waits for room; once it returns `true` the wait ends as if
+    /// its deadline had passed (the overflow policy applies to the subscribers still full).
+    /// Language bindings use it to let Ctrl-C through a long wait.
+    #[must_use]
+    pub fn interrupt(mut self, check: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.interrupt = Some(Interrupt(ValueArc::new(check)));
         self
     }
 
@@ -179,7 +203,7 @@ impl BrokerShared {
         let mut full = effects.first_full.take();
         self.run_effects(effects);
         if let (Some(wait), false) = (options.wait_if_full, blocked.is_empty()) {
-            full = full.or(self.wait_for_room(blocked, wait));
+            full = full.or(self.wait_for_room(blocked, wait, options.interrupt.as_ref()));
         }
         match full {
             Some(client_id) if options.fail_if_full => Err(PublishError::QueueFull {
@@ -196,14 +220,24 @@ impl BrokerShared {
         &self,
         blocked: Vec<(Arc<Session>, Delivery)>,
         wait: Duration,
+        interrupt: Option<&Interrupt>,
     ) -> Option<ValueArc<str>> {
         // Waiting is real time; the broker clock only drives MQTT's time rules.
         let deadline = Instant::now().checked_add(wait);
         let mut still_full = None;
+        let mut asked = Instant::now();
+        let mut interrupted = false;
         for (session, mut delivery) in blocked {
             let mut pause = Duration::from_micros(1);
             loop {
-                let late = deadline.is_some_and(|d| Instant::now() >= d);
+                if let Some(Interrupt(check)) = interrupt
+                    && !interrupted
+                    && asked.elapsed() >= INTERRUPT_EVERY
+                {
+                    asked = Instant::now();
+                    interrupted = check();
+                }
+                let late = interrupted || deadline.is_some_and(|d| Instant::now() >= d);
                 let mut effects = self.effects();
                 effects.hand_back_full = !late;
                 let weight = delivery.publication.weight();

@@ -285,3 +285,31 @@ fn wait_if_full_times_out_to_the_policy() {
     assert_eq!(broker.stats().dropped_queue_full, 1);
     assert_eq!(recv(&sub).payload().as_ref(), b"0");
 }
+
+/// An interrupt check ends a long wait for room early (how bindings let Ctrl-C through);
+/// the policy then applies as at the deadline.
+#[test]
+fn interrupt_ends_a_wait_for_room() {
+    let mut config = Config::default();
+    config.max_queued_messages = 1;
+    let (broker, _) = broker_with(config);
+    let sub = connect(&broker, "sub");
+    sub.subscribe("t", QoS::AtLeastOnce).unwrap();
+    let publisher = connect(&broker, "pub");
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = asked.clone();
+    let opts = PublishOptions::new(QoS::AtLeastOnce)
+        .wait_if_full(Some(Duration::from_secs(60)))
+        .fail_if_full(true)
+        .interrupt(move || counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1);
+    publisher.publish_with("t", "0", &opts).unwrap();
+    let started = std::time::Instant::now();
+    let err = publisher.publish_with("t", "1", &opts).unwrap_err();
+    assert!(matches!(err, PublishError::QueueFull { .. }));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the wait was not cut short"
+    );
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(broker.stats().dropped_queue_full, 1);
+}

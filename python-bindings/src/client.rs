@@ -156,13 +156,15 @@ impl Client {
     ) -> PyResult<()> {
         let payload = convert::payload(payload, "payload")?;
         let wait = convert::seconds(wait_if_full, "wait_if_full")?;
-        let options = publish_options(qos, retain, properties, fail_if_full, wait)?;
+        let signal = SignalCatch::default();
+        let options = publish_options(qos, retain, properties, fail_if_full, wait, &signal)?;
         let handle = self.handle()?;
         let result = if wait.is_some() {
             py.detach(|| handle.publish_with(topic, payload, &options))
         } else {
             handle.publish_with(topic, payload, &options)
         };
+        signal.raise()?;
         result.map_err(errors::publish)
     }
 
@@ -190,15 +192,21 @@ impl Client {
         wait_if_full: Option<f64>,
     ) -> PyResult<()> {
         let wait = convert::seconds(wait_if_full, "wait_if_full")?;
-        let options = publish_options(qos, retain, properties, fail_if_full, wait)?;
+        let signal = SignalCatch::default();
+        let options = publish_options(qos, retain, properties, fail_if_full, wait, &signal)?;
         let batch = batch(messages, topic)?;
         let handle = self.handle()?;
-        py.detach(|| {
-            batch
-                .into_iter()
-                .try_for_each(|(topic, payload)| handle.publish_name(topic, payload, &options))
-        })
-        .map_err(errors::publish)
+        let result = py.detach(|| {
+            batch.into_iter().try_for_each(|(topic, payload)| {
+                // A Ctrl-C during one message's wait stops the batch there.
+                if signal.caught() {
+                    return Ok(());
+                }
+                handle.publish_name(topic, payload, &options)
+            })
+        });
+        signal.raise()?;
+        result.map_err(errors::publish)
     }
 
     /// Subscribes to `filter` (wildcards `+` and `#` allowed); returns the granted QoS.
@@ -383,6 +391,41 @@ impl MessageIterator {
     }
 }
 
+/// Lets Ctrl-C through a publish waiting for room (`wait_if_full`): the core asks every
+/// 50 ms, this takes the GIL and runs Python's signal handlers, and keeps the exception
+/// (KeyboardInterrupt, say) to raise once the publish returns.
+#[derive(Debug, Default, Clone)]
+struct SignalCatch(Arc<Mutex<Option<PyErr>>>);
+
+impl SignalCatch {
+    /// Runs the signal handlers; `true` once one raised.
+    fn check(&self) -> bool {
+        let mut caught = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if caught.is_none()
+            && let Some(Err(e)) = Python::try_attach(|py| py.check_signals())
+        {
+            *caught = Some(e);
+        }
+        caught.is_some()
+    }
+
+    /// Whether a handler raised.
+    fn caught(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// Raises what a handler raised, if anything.
+    fn raise(&self) -> PyResult<()> {
+        match self.0.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The options of `publish()` and `publish_many()`.
 fn publish_options(
     qos: u8,
@@ -390,6 +433,7 @@ fn publish_options(
     properties: Option<&Properties>,
     fail_if_full: bool,
     wait_if_full: Option<Duration>,
+    signal: &SignalCatch,
 ) -> PyResult<PublishOptions> {
     let mut options = PublishOptions::new(convert::qos(qos)?)
         .retain(retain)
@@ -398,7 +442,10 @@ fn publish_options(
         options = options.properties(p.inner.clone());
     }
     if wait_if_full.is_some() {
-        options = options.wait_if_full(wait_if_full);
+        let signal = signal.clone();
+        options = options
+            .wait_if_full(wait_if_full)
+            .interrupt(move || signal.check());
     }
     Ok(options)
 }

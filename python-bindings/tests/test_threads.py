@@ -124,3 +124,30 @@ def test_ctrl_c_interrupts_blocking_recv_within_100ms(broker: mqlite.Broker, cal
     timer.join()
     # 100 ms slices, plus slack for a loaded 2-core CI machine to schedule the main thread.
     assert latency < 0.2
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="needs SIGINT")
+@pytest.mark.parametrize("call", ["publish", "publish_many"])
+def test_ctrl_c_interrupts_a_publish_waiting_for_room(broker: mqlite.Broker, call: str) -> None:
+    sub = broker.connect("sub", max_queued_messages=1)
+    sub.subscribe("t", qos=1)
+    pub = broker.connect("pub")
+    pub.publish("t", b"fills the queue", qos=1)
+    sent_at: list[float] = []
+
+    def interrupt() -> None:
+        sent_at.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Timer(0.2, interrupt)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        if call == "publish":
+            pub.publish("t", b"waits", qos=1, wait_if_full=60.0)
+        else:
+            pub.publish_many([b"waits", b"never sent"], topic="t", qos=1, wait_if_full=60.0)
+    latency = time.monotonic() - sent_at[0]
+    timer.join()
+    # The core asks every 50 ms; slack for a loaded 2-core CI machine.
+    assert latency < 0.2
+    assert sub.recv(timeout=1.0).payload == b"fills the queue"
