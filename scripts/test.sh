@@ -76,6 +76,11 @@ PATH="$PWD/$PY_VENV/bin:$PATH" "$PY" -m pip install --quiet --disable-pip-versio
 step "examples"
 PY="$PY" ./scripts/run-examples.sh
 
+step "fuzz the decoder (60 s)"
+# cargo-fuzz (installed if missing) on net-frontend/fuzz, from the committed seeds; stable
+# Rust with RUSTC_BOOTSTRAP=1. About 3.5 minutes on a fresh machine; fails on any crash.
+./scripts/fuzz.sh 60
+
 step "interoperability (paho-mqtt, mosquitto_pub/sub, differential vs Mosquitto)"
 # Installs Debian's mosquitto and mosquitto-clients if missing, builds the release `mqlite`
 # binary, and runs net-frontend/tests/interop against it (about a minute).

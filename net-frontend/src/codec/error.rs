@@ -196,7 +196,8 @@ pub enum EncodeError {
         version: ProtocolVersion,
     },
     /// The packet carries something the version cannot express (properties or a non-success
-    /// reason code before 5.0).
+    /// reason code before 5.0), or lacks something it requires (reason codes of a 5.0
+    /// UNSUBACK).
     #[error("{what} cannot be expressed in {version}")]
     NotInVersion {
         /// What could not be encoded.

@@ -49,6 +49,14 @@ impl UnsubAck {
                 version,
             });
         }
+        // 5.0 has one reason code per filter of the UNSUBSCRIBE [MQTT-3.11.3-1], which has at
+        // least one [MQTT-3.10.3-2]; without any, the bytes would not decode.
+        if version.is_v5() && self.reason_codes.is_empty() {
+            return Err(EncodeError::NotInVersion {
+                what: "an UNSUBACK without reason codes",
+                version,
+            });
+        }
         write_frame(out, PacketType::UnsubAck, 0, |out| {
             out.put_u16(self.packet_id.get());
             encode_properties(&self.properties, version, out)?;

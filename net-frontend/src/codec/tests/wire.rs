@@ -335,3 +335,24 @@ fn failed_encode_leaves_output_untouched() {
     ));
     assert_eq!(&out[..], b"kept");
 }
+
+/// A 3.1.1 UNSUBACK has no reason codes, and 5.0 needs one per filter [MQTT-3.11.3-1]: it
+/// does not encode in 5.0 rather than as bytes that no decoder accepts. Found by the `decode`
+/// fuzz target (net-frontend/fuzz), which encodes each decoded packet in every version.
+#[test]
+fn unsuback_without_reason_codes_does_not_encode_in_v5() {
+    let bytes = [
+        0xB0, 0x02, // UNSUBACK, remaining length 2
+        0x00, 0x06, // packet id 6
+    ];
+    let packet = decode_one(&bytes, ProtocolVersion::V311);
+    let mut out = BytesMut::from(&b"kept"[..]);
+    assert_eq!(
+        encode(&packet, ProtocolVersion::V5, &mut out),
+        Err(EncodeError::NotInVersion {
+            what: "an UNSUBACK without reason codes",
+            version: ProtocolVersion::V5
+        })
+    );
+    assert_eq!(&out[..], b"kept");
+}
