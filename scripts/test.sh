@@ -18,6 +18,15 @@ if command -v rustup >/dev/null 2>&1; then
 fi
 cargo --version
 
+step "system packages"
+# Mosquitto and its clients: the reference broker of the differential tests (Rust and
+# Python) and the mosquitto_pub / mosquitto_sub interop clients.
+if ! command -v mosquitto_sub >/dev/null 2>&1 || ! [ -x /usr/sbin/mosquitto ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients >/dev/null
+fi
+/usr/sbin/mosquitto -h | head -1 || true
+
 step "format"
 cargo fmt --all -- --check
 
