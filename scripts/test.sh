@@ -20,10 +20,13 @@ cargo --version
 
 step "system packages"
 # Mosquitto and its clients: the reference broker of the differential tests (Rust and
-# Python) and the mosquitto_pub / mosquitto_sub interop clients.
-if ! command -v mosquitto_sub >/dev/null 2>&1 || ! [ -x /usr/sbin/mosquitto ]; then
+# Python) and the mosquitto_pub / mosquitto_sub interop clients; openssl makes the
+# certificates of the TLS interop tests.
+if ! command -v mosquitto_sub >/dev/null 2>&1 || ! [ -x /usr/sbin/mosquitto ] \
+  || ! command -v openssl >/dev/null 2>&1; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients openssl \
+    >/dev/null
 fi
 /usr/sbin/mosquitto -h | head -1 || true
 

@@ -44,6 +44,9 @@ pub struct ServerConfig {
     /// closed after `write_stall_timeout`). Zero turns this off: publishers are read as
     /// fast as they write, whatever is dropped.
     pub full_queue_backoff: Duration,
+    /// Authentication and authorization: password file, ACL, anonymous clients, client-id
+    /// rules ([`crate::auth`]). The default lets every client in and allows everything.
+    pub auth: crate::auth::Auth,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +63,7 @@ impl Default for ServerConfig {
             response_information: Some("response/".to_owned()),
             delivery_batch: 256,
             full_queue_backoff: Duration::from_millis(1),
+            auth: crate::auth::Auth::default(),
         }
     }
 }

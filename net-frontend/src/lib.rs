@@ -1,5 +1,5 @@
 //! The network frontend of mqlite: external devices reach the same [`mqlite::Broker`] that
-//! in-process threads use, over MQTT 3.1, 3.1.1 and 5.0 on TCP. A network connection is one
+//! in-process threads use, over MQTT 3.1, 3.1.1 and 5.0 on TCP, with or without TLS. A network connection is one
 //! more client of the router; nothing in the router knows about sockets.
 //!
 //! # Example
@@ -24,6 +24,8 @@
 //! | `worker` | a mio event loop owning a share of the connections |
 //! | `server` | [`Server`]: listeners, the acceptor thread, the workers |
 //! | `config` | [`ServerConfig`]: the frontend's limits |
+//! | `tls` | [`TlsConfig`]: TLS listeners (rustls), client certificates, reload |
+//! | [`auth`] | [`auth::Auth`]: password file, ACL file, client-id rules (Mosquitto's formats) |
 //!
 //! # Features
 //!
@@ -33,14 +35,17 @@
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod auth;
 pub mod codec;
 mod config;
 mod conn;
 mod server;
 mod stats;
+mod tls;
 mod worker;
 
 pub use codec::{DecodeError, DecodeLimits, EncodeError, Packet, ProtocolVersion};
 pub use config::ServerConfig;
 pub use server::{Server, ServerBuilder, ServerHandle, Stopper};
 pub use stats::NetStats;
+pub use tls::{IdentitySource, TlsConfig, TlsError, TlsVersion};

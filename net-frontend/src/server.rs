@@ -1,5 +1,5 @@
-//! [`Server`]: listens on TCP addresses and serves every connection as a client of one
-//! [`Broker`], on an acceptor thread plus N worker threads.
+//! [`Server`]: listens on TCP addresses, plain or TLS, and serves every connection as a
+//! client of one [`Broker`], on an acceptor thread plus N worker threads.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -14,6 +14,7 @@ use mqlite::Broker;
 use crate::config::ServerConfig;
 use crate::conn::Shared;
 use crate::stats::{self, NetStats};
+use crate::tls::{TlsConfig, TlsError, TlsListener};
 use crate::worker::{Worker, WorkerShared};
 
 const STOP: Token = Token(usize::MAX);
@@ -53,14 +54,17 @@ pub struct Server {
     config: ServerConfig,
     listeners: Vec<TcpListener>,
     addrs: Vec<SocketAddr>,
+    /// Per listener, its TLS (`None` for plain TCP).
+    tls: Vec<Option<Arc<TlsListener>>>,
 }
 
-/// Builds a [`Server`] with several listeners or a [`ServerConfig`].
+/// Builds a [`Server`] with several listeners, plain or TLS, or a [`ServerConfig`].
 #[derive(Debug)]
 pub struct ServerBuilder {
     broker: Broker,
     config: ServerConfig,
-    addrs: Vec<SocketAddr>,
+    /// What each `listen*` call asked for: the addresses it resolved to and its TLS.
+    listeners: Vec<(Vec<SocketAddr>, Option<TlsConfig>)>,
     error: Option<io::Error>,
 }
 
@@ -74,9 +78,20 @@ impl ServerBuilder {
 
     /// Adds a listener on `addr` (every address it resolves to). Port 0 picks a free port.
     #[must_use]
-    pub fn listen(mut self, addr: impl ToSocketAddrs) -> Self {
+    pub fn listen(self, addr: impl ToSocketAddrs) -> Self {
+        self.add(addr, None)
+    }
+
+    /// Adds a TLS listener on `addr` with `tls` (its files are read by
+    /// [`ServerBuilder::bind`]). Port 0 picks a free port.
+    #[must_use]
+    pub fn listen_tls(self, addr: impl ToSocketAddrs, tls: TlsConfig) -> Self {
+        self.add(addr, Some(tls))
+    }
+
+    fn add(mut self, addr: impl ToSocketAddrs, tls: Option<TlsConfig>) -> Self {
         match addr.to_socket_addrs() {
-            Ok(addrs) => self.addrs.extend(addrs),
+            Ok(addrs) => self.listeners.push((addrs.collect(), tls)),
             Err(e) => {
                 self.error.get_or_insert(e);
             }
@@ -84,35 +99,50 @@ impl ServerBuilder {
         self
     }
 
-    /// Opens the listeners.
+    /// Reads the TLS files and opens the listeners.
     ///
     /// # Errors
     ///
     /// An address that did not resolve, none given, or a listener that could not bind (in
-    /// use, no permission); the error names the address.
+    /// use, no permission); the error names the address. A TLS listener whose files could
+    /// not be loaded: an [`io::ErrorKind::InvalidInput`] error wrapping the [`TlsError`]
+    /// (`error.get_ref()` and `downcast_ref`), which names the file.
     pub fn bind(self) -> io::Result<Server> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        if self.addrs.is_empty() {
+        if self.listeners.iter().all(|(addrs, _)| addrs.is_empty()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "no address to listen on",
             ));
         }
-        let mut listeners = Vec::with_capacity(self.addrs.len());
-        let mut addrs = Vec::with_capacity(self.addrs.len());
-        for addr in self.addrs {
-            let listener = TcpListener::bind(addr)
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-            addrs.push(listener.local_addr()?);
-            listeners.push(listener);
+        let (mut listeners, mut addrs, mut tls) = (Vec::new(), Vec::new(), Vec::new());
+        for (resolved, settings) in self.listeners {
+            // One TLS configuration per `listen_tls`, shared by the addresses it resolved to.
+            let loaded = match settings {
+                Some(settings) => {
+                    Some(Arc::new(TlsListener::load(settings).map_err(|e| {
+                        io::Error::new(io::ErrorKind::InvalidInput, e)
+                    })?))
+                }
+                None => None,
+            };
+            for addr in resolved {
+                let listener = TcpListener::bind(addr).map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+                })?;
+                addrs.push(listener.local_addr()?);
+                listeners.push(listener);
+                tls.push(loaded.clone());
+            }
         }
         Ok(Server {
             broker: self.broker,
             config: self.config,
             listeners,
             addrs,
+            tls,
         })
     }
 }
@@ -132,7 +162,7 @@ impl Server {
         ServerBuilder {
             broker,
             config: ServerConfig::default(),
-            addrs: Vec::new(),
+            listeners: Vec::new(),
             error: None,
         }
     }
@@ -142,7 +172,7 @@ impl Server {
         self.addrs[0]
     }
 
-    /// The addresses of all listeners.
+    /// The addresses of all listeners, in the order they were added.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
     }
@@ -172,7 +202,7 @@ impl Server {
         });
         let acceptor = Acceptor {
             poll,
-            listeners: self.listeners,
+            listeners: self.listeners.into_iter().zip(self.tls.clone()).collect(),
             workers: workers.clone(),
             shared: shared.clone(),
             stop: stop.clone(),
@@ -183,8 +213,8 @@ impl Server {
                 .name("mqlite-accept".into())
                 .spawn(move || acceptor.run())?,
         );
-        for addr in &self.addrs {
-            tracing::info!(%addr, "listening");
+        for (addr, tls) in self.addrs.iter().zip(&self.tls) {
+            tracing::info!(%addr, tls = tls.is_some(), "listening");
         }
         Ok(ServerHandle {
             shared,
@@ -192,6 +222,7 @@ impl Server {
             workers,
             threads,
             addrs: self.addrs,
+            tls: self.tls,
         })
     }
 }
@@ -212,6 +243,7 @@ pub struct ServerHandle {
     workers: Vec<Arc<WorkerShared>>,
     threads: Vec<JoinHandle<()>>,
     addrs: Vec<SocketAddr>,
+    tls: Vec<Option<Arc<TlsListener>>>,
 }
 
 impl ServerHandle {
@@ -227,7 +259,39 @@ impl ServerHandle {
 
     /// The frontend's counters now.
     pub fn stats(&self) -> NetStats {
-        self.shared.counters.snapshot()
+        let mut stats = self.shared.counters.snapshot();
+        stats.auth = self.shared.config.auth.stats();
+        stats
+    }
+
+    /// Reads every TLS listener's certificate, key and CA files again (what the `mqlite`
+    /// binary does on SIGHUP). New handshakes use the new files; open connections keep the
+    /// session they have. Every listener is tried; one whose files are bad keeps its
+    /// previous configuration.
+    ///
+    /// # Errors
+    ///
+    /// The first listener whose files could not be loaded; the error names the file.
+    pub fn reload_tls(&self) -> Result<(), TlsError> {
+        let mut first_error = None;
+        let mut seen: Vec<&Arc<TlsListener>> = Vec::new();
+        for tls in self.tls.iter().flatten() {
+            if seen.iter().any(|s| Arc::ptr_eq(s, tls)) {
+                continue; // one `listen_tls` that resolved to several addresses
+            }
+            seen.push(tls);
+            if let Err(e) = tls.reload() {
+                tracing::error!(error = %e, "TLS reload failed; keeping the previous files");
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => {
+                tracing::info!(listeners = seen.len(), "TLS certificates reloaded");
+                Ok(())
+            }
+        }
     }
 
     /// Stops accepting, closes every connection and waits for the threads to end.
@@ -290,7 +354,8 @@ impl Stopper {
 /// The acceptor thread: accepts connections and deals them to the workers in turn.
 struct Acceptor {
     poll: Poll,
-    listeners: Vec<TcpListener>,
+    /// The listeners, each with its TLS if it has TLS.
+    listeners: Vec<(TcpListener, Option<Arc<TlsListener>>)>,
     workers: Vec<Arc<WorkerShared>>,
     shared: Arc<Shared>,
     stop: Arc<Stop>,
@@ -299,7 +364,7 @@ struct Acceptor {
 
 impl Acceptor {
     fn run(mut self) {
-        for (i, listener) in self.listeners.iter_mut().enumerate() {
+        for (i, (listener, _)) in self.listeners.iter_mut().enumerate() {
             if let Err(e) = self
                 .poll
                 .registry()
@@ -326,7 +391,7 @@ impl Acceptor {
     }
 
     fn accept_all(&mut self, index: usize) {
-        let Some(listener) = self.listeners.get(index) else {
+        let Some((listener, tls)) = self.listeners.get(index) else {
             return;
         };
         loop {
@@ -344,7 +409,7 @@ impl Acceptor {
                     let _ = stream.set_nodelay(true);
                     let worker = &self.workers[self.next % self.workers.len()];
                     self.next = self.next.wrapping_add(1);
-                    worker.push_incoming(stream);
+                    worker.push_incoming(stream, tls.clone());
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -21,6 +21,9 @@ pub(crate) struct Counters {
     pub(crate) packets_out: AtomicU64,
     pub(crate) bytes_in: AtomicU64,
     pub(crate) bytes_out: AtomicU64,
+    pub(crate) tls_handshakes: AtomicU64,
+    pub(crate) tls_handshake_failures: AtomicU64,
+    pub(crate) tls_certificates_refused: AtomicU64,
 }
 
 /// Adds `n` to a counter.
@@ -54,6 +57,11 @@ impl Counters {
             packets_sent: get(&self.packets_out),
             bytes_received: get(&self.bytes_in),
             bytes_sent: get(&self.bytes_out),
+            tls_handshakes: get(&self.tls_handshakes),
+            tls_handshake_failures: get(&self.tls_handshake_failures),
+            tls_certificates_refused: get(&self.tls_certificates_refused),
+            // Filled in by `ServerHandle::stats` from the configured `Auth`.
+            auth: crate::auth::AuthStats::default(),
         }
     }
 }
@@ -72,7 +80,8 @@ pub struct NetStats {
     pub clients_connected: u64,
     /// CONNECTs answered with a refusal (bad version, client id, credentials, ...).
     pub connect_refused: u64,
-    /// Connections closed for a malformed packet.
+    /// Connections closed for a malformed packet (or, on TLS, a record that does not
+    /// decrypt after the handshake).
     pub malformed_packets: u64,
     /// Connections closed for a protocol violation (a well-formed packet not allowed then).
     pub protocol_errors: u64,
@@ -90,8 +99,20 @@ pub struct NetStats {
     pub packets_received: u64,
     /// MQTT packets sent.
     pub packets_sent: u64,
-    /// Bytes received.
+    /// Bytes received (on TLS connections: TLS records, handshake included).
     pub bytes_received: u64,
-    /// Bytes sent.
+    /// Bytes sent (on TLS connections: TLS records, handshake included).
     pub bytes_sent: u64,
+    /// TLS handshakes completed. A handshake that does not end within `connect_timeout`
+    /// counts in `connect_timeouts`.
+    pub tls_handshakes: u64,
+    /// TLS handshakes that failed (not TLS, no common version or cipher suite, a refused
+    /// client certificate); the client never reached CONNECT.
+    pub tls_handshake_failures: u64,
+    /// Of `tls_handshake_failures`: client certificates missing, invalid (expired, from
+    /// another CA) or without the identity `use_identity_as_username` needs.
+    pub tls_certificates_refused: u64,
+    /// Authentication and authorization counters (`password_file`, `acl_file`, client-id
+    /// rules).
+    pub auth: crate::auth::AuthStats,
 }

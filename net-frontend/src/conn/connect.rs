@@ -25,6 +25,12 @@ impl Conn {
             // 3.1 requires an id; 3.1.1 assigns one only with a clean session [MQTT-3.1.3-8].
             return Err(self.refuse(v, ReasonCode::CLIENT_IDENTIFIER_NOT_VALID));
         }
+        // Password file, anonymous clients, client-id rules, will ACL (`crate::auth`); the
+        // embedder's hooks run after, inside `Broker::connect`.
+        let identity_verified = self.transport_username.is_some();
+        if let Err(refusal) = self.shared.config.auth.check_connect(c, identity_verified) {
+            return Err(self.refuse(v, refusal.reason_code(v)));
+        }
         let options = match self.connect_options(c) {
             Ok(options) => options,
             Err(code) => return Err(self.refuse(v, code)),
@@ -34,6 +40,16 @@ impl Conn {
             Err(e) => {
                 tracing::debug!(client = %c.client_id, error = %e, "connection refused");
                 return Err(self.refuse(v, connect_error_code(&e)));
+            }
+        };
+        let auth = match self.shared.config.auth.admit(c, client.client_id()) {
+            Ok(auth) => auth,
+            Err(refusal) => {
+                // Only a will refused for an assigned id gets here: a fresh session, ended
+                // without its will.
+                let _ = client.set_session_expiry(Duration::ZERO);
+                client.disconnect();
+                return Err(self.refuse(v, refusal.reason_code(v)));
             }
         };
         let max = self.shared.config.max_keepalive;
@@ -70,6 +86,7 @@ impl Conn {
                 .maximum_packet_size
                 .map_or(usize::MAX, |m| m as usize),
             zero_expiry: c.properties.session_expiry_interval.unwrap_or(0) == 0,
+            auth,
             client,
         };
         self.phase = Phase::Live(Box::new(live));

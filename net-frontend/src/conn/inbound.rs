@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mqlite::{
-    PublishError, PublishOptions, PublishProperties, QoS, Received, SubscribeError, TopicName,
+    PublishError, PublishOptions, PublishProperties, QoS, Received, SubOptions, SubscribeError,
+    TopicName,
 };
 
 use super::{Closed, Conn, Flow, Live, Phase};
@@ -100,6 +101,12 @@ impl Conn {
         let live = self.live()?;
         let version = live.version;
         let result = match p.packet_id {
+            // The ACL (`crate::auth`): dropped, acknowledged below with 0x87 on 5.0.
+            _ if !live.auth.may_publish(topic.as_str(), p.qos) => {
+                Err(PublishError::NotAuthorized {
+                    topic: topic.as_str().to_owned(),
+                })
+            }
             Some(id) => live
                 .client
                 .publish_packet(id.get(), topic, payload, &options),
@@ -178,40 +185,34 @@ impl Conn {
     }
 
     fn on_pubrec(&mut self, id: PacketId) -> Flow {
-        let live = self.live()?;
-        match live.client.pubrec(id.get()) {
-            Ok(known) => {
-                let code = if known {
-                    ReasonCode::SUCCESS
-                } else {
-                    ReasonCode::PACKET_IDENTIFIER_NOT_FOUND
-                };
-                let code = if live.version.is_v5() {
-                    code
-                } else {
-                    ReasonCode::SUCCESS
-                };
-                self.ack(Packet::PubRel(with_code(PubRel::new(id), code)))
-            }
-            Err(e) => Err(self.session_ended(e)),
-        }
+        self.answer_qos2_step(id, mqlite::Client::pubrec, |id, code| {
+            Packet::PubRel(with_code(PubRel::new(id), code))
+        })
     }
 
     fn on_pubrel(&mut self, id: PacketId) -> Flow {
+        self.answer_qos2_step(id, mqlite::Client::pubrel, |id, code| {
+            Packet::PubComp(with_code(PubComp::new(id), code))
+        })
+    }
+
+    /// PUBREC → PUBREL and PUBREL → PUBCOMP: tells the session, then answers; on 5.0 with
+    /// 0x92 when the id was not known (§3.6.2.1, §3.7.2.1).
+    fn answer_qos2_step(
+        &mut self,
+        id: PacketId,
+        step: fn(&mqlite::Client, u16) -> Result<bool, mqlite::SessionError>,
+        answer: fn(PacketId, ReasonCode) -> Packet,
+    ) -> Flow {
         let live = self.live()?;
-        match live.client.pubrel(id.get()) {
+        match step(&live.client, id.get()) {
             Ok(known) => {
-                let code = if known {
+                let code = if known || !live.version.is_v5() {
                     ReasonCode::SUCCESS
                 } else {
                     ReasonCode::PACKET_IDENTIFIER_NOT_FOUND
                 };
-                let code = if live.version.is_v5() {
-                    code
-                } else {
-                    ReasonCode::SUCCESS
-                };
-                self.ack(Packet::PubComp(with_code(PubComp::new(id), code)))
+                self.ack(answer(id, code))
             }
             Err(e) => Err(self.session_ended(e)),
         }
@@ -229,10 +230,33 @@ impl Conn {
         }
         let live = self.live()?;
         let version = live.version;
-        let results = match live.client.subscribe_many(&filters) {
-            Ok(results) => results,
+        // The ACL (`crate::auth`): a refused filter is not subscribed (0x87, 0x80 before
+        // 5.0); an allowed one may get a lower QoS (the rules' `qos` extension).
+        let granted: Vec<Option<QoS>> = filters
+            .iter()
+            .map(|&(filter, opts)| live.auth.subscribe_qos(filter, opts.qos()))
+            .collect();
+        let allowed: Vec<(&str, SubOptions)> = filters
+            .iter()
+            .zip(&granted)
+            .filter_map(|(&(filter, opts), qos)| qos.map(|q| (filter, with_qos(opts, q))))
+            .collect();
+        let mut subscribed = match live.client.subscribe_many(&allowed) {
+            Ok(results) => results.into_iter(),
             Err(e) => return Err(self.session_ended(e)),
         };
+        let results: Vec<_> = filters
+            .iter()
+            .zip(&granted)
+            .map(|(&(filter, _), qos)| match qos {
+                Some(_) => subscribed
+                    .next()
+                    .expect("subscribe_many returns one result per filter"),
+                None => Err(SubscribeError::NotAuthorized {
+                    filter: filter.to_owned(),
+                }),
+            })
+            .collect();
         let reason_codes = results
             .iter()
             .map(|r| match r {
@@ -310,6 +334,18 @@ impl Conn {
         self.phase = Phase::Closed;
         Closed
     }
+}
+
+/// `opts` with QoS `qos` (the ACL may grant less than asked).
+fn with_qos(opts: SubOptions, qos: QoS) -> SubOptions {
+    if opts.qos() == qos {
+        return opts;
+    }
+    SubOptions::new(qos)
+        .no_local(opts.is_no_local())
+        .retain_as_published(opts.is_retain_as_published())
+        .retain_handling(opts.get_retain_handling())
+        .subscription_id(opts.get_subscription_id())
 }
 
 fn with_code<T: AckCode>(mut ack: T, code: ReasonCode) -> T {

@@ -83,6 +83,11 @@ pub(crate) struct Conn {
     write_progress: Instant,
     /// A QoS 0 publish of this client found a full subscriber queue: stop reading for now.
     throttle: bool,
+    /// The username the transport vouches for: the client certificate's identity on a TLS
+    /// listener with `use_identity_as_username` ([`Conn::set_transport_username`]). It
+    /// replaces the CONNECT's username, and its password is dropped, as in Mosquitto: the
+    /// certificate is the credential.
+    transport_username: Option<String>,
 }
 
 #[derive(Debug)]
@@ -110,6 +115,8 @@ struct Live {
     /// The CONNECT's session expiry interval was 0, so DISCONNECT may not raise it
     /// [MQTT-3.14.2-2].
     zero_expiry: bool,
+    /// What the ACL lets this client publish, subscribe to and read (`crate::auth`).
+    auth: crate::auth::ClientAuth,
 }
 
 impl Conn {
@@ -132,7 +139,14 @@ impl Conn {
             last_packet: now,
             write_progress: now,
             throttle: false,
+            transport_username: None,
         }
+    }
+
+    /// Sets the username the transport authenticated (a TLS client certificate's identity).
+    /// Called by the worker when the handshake ends, before any CONNECT byte is handled.
+    pub(crate) fn set_transport_username(&mut self, username: String) {
+        self.transport_username = Some(username);
     }
 
     /// Whether the write buffer is past its limit: stop reading and taking deliveries.
@@ -155,7 +169,13 @@ impl Conn {
             let packet = match &self.phase {
                 Phase::Closed => return Err(Closed),
                 Phase::Connecting => match codec::decode_connect(&mut self.read, limits) {
-                    Ok(Some(connect)) => Packet::Connect(connect),
+                    Ok(Some(mut connect)) => {
+                        if let Some(username) = &self.transport_username {
+                            connect.username = Some(username.clone());
+                            connect.password = None;
+                        }
+                        Packet::Connect(connect)
+                    }
                     Ok(None) => break,
                     Err(e) => return Err(self.refuse_malformed_connect(&e)),
                 },

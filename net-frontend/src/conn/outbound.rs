@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use mqlite::{Message, Outbound, QoS, TopicName, TryRecvError};
+use mqlite::{Client, Message, Outbound, QoS, SessionError, TopicName, TryRecvError};
 
 use super::{Closed, Conn, Drain, Phase};
 use crate::codec::{Packet, PacketId, Properties, PubRel, PublishRef};
@@ -83,11 +83,18 @@ impl Conn {
     }
 
     /// Encodes one delivery; one larger than the client accepts is dropped and completed
-    /// as if sent [MQTT-3.1.2-25].
+    /// as if sent [MQTT-3.1.2-25], and so is one the ACL does not let the client read.
     fn send_publish(&mut self, message: &Message) -> Result<(), Closed> {
         let Phase::Live(live) = &mut self.phase else {
             return Err(Closed);
         };
+        if !live.auth.may_read(message.topic()) {
+            // `acl_file`: read access is checked per delivery, retained messages included,
+            // as Mosquitto does; a wildcard subscription may span topics the client may not
+            // read.
+            let done = complete_unsent(&live.client, message);
+            return done.map_err(|e| self.session_ended(e));
+        }
         let v = live.version;
         let mut props = Properties::default();
         let (alias, send_topic) = if v.is_v5() {
@@ -126,13 +133,18 @@ impl Conn {
             live.aliases_out.forget(message.topic_name());
         }
         stats::add(&self.shared.counters.oversized_dropped, 1);
-        let (client, id) = (&live.client, message.packet_id().unwrap_or(0));
-        let done = match message.qos() {
-            QoS::AtMostOnce => Ok(true),
-            QoS::AtLeastOnce => client.puback(id),
-            _ => client.pubrec(id).and_then(|_| client.pubcomp(id)),
-        };
-        done.map(drop).map_err(|e| self.session_ended(e))
+        let done = complete_unsent(&live.client, message);
+        done.map_err(|e| self.session_ended(e))
+    }
+}
+
+/// Completes a delivery that is not sent, as if the client had acknowledged it.
+fn complete_unsent(client: &Client, message: &Message) -> Result<(), SessionError> {
+    let id = message.packet_id().unwrap_or(0);
+    match message.qos() {
+        QoS::AtMostOnce => Ok(()),
+        QoS::AtLeastOnce => client.puback(id).map(drop),
+        _ => client.pubrec(id).and_then(|_| client.pubcomp(id)).map(drop),
     }
 }
 

@@ -2,12 +2,13 @@
 //! annotated example is `net-frontend/mqlite.example.toml`.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use mqlite::{Config, OverflowPolicy, SharedStrategy};
-use mqlite_net::ServerConfig;
+use mqlite_net::auth::{Acl, Auth, ClientIdRules, PasswordFile};
+use mqlite_net::{ServerConfig, TlsConfig};
 use serde::Deserialize;
 
 /// The whole file.
@@ -16,12 +17,100 @@ use serde::Deserialize;
 pub(crate) struct FileConfig {
     /// Addresses to listen on; default `["127.0.0.1:1883"]`.
     pub(crate) listen: Option<Vec<String>>,
-    /// Accept clients without credentials on non-loopback listeners.
+    /// Accept clients without credentials: on non-loopback listeners when there is no
+    /// password file, and at all when there is one.
     pub(crate) allow_anonymous: Option<bool>,
+    /// Mosquitto 2 password file (`mqlite passwd`); relative to the config file's folder.
+    pub(crate) password_file: Option<PathBuf>,
+    /// Mosquitto ACL file; relative to the config file's folder.
+    pub(crate) acl_file: Option<PathBuf>,
+    /// Allowed client-id prefixes: one string (as in Mosquitto) or a list.
+    pub(crate) clientid_prefixes: Option<OneOrMany>,
+    /// The client id must equal the user name.
+    pub(crate) clientid_equals_username: Option<bool>,
+    /// The folder of the config file, for relative paths.
+    #[serde(skip)]
+    pub(crate) base_dir: PathBuf,
+    /// `[[listener]]` tables: listeners with settings of their own (TLS), beside `listen`.
+    #[serde(default)]
+    pub(crate) listener: Vec<ListenerSection>,
     #[serde(default)]
     pub(crate) server: ServerSection,
     #[serde(default)]
     pub(crate) broker: BrokerSection,
+}
+
+/// `[[listener]]`: one listener and its TLS settings, with Mosquitto's option names. Without
+/// `certfile` and `keyfile` it is plain TCP.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListenerSection {
+    /// `host:port`.
+    pub(crate) address: String,
+    certfile: Option<PathBuf>,
+    keyfile: Option<PathBuf>,
+    cafile: Option<PathBuf>,
+    require_certificate: Option<bool>,
+    use_identity_as_username: Option<bool>,
+    /// `cn` (default), `san_dns`, `san_email` or `san_uri`.
+    identity_source: Option<String>,
+    /// The minimum version: `tlsv1.2` (default) or `tlsv1.3`.
+    tls_version: Option<String>,
+}
+
+impl ListenerSection {
+    /// Whether clients of this listener must show a valid certificate, which then
+    /// authenticates them.
+    pub(crate) fn requires_certificate(&self) -> bool {
+        self.require_certificate.unwrap_or(false)
+    }
+
+    /// The listener's TLS settings (file paths relative to `base_dir`), or `None` for plain
+    /// TCP.
+    pub(crate) fn tls(&self, base_dir: &Path) -> anyhow::Result<Option<TlsConfig>> {
+        let what = || format!("[[listener]] {}", self.address);
+        let (certfile, keyfile) = match (&self.certfile, &self.keyfile) {
+            (Some(cert), Some(key)) => (base_dir.join(cert), base_dir.join(key)),
+            (None, None) => {
+                let tls_only = [
+                    ("cafile", self.cafile.is_some()),
+                    ("require_certificate", self.require_certificate.is_some()),
+                    (
+                        "use_identity_as_username",
+                        self.use_identity_as_username.is_some(),
+                    ),
+                    ("identity_source", self.identity_source.is_some()),
+                    ("tls_version", self.tls_version.is_some()),
+                ];
+                if let Some((key, _)) = tls_only.iter().find(|(_, set)| *set) {
+                    bail!("{}: `{key}` needs TLS: set certfile and keyfile", what());
+                }
+                return Ok(None);
+            }
+            _ => bail!("{}: certfile and keyfile go together", what()),
+        };
+        let mut tls = TlsConfig::new(certfile, keyfile)
+            .require_certificate(self.requires_certificate())
+            .use_identity_as_username(self.use_identity_as_username.unwrap_or(false));
+        if let Some(cafile) = &self.cafile {
+            tls = tls.cafile(base_dir.join(cafile));
+        }
+        if let Some(source) = &self.identity_source {
+            tls = tls.identity_source(source.parse().with_context(what)?);
+        }
+        if let Some(version) = &self.tls_version {
+            tls = tls.min_version(version.parse().with_context(what)?);
+        }
+        Ok(Some(tls))
+    }
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// `[server]`: the network frontend ([`ServerConfig`]).
@@ -75,7 +164,34 @@ impl FileConfig {
     pub(crate) fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+        let mut file: Self =
+            toml::from_str(&text).with_context(|| format!("config file {}", path.display()))?;
+        file.base_dir = path.parent().map(Path::to_owned).unwrap_or_default();
+        Ok(file)
+    }
+
+    /// Authentication and authorization: the password and ACL files read, the client-id
+    /// rules. Without a password file anonymous clients are accepted (`check_anonymous`
+    /// keeps them to loopback unless `allow_anonymous = true`); with one, only if
+    /// `allow_anonymous = true`, as in Mosquitto 2.
+    pub(crate) fn auth(&self) -> anyhow::Result<Auth> {
+        let mut builder = Auth::builder();
+        if let Some(path) = &self.password_file {
+            builder = builder
+                .password_file(PasswordFile::load(self.base_dir.join(path))?)
+                .allow_anonymous(self.allow_anonymous.unwrap_or(false));
+        }
+        if let Some(path) = &self.acl_file {
+            builder = builder.acl(Acl::load(self.base_dir.join(path))?);
+        }
+        let mut rules = ClientIdRules::default();
+        rules.prefixes = match self.clientid_prefixes.clone() {
+            None => Vec::new(),
+            Some(OneOrMany::One(prefix)) => vec![prefix],
+            Some(OneOrMany::Many(prefixes)) => prefixes,
+        };
+        rules.equals_username = self.clientid_equals_username.unwrap_or(false);
+        Ok(builder.client_ids(rules).build())
     }
 
     /// The frontend's settings: defaults overridden by `[server]`.
@@ -172,16 +288,21 @@ impl FileConfig {
     }
 }
 
-/// Refuses a listener off loopback while anonymous clients are not explicitly allowed (there
-/// is no other authentication yet), as Mosquitto 2 does.
-pub(crate) fn check_anonymous(addrs: &[SocketAddr], allow_anonymous: bool) -> anyhow::Result<()> {
-    if allow_anonymous {
+/// Refuses a listener off loopback when no authentication is configured and anonymous
+/// clients are not explicitly allowed, as Mosquitto 2 does.
+pub(crate) fn check_anonymous(
+    addrs: &[SocketAddr],
+    allow_anonymous: bool,
+    has_password_file: bool,
+) -> anyhow::Result<()> {
+    if allow_anonymous || has_password_file {
         return Ok(());
     }
     if let Some(addr) = addrs.iter().find(|a| !a.ip().is_loopback()) {
         bail!(
             "listener {addr} is not on loopback and no authentication is configured: \
-             set `allow_anonymous = true` in the config file to accept anonymous clients on it"
+             set `password_file` (see docs/security.md), or `allow_anonymous = true` to \
+             accept anonymous clients on it"
         );
     }
     Ok(())
@@ -217,11 +338,115 @@ mod tests {
     fn non_loopback_listener_needs_allow_anonymous() {
         let public: SocketAddr = "0.0.0.0:1883".parse().unwrap();
         let local: SocketAddr = "127.0.0.1:1883".parse().unwrap();
-        assert!(check_anonymous(&[local], false).is_ok());
-        let err = check_anonymous(&[local, public], false)
+        assert!(check_anonymous(&[local], false, false).is_ok());
+        let err = check_anonymous(&[local, public], false, false)
             .unwrap_err()
             .to_string();
         assert!(err.contains("allow_anonymous"), "{err}");
-        assert!(check_anonymous(&[public], true).is_ok());
+        assert!(err.contains("password_file"), "{err}");
+        assert!(check_anonymous(&[public], true, false).is_ok());
+        assert!(check_anonymous(&[public], false, true).is_ok());
+    }
+
+    #[test]
+    fn auth_files_are_read_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let hash = mqlite_net::auth::hash_password(b"pw", 101).unwrap();
+        std::fs::write(dir.path().join("passwd"), format!("alice:{hash}\n")).unwrap();
+        std::fs::write(dir.path().join("acl"), "user alice\ntopic alice/#\n").unwrap();
+        let config = dir.path().join("mqlite.toml");
+        std::fs::write(
+            &config,
+            "password_file = \"passwd\"\nacl_file = \"acl\"\nclientid_prefixes = \"dev-\"\n",
+        )
+        .unwrap();
+        let auth = FileConfig::load(&config).unwrap().auth().unwrap();
+        assert!(auth.has_password_file());
+        assert!(auth.acl().is_some());
+
+        std::fs::write(&config, "acl_file = \"missing\"\n").unwrap();
+        let err = format!(
+            "{:#}",
+            FileConfig::load(&config).unwrap().auth().unwrap_err()
+        );
+        assert!(err.contains("missing"), "{err}");
+        std::fs::write(dir.path().join("acl"), "topic read a\nbogus\n").unwrap();
+        std::fs::write(&config, "acl_file = \"acl\"\n").unwrap();
+        let err = format!(
+            "{:#}",
+            FileConfig::load(&config).unwrap().auth().unwrap_err()
+        );
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    /// The commented-out `[[listener]]` tables of the example file, uncommented, parse and
+    /// make a TLS listener and a plain one.
+    #[test]
+    fn the_example_listener_tables_parse() {
+        let text = include_str!("../../../mqlite.example.toml");
+        let tables: String = text
+            .lines()
+            .skip_while(|line| *line != "# [[listener]]")
+            .take_while(|line| !line.starts_with('['))
+            .filter_map(|line| line.strip_prefix("# "))
+            .filter(|line| !line.starts_with(' ')) // the indented explanations
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let file: FileConfig = toml::from_str(&tables).unwrap();
+        let [tls, plain] = &file.listener[..] else {
+            panic!("two [[listener]] tables expected in:\n{tables}");
+        };
+        let tls = tls.tls(Path::new("")).unwrap().unwrap();
+        assert!(tls.require_certificate && tls.use_identity_as_username);
+        assert!(tls.cafile.is_some());
+        assert!(plain.tls(Path::new("")).unwrap().is_none());
+    }
+
+    #[test]
+    fn listener_tables_make_tls_settings() {
+        let file: FileConfig = toml::from_str(
+            "[[listener]]\naddress = \"127.0.0.1:1883\"\n\
+             [[listener]]\naddress = \"0.0.0.0:8883\"\ncertfile = \"s.pem\"\nkeyfile = \"/k.pem\"\n\
+             cafile = \"ca.pem\"\nrequire_certificate = true\nuse_identity_as_username = true\n\
+             identity_source = \"san_uri\"\ntls_version = \"tlsv1.3\"\n",
+        )
+        .unwrap();
+        let base = Path::new("/etc/mqlite");
+        assert!(file.listener[0].tls(base).unwrap().is_none());
+        let tls = file.listener[1].tls(base).unwrap().unwrap();
+        assert_eq!(tls.certfile, Path::new("/etc/mqlite/s.pem"));
+        assert_eq!(tls.keyfile, Path::new("/k.pem"));
+        assert_eq!(tls.cafile.as_deref(), Some(Path::new("/etc/mqlite/ca.pem")));
+        assert!(tls.require_certificate && tls.use_identity_as_username);
+        assert_eq!(tls.identity_source, mqlite_net::IdentitySource::SanUri);
+        assert_eq!(tls.min_version, mqlite_net::TlsVersion::Tls13);
+        assert!(file.listener[1].requires_certificate());
+    }
+
+    #[test]
+    fn bad_listener_tables_are_refused() {
+        let parse = |text: &str| -> String {
+            let file: FileConfig = toml::from_str(text).unwrap();
+            format!("{:#}", file.listener[0].tls(Path::new("")).unwrap_err())
+        };
+        let err = parse("[[listener]]\naddress = \"a:1\"\ncafile = \"ca.pem\"\n");
+        assert!(err.contains("`cafile` needs TLS"), "{err}");
+        let err = parse("[[listener]]\naddress = \"a:1\"\ncertfile = \"c.pem\"\n");
+        assert!(err.contains("go together"), "{err}");
+        let err = parse(
+            "[[listener]]\naddress = \"a:1\"\ncertfile = \"c\"\nkeyfile = \"k\"\ntls_version = \"tlsv1.1\"\n",
+        );
+        assert!(err.contains("tlsv1.1") && err.contains("a:1"), "{err}");
+        assert!(
+            toml::from_str::<FileConfig>("[[listener]]\naddress = \"a:1\"\nport = 1\n").is_err()
+        );
+    }
+
+    #[test]
+    fn clientid_prefixes_take_a_string_or_a_list() {
+        let one: FileConfig = toml::from_str("clientid_prefixes = \"a-\"\n").unwrap();
+        let many: FileConfig = toml::from_str("clientid_prefixes = [\"a-\", \"b-\"]\n").unwrap();
+        assert!(one.auth().is_ok() && many.auth().is_ok());
+        assert!(matches!(many.clientid_prefixes, Some(OneOrMany::Many(ref v)) if v.len() == 2));
     }
 }

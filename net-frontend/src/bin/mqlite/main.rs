@@ -2,19 +2,21 @@
 //!
 //! With no arguments it listens on 127.0.0.1:1883. `--listen ADDR` (repeatable) and
 //! `--config FILE` override; logs go to stderr through `tracing` (`RUST_LOG=debug`).
-//! SIGINT and SIGTERM close every connection and stop.
+//! SIGINT and SIGTERM close every connection and stop; SIGHUP reloads the TLS certificates.
+//! `mqlite passwd FILE USER` manages a password file (`passwd.rs`).
 
 #![allow(clippy::print_stdout)]
 
 mod config;
+mod passwd;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use mqlite::Broker;
-use mqlite_net::Server;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use mqlite_net::{Server, ServerHandle};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::config::{FileConfig, check_anonymous};
@@ -23,6 +25,7 @@ const HELP: &str = "\
 mqlite: an embeddable MQTT broker (MQTT 3.1, 3.1.1 and 5.0), in memory
 
 Usage: mqlite [OPTIONS]
+       mqlite passwd [-D] [-I N] FILE USER   (add, update or delete a user of a password file)
 
 Options:
   -l, --listen ADDR   listen on ADDR (host:port); repeatable; default 127.0.0.1:1883
@@ -31,7 +34,8 @@ Options:
   -V, --version       print the version
 
 Logs go to stderr; set RUST_LOG (error, warn, info, debug, trace) to choose how much.
-SIGINT or SIGTERM closes every connection and stops the broker.";
+SIGINT or SIGTERM closes every connection and stops the broker; SIGHUP reloads the TLS
+certificates and keys.";
 
 /// What the command line asked for.
 #[derive(Debug, Default)]
@@ -90,12 +94,33 @@ fn run(args: Args) -> anyhow::Result<()> {
     let listen = if !args.listen.is_empty() {
         args.listen.clone()
     } else {
-        file.listen
-            .clone()
-            .unwrap_or_else(|| vec!["127.0.0.1:1883".to_owned()])
+        file.listen.clone().unwrap_or_else(|| {
+            // No `listen` key: the default address, unless `[[listener]]` tables say where.
+            if file.listener.is_empty() {
+                vec!["127.0.0.1:1883".to_owned()]
+            } else {
+                Vec::new()
+            }
+        })
     };
     let addrs = resolve(&listen)?;
-    check_anonymous(&addrs, file.allow_anonymous.unwrap_or(false))?;
+    // `[[listener]]` tables: each address with its TLS settings (`None`: plain TCP).
+    let mut listeners = Vec::new();
+    let mut open_addrs = addrs.clone();
+    for section in &file.listener {
+        let resolved = resolve(std::slice::from_ref(&section.address))?;
+        if !section.requires_certificate() {
+            // A listener that requires a client certificate authenticates its clients.
+            open_addrs.extend(&resolved);
+        }
+        listeners.push((resolved, section.tls(&file.base_dir)?));
+    }
+    check_anonymous(
+        &open_addrs,
+        file.allow_anonymous.unwrap_or(false),
+        file.password_file.is_some(),
+    )?;
+    let auth = file.auth()?;
     // Each connection is a file descriptor: take the hard limit, not the often tiny soft
     // one (Mosquitto relies on systemd for this; a plain shell gives 1024).
     match rlimit::increase_nofile_limit(u64::MAX) {
@@ -103,19 +128,43 @@ fn run(args: Args) -> anyhow::Result<()> {
         Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
     }
     let broker = Broker::new(file.broker_config()?);
-    let mut builder = Server::builder(broker.clone()).config(file.server_config());
+    let mut server_config = file.server_config();
+    server_config.auth = auth;
+    let mut builder = Server::builder(broker.clone()).config(server_config);
     for addr in &addrs {
         builder = builder.listen(*addr);
     }
+    for (resolved, tls) in listeners {
+        builder = match tls {
+            Some(tls) => builder.listen_tls(&resolved[..], tls),
+            None => builder.listen(&resolved[..]),
+        };
+    }
     let server = builder.bind()?.spawn()?;
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
-    if let Some(signal) = signals.forever().next() {
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
+    for signal in signals.forever() {
+        if signal == SIGHUP {
+            on_sighup(&server);
+            continue;
+        }
         tracing::info!(signal, "shutting down");
+        break;
     }
     server.shutdown();
     broker.shutdown();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGHUP: reload what can change under a running broker without dropping connections (the
+/// TLS certificates, keys and CA bundles; new handshakes use them). A bad file is logged and
+/// the previous one stays.
+fn on_sighup(server: &ServerHandle) {
+    tracing::info!("SIGHUP: reloading");
+    if let Err(e) = server.reload_tls() {
+        tracing::error!(error = %e, "TLS reload failed; the previous certificates stay");
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -126,10 +175,15 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let result = parse_args(std::env::args().skip(1)).and_then(|args| match args {
-        Some(args) => run(args),
-        None => Ok(()),
-    });
+    let mut args = std::env::args().skip(1).peekable();
+    let result = if args.peek().map(String::as_str) == Some("passwd") {
+        passwd::run(args.skip(1))
+    } else {
+        parse_args(args).and_then(|args| match args {
+            Some(args) => run(args),
+            None => Ok(()),
+        })
+    };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -6,10 +6,15 @@
 //! worker's `mio::Waker` only if the worker is not already awake (one syscall per batch,
 //! not per message). The worker then drains a batch per connection and writes it with one
 //! `write` call where the socket takes it.
+//!
+//! - `mod.rs`: the event loop: accepting sockets from the acceptor, wake-ups, timers, which
+//!   connection is served when.
+//! - `socket.rs`: one connection's socket I/O, plain or through its [`TlsSession`] (the
+//!   [`Conn`] sees plaintext only), and closing.
+//!
+//! Not here: MQTT (`conn/`), listening (`server.rs`), TLS configuration (`tls/`).
 
-use std::io::{self, Read, Write};
-
-use bytes::Buf;
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -19,26 +24,24 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use mqlite::{Broker, Wake};
 use parking_lot::Mutex;
 
-use crate::conn::{Conn, Drain, Shared};
+use crate::conn::{Conn, Shared};
 use crate::stats;
+use crate::tls::{TlsListener, TlsSession};
+
+mod socket;
+
+use socket::Entry;
+pub(crate) use socket::Flushed;
 
 /// The token of the worker's own waker.
 const WAKER: Token = Token(usize::MAX);
 /// Bytes read from a socket per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
-/// `read` calls per connection per turn before others get theirs.
-const READS_PER_TURN: usize = 2;
-/// Delivery batches (`ServerConfig::delivery_batch` each) a connection writes per turn while
-/// its socket takes them. Larger than the read budget: one subscriber may have to keep up
-/// with many publishers.
-const BATCHES_PER_TURN: usize = 16;
 /// How often keep alive, CONNECT and stall timeouts are checked.
 const TICK: Duration = Duration::from_millis(250);
 /// How long a closing connection may keep its socket to let the last packet reach the
 /// client (we shut down our side, then wait for the client's EOF).
 const LINGER: Duration = Duration::from_secs(2);
-/// A write buffer larger than this is freed once empty, so idle connections stay small.
-const KEEP_WRITE_CAPACITY: usize = 16 * 1024;
 
 /// What other threads share with a worker.
 #[derive(Debug)]
@@ -48,8 +51,8 @@ pub(crate) struct WorkerShared {
     notified: AtomicBool,
     /// Connections whose session has something to send.
     ready: Mutex<Vec<usize>>,
-    /// Accepted sockets not yet registered.
-    incoming: Mutex<Vec<TcpStream>>,
+    /// Accepted sockets not yet registered, with their listener's TLS if it has TLS.
+    incoming: Mutex<Vec<(TcpStream, Option<Arc<TlsListener>>)>>,
     /// Set once to stop the worker.
     stop: AtomicBool,
 }
@@ -65,9 +68,9 @@ impl WorkerShared {
         }
     }
 
-    /// Hands an accepted socket to the worker.
-    pub(crate) fn push_incoming(&self, stream: TcpStream) {
-        self.incoming.lock().push(stream);
+    /// Hands an accepted socket to the worker; `tls` if it came to a TLS listener.
+    pub(crate) fn push_incoming(&self, stream: TcpStream, tls: Option<Arc<TlsListener>>) {
+        self.incoming.lock().push((stream, tls));
         self.notify();
     }
 
@@ -90,33 +93,6 @@ impl Wake for ConnWake {
         self.worker.ready.lock().push(self.slot);
         self.worker.notify();
     }
-}
-
-/// What a flush left in the write buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flushed {
-    /// Nothing: the socket took it all.
-    Empty,
-    /// The socket would block; a writable event follows.
-    Blocked,
-    /// The socket is broken.
-    Broken,
-}
-
-/// A connection and its socket.
-#[derive(Debug)]
-struct Entry {
-    stream: TcpStream,
-    conn: Conn,
-    /// Set once the connection closed: we wait for the client's EOF until then + LINGER.
-    closing_since: Option<Instant>,
-    /// Still has bytes to read or deliveries to take after its turn.
-    busy: bool,
-    /// Reading stopped on a full write buffer.
-    read_paused: bool,
-    /// Reading stopped because the client's QoS 0 messages find full queues: resume after
-    /// `ServerConfig::full_queue_backoff`.
-    throttled: bool,
 }
 
 /// The event loop of one worker thread.
@@ -233,8 +209,8 @@ impl Worker {
 
     fn take_incoming(&mut self, now: Instant) {
         let incoming = std::mem::take(&mut *self.shared.incoming.lock());
-        for stream in incoming {
-            self.register(stream, now);
+        for (stream, tls) in incoming {
+            self.register(stream, tls, now);
         }
     }
 
@@ -245,7 +221,15 @@ impl Worker {
         }
     }
 
-    fn register(&mut self, mut stream: TcpStream, now: Instant) {
+    fn register(&mut self, mut stream: TcpStream, tls: Option<Arc<TlsListener>>, now: Instant) {
+        let tls = match tls.map(TlsSession::new).transpose() {
+            Ok(tls) => tls.map(Box::new),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not start a TLS session");
+                stats::dec(&self.server.counters.open);
+                return;
+            }
+        };
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
             self.slots.len() - 1
@@ -266,14 +250,7 @@ impl Worker {
             slot,
         });
         let conn = Conn::new(self.broker.clone(), self.server.clone(), wake, now);
-        self.slots[slot] = Some(Entry {
-            stream,
-            conn,
-            closing_since: None,
-            busy: false,
-            read_paused: false,
-            throttled: false,
-        });
+        self.slots[slot] = Some(Entry::new(stream, conn, tls));
         // Bytes may already be waiting (edge-triggered: no event for them).
         self.serve(slot, true, now);
     }
@@ -285,7 +262,7 @@ impl Worker {
         };
         if entry.closing_since.is_some() {
             if readable {
-                Self::drain_closing(entry, &mut self.scratch);
+                entry.drain_closing(&mut self.scratch);
             }
             if entry.closing_since.is_none() {
                 self.remove(slot);
@@ -293,9 +270,9 @@ impl Worker {
             return;
         }
         entry.busy = false;
-        let mut open = !readable || Self::read(entry, &mut self.scratch, &self.server, now);
+        let mut open = !readable || entry.read(&mut self.scratch, &self.server, now);
         if open {
-            open = Self::deliver_and_flush(entry, &self.server, now);
+            open = entry.deliver_and_flush(&self.server, now);
         }
         let again = entry.busy || (entry.read_paused && !entry.conn.is_write_full());
         if !open {
@@ -308,117 +285,20 @@ impl Worker {
         }
     }
 
-    /// Reads and handles input until the socket is empty, the turn's budget is spent or the
-    /// write buffer is full. Returns `false` if the connection must close.
-    fn read(entry: &mut Entry, scratch: &mut [u8], server: &Shared, now: Instant) -> bool {
-        entry.read_paused = false;
-        // Packets left from a paused turn first.
-        if !entry.conn.read.is_empty() && entry.conn.on_read(now).is_err() {
-            return false;
-        }
-        if entry.conn.take_throttle() {
-            entry.throttled = true;
-            return true;
-        }
-        for _ in 0..READS_PER_TURN {
-            if entry.conn.is_write_full() {
-                // Paused: served again once the socket takes our bytes.
-                entry.read_paused = true;
-                return true;
-            }
-            match entry.stream.read(scratch) {
-                Ok(0) => return false,
-                Ok(n) => {
-                    stats::add(&server.counters.bytes_in, n as u64);
-                    entry.conn.read.extend_from_slice(&scratch[..n]);
-                    if entry.conn.on_read(now).is_err() {
-                        return false;
-                    }
-                    if entry.conn.take_throttle() {
-                        entry.throttled = true;
-                        return true;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
-            }
-        }
-        entry.busy = true;
-        true
-    }
-
-    /// Takes deliveries and writes until the socket or the session has nothing more for
-    /// now. Returns `false` if the connection must close.
-    fn deliver_and_flush(entry: &mut Entry, server: &Shared, now: Instant) -> bool {
-        for _ in 0..BATCHES_PER_TURN {
-            let Ok(drain) = entry.conn.on_delivery() else {
-                return false; // `start_closing` flushes the DISCONNECT
-            };
-            let pending = entry.conn.write.len();
-            let flushed = Self::flush(entry, server);
-            entry.conn.on_flushed(now, entry.conn.write.len() < pending);
-            match (drain, flushed) {
-                (_, Flushed::Broken) => return false,
-                (Drain::Idle, _) => return true,
-                // The socket is full: its writable event resumes the connection.
-                (Drain::More, Flushed::Blocked) => return true,
-                (Drain::More, Flushed::Empty) => {}
-            }
-        }
-        entry.busy = true;
-        true
-    }
-
-    /// Writes as much of the write buffer as the socket takes.
-    fn flush(entry: &mut Entry, server: &Shared) -> Flushed {
-        let buf = &mut entry.conn.write;
-        while !buf.is_empty() {
-            match entry.stream.write(buf) {
-                Ok(0) => return Flushed::Broken,
-                Ok(n) => {
-                    stats::add(&server.counters.bytes_out, n as u64);
-                    buf.advance(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flushed::Blocked,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Flushed::Broken,
-            }
-        }
-        if buf.capacity() > KEEP_WRITE_CAPACITY {
-            *buf = bytes::BytesMut::new();
-        }
-        Flushed::Empty
-    }
-
     /// Sends what is left, shuts our side down and waits (bounded) for the client's EOF, so
     /// the last packet (a CONNACK refusal, a DISCONNECT) is not lost to a reset.
     fn start_closing(&mut self, slot: usize, now: Instant) {
         let Some(Some(entry)) = self.slots.get_mut(slot) else {
             return;
         };
-        Self::flush(entry, &self.server);
+        entry.flush_last(&self.server);
         let _ = entry.stream.shutdown(std::net::Shutdown::Write);
         entry.closing_since = Some(now);
         entry.conn.read = bytes::BytesMut::new();
-        Self::drain_closing(entry, &mut self.scratch);
+        entry.drain_closing(&mut self.scratch);
         if entry.closing_since.is_none() {
             self.remove(slot);
         }
-    }
-
-    /// Discards input of a closing connection; clears `closing_since` at EOF or error.
-    fn drain_closing(entry: &mut Entry, scratch: &mut [u8]) {
-        loop {
-            match entry.stream.read(scratch) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-        entry.closing_since = None;
     }
 
     fn remove(&mut self, slot: usize) {
@@ -451,13 +331,13 @@ impl Worker {
             if let Some(Some(entry)) = self.slots.get_mut(slot) {
                 if entry.closing_since.is_none() {
                     entry.conn.shut_down();
-                    Self::flush(entry, &self.server);
+                    entry.flush_last(&self.server);
                 }
                 let _ = entry.stream.shutdown(std::net::Shutdown::Both);
             }
             self.remove(slot);
         }
-        for stream in std::mem::take(&mut *self.shared.incoming.lock()) {
+        for (stream, _) in std::mem::take(&mut *self.shared.incoming.lock()) {
             drop(stream);
             stats::dec(&self.server.counters.open);
         }
