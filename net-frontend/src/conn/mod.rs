@@ -7,7 +7,7 @@
 //! - `inbound.rs`: every packet of a connected client.
 //! - `outbound.rs`: deliveries → PUBLISH / PUBREL, topic aliases, the client's packet size.
 //!
-//! Not here: sockets, mio, threads (`worker.rs`), listening (`server.rs`).
+//! Not here: sockets, mio, threads (`worker/`), TLS (`tls/`), listening (`server.rs`).
 
 mod connect;
 mod inbound;
