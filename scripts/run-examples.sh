@@ -52,6 +52,12 @@ check gateway \
   "controller got devices/boiler-7/telemetry = temperature=92C (over TCP)" \
   "device got devices/boiler-7/command = reduce-burner (from an in-process thread)"
 
+check scram \
+  "dashboard: authenticated in-process, server signature verified" \
+  "device: CONNACK 0x00 (Success), server signature verified" \
+  "device: re-authenticated: AUTH 0x00 (Success), server signature verified" \
+  "intruder: CONNACK 0x87 (Not authorized) for a wrong password"
+
 # The Python example needs the bindings and paho-mqtt installed in $PY's environment
 # (scripts/test.sh does that first).
 PY=${PY:-python3}

@@ -9,7 +9,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::connect_options::ConnectOptions;
 use crate::error::{ConnectError, SessionError};
-use crate::hooks::{ClientInfo, DisconnectReason, Event, Hooks};
+use crate::hooks::{AuthExchange, ClientInfo, DenyReason, DisconnectReason, Event, Hooks};
 use crate::router::{RouterState, redirect};
 use crate::session::{Session, SessionLimits, Wake};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering, RwLock, ValueArc, channel};
@@ -178,6 +178,70 @@ impl Broker {
         self.shared.state.read().closed
     }
 
+    /// Starts an enhanced authentication exchange (MQTT 5.0 §4.12) for a client that named
+    /// the Authentication Method `method`: the hooks' [`Hooks::start_auth`]. `None` when there
+    /// are no hooks or they do not support `method`. Feed the exchange the client's data
+    /// with [`AuthExchange::step`]; once it succeeded, connect the client with
+    /// [`ConnectOptions::enhanced_auth`]. A connected client re-authenticates with a new
+    /// exchange.
+    ///
+    /// `client_id` may be empty (to be assigned at connect); `username` must be the one the
+    /// client will connect with. Call it with no lock held: it calls the hooks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mqlite::{AuthStep, Authenticator, Broker, ClientInfo, ConnectOptions, Hooks};
+    /// #[derive(Debug)]
+    /// struct Knock(u8);
+    /// impl Authenticator for Knock {
+    ///     fn step(&mut self, data: Option<&[u8]>) -> AuthStep {
+    ///         match (self.0, data) {
+    ///             (0, Some(b"knock")) => { self.0 = 1; AuthStep::Continue(b"who's there?".to_vec()) }
+    ///             (1, Some(b"alice")) => AuthStep::Success(None),
+    ///             _ => AuthStep::Fail,
+    ///         }
+    ///     }
+    /// }
+    /// #[derive(Debug)]
+    /// struct KnockKnock;
+    /// impl Hooks for KnockKnock {
+    ///     fn authenticate(&self, _: &ClientInfo<'_>, _: Option<&[u8]>) -> bool { false }
+    ///     fn start_auth(&self, _: &ClientInfo<'_>, method: &str) -> Option<Box<dyn Authenticator>> {
+    ///         (method == "KNOCK").then(|| Box::new(Knock(0)) as Box<dyn Authenticator>)
+    ///     }
+    /// }
+    /// let broker = Broker::builder().hooks(KnockKnock).build();
+    /// assert!(broker.start_auth("c", None, "SCRAM-SHA-1").is_none());
+    /// let mut exchange = broker.start_auth("c", None, "KNOCK").expect("supported");
+    /// assert_eq!(exchange.step(Some(b"knock")), AuthStep::Continue(b"who's there?".to_vec()));
+    /// assert_eq!(exchange.step(Some(b"alice")), AuthStep::Success(None));
+    /// let client = broker.connect(ConnectOptions::new("c").enhanced_auth(&exchange))?;
+    /// assert!(broker.connect(ConnectOptions::new("d")).is_err(), "authenticate says no");
+    /// # drop(client);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn start_auth(
+        &self,
+        client_id: &str,
+        username: Option<&str>,
+        method: &str,
+    ) -> Option<AuthExchange> {
+        let hooks = self.shared.hooks.as_ref()?;
+        let info = BrokerShared::client_info(client_id, username);
+        let authenticator = hooks.start_auth(&info, method)?;
+        Some(AuthExchange::new(method, username, authenticator))
+    }
+
+    /// Passes `event` to the hooks' [`Hooks::on_event`] as if the broker had seen it; does
+    /// nothing without hooks. For a frontend that refuses clients or actions by rules of its
+    /// own (a password file, an ACL) and reports them like the hooks' refusals
+    /// ([`Event::ConnectDenied`], [`Event::PublishDenied`], [`Event::SubscribeDenied`],
+    /// [`Event::DeliveryDenied`], [`Event::ReauthDenied`]). Call it with no lock held.
+    pub fn emit_event(&self, event: &Event<'_>) {
+        self.shared.emit(event);
+    }
+
     /// Runs what is due at the clock's current time: delayed wills, session expiry and
     /// `$SYS` statistics. Returns how long until the next thing is due, if anything is.
     /// The timer thread calls it; with a custom clock, tests call it after advancing time.
@@ -210,12 +274,19 @@ impl BrokerShared {
             options.client_id = format!("mqlite-auto-{n}");
         }
         let info = Self::client_info(&options.client_id, options.username.as_deref());
-        if let Some(hooks) = &self.hooks
-            && !hooks.authenticate(&info, options.password.as_deref())
-        {
-            return Err(ConnectError::NotAuthorized {
-                client_id: options.client_id.clone(),
-            });
+        // A finished enhanced authentication exchange replaces `authenticate`.
+        let refused = match &options.enhanced_auth {
+            Some(proof) => {
+                (!proof.admits(info.username)).then_some(DenyReason::AuthenticationFailed)
+            }
+            None => self
+                .hooks
+                .as_ref()
+                .is_some_and(|hooks| !hooks.authenticate(&info, options.password.as_deref()))
+                .then_some(DenyReason::Hooks),
+        };
+        if let Some(reason) = refused {
+            return Err(self.connect_denied(&info, reason));
         }
         if let Some(will) = &options.will {
             let topic = TopicName::new(&will.topic).map_err(ConnectError::InvalidWillTopic)?;
@@ -224,12 +295,22 @@ impl BrokerShared {
             if let Some(hooks) = &self.hooks
                 && !hooks.authorize_publish(&info, &topic, will.qos, will.retain)
             {
-                return Err(ConnectError::NotAuthorized {
-                    client_id: options.client_id.clone(),
-                });
+                return Err(self.connect_denied(&info, DenyReason::Hooks));
             }
         }
         Ok(())
+    }
+
+    /// Reports a refused connect ([`Event::ConnectDenied`]) and returns its error.
+    fn connect_denied(&self, info: &ClientInfo<'_>, reason: DenyReason) -> ConnectError {
+        self.emit(&Event::ConnectDenied {
+            client_id: info.client_id,
+            username: info.username,
+            reason,
+        });
+        ConnectError::NotAuthorized {
+            client_id: info.client_id.to_owned(),
+        }
     }
 
     fn limits_for(&self, options: &ConnectOptions) -> SessionLimits {

@@ -5,6 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::config::OverflowPolicy;
+use crate::hooks::{AuthExchange, AuthProof};
 use crate::session::Wake;
 use crate::sync::ValueArc;
 use crate::will::Will;
@@ -23,6 +24,8 @@ pub struct ConnectOptions {
     pub(crate) max_queued_messages: Option<usize>,
     pub(crate) auto_ack: bool,
     pub(crate) waker: Option<ValueArc<dyn Wake>>,
+    /// A finished enhanced authentication exchange: replaces `Hooks::authenticate`.
+    pub(crate) enhanced_auth: Option<AuthProof>,
 }
 
 impl ConnectOptions {
@@ -41,6 +44,7 @@ impl ConnectOptions {
             max_queued_messages: None,
             auto_ack: false,
             waker: None,
+            enhanced_auth: None,
         }
     }
 
@@ -72,6 +76,25 @@ impl ConnectOptions {
     pub fn credentials(mut self, username: impl Into<String>, password: Option<Bytes>) -> Self {
         self.username = Some(username.into());
         self.password = password;
+        self
+    }
+
+    /// The client passed enhanced authentication: `exchange` ([`Broker::start_auth`]) ended in
+    /// [`AuthStep::Success`], for the user name given to [`ConnectOptions::credentials`] (or
+    /// none). [`Hooks::authenticate`] is then not called; the will and everything the client
+    /// does later are still authorized by the hooks as usual.
+    ///
+    /// [`Broker::connect`] fails with [`ConnectError::NotAuthorized`] if the exchange did not
+    /// succeed or was started for another user name.
+    ///
+    /// [`Broker::start_auth`]: crate::Broker::start_auth
+    /// [`Broker::connect`]: crate::Broker::connect
+    /// [`AuthStep::Success`]: crate::AuthStep::Success
+    /// [`Hooks::authenticate`]: crate::Hooks::authenticate
+    /// [`ConnectError::NotAuthorized`]: crate::ConnectError::NotAuthorized
+    #[must_use]
+    pub fn enhanced_auth(mut self, exchange: &AuthExchange) -> Self {
+        self.enhanced_auth = Some(exchange.proof());
         self
     }
 

@@ -40,6 +40,7 @@
 //! | `session` | one session's queue, in-flight window and attachment |
 //! | `broker`, `client` | the public handles: [`Broker`], [`Client`] |
 //! | `publish`, `subscribe`, `retained`, `timers`, `stats` | the operations behind them |
+//! | `hooks` | [`Hooks`] of the embedder, the [`Event`]s they observe, and enhanced authentication ([`Authenticator`], [`AuthExchange`]) |
 //! | `sync` | the only door to locks, atomics and channels (loom under `cfg(loom)`) |
 //!
 //! # Features
@@ -81,7 +82,10 @@ pub use connect_options::ConnectOptions;
 pub use error::{
     ConnectError, LimitError, PublishError, RecvError, SessionError, SubscribeError, TryRecvError,
 };
-pub use hooks::{ClientInfo, DisconnectReason, DropReason, Event, Hooks};
+pub use hooks::{
+    AuthExchange, AuthStep, Authenticator, ClientInfo, DenyReason, DisconnectReason, DropReason,
+    Event, Hooks,
+};
 pub use message::{Message, PublishProperties};
 pub use publish::PublishOptions;
 pub use qos::{QoS, RetainHandling, SubOptions};

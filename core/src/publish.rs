@@ -7,7 +7,7 @@ use bytes::Bytes;
 use crate::broker::BrokerShared;
 use crate::effects::Effects;
 use crate::error::{LimitError, PublishError};
-use crate::hooks::Event;
+use crate::hooks::{DenyReason, Event};
 use crate::message::Delivery;
 use crate::message::{Deadline, Publication, PublishProperties, origin_of};
 use crate::qos::QoS;
@@ -158,6 +158,11 @@ impl BrokerShared {
         if let (Some(hooks), Some((_, client_id, username))) = (&self.hooks, origin) {
             let info = Self::client_info(client_id, username);
             if !hooks.authorize_publish(&info, &topic, options.qos, options.retain) {
+                self.emit(&Event::PublishDenied {
+                    client_id,
+                    topic: topic.as_str(),
+                    reason: DenyReason::Hooks,
+                });
                 return Err(PublishError::NotAuthorized {
                     topic: topic.as_str().to_owned(),
                 });

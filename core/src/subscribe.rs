@@ -3,6 +3,7 @@
 use crate::broker::BrokerShared;
 use crate::effects::Effects;
 use crate::error::{LimitError, SessionError, SubscribeError};
+use crate::hooks::{DenyReason, Event};
 use crate::message::Delivery;
 use crate::qos::{QoS, RetainHandling, SubOptions};
 use crate::router::settle;
@@ -43,6 +44,11 @@ impl BrokerShared {
         if let Some(hooks) = &self.hooks {
             let info = Self::client_info(&session.client_id, username);
             if !hooks.authorize_subscribe(&info, &filter, opts.qos) {
+                self.emit(&Event::SubscribeDenied {
+                    client_id: &session.client_id,
+                    filter: filter.as_str(),
+                    reason: DenyReason::Hooks,
+                });
                 return Err(SubscribeError::NotAuthorized {
                     filter: filter.as_str().to_owned(),
                 });

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::limits::ListenerLimits;
+
 /// Settings of a [`crate::Server`]. Every limit has a default that suits a small gateway;
 /// names follow Mosquitto's where it has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,8 +12,9 @@ use std::time::Duration;
 pub struct ServerConfig {
     /// Worker threads running event loops; 0 means one per available core.
     pub workers: usize,
-    /// Open network connections at most (Mosquitto's `max_connections`); a connection past
-    /// it is closed as soon as it is accepted.
+    /// Open network connections at most, on all listeners together; a connection past it
+    /// is closed as soon as it is accepted. A listener may have a lower limit of its own
+    /// ([`ListenerLimits::max_connections`], Mosquitto's per-listener `max_connections`).
     pub max_connections: usize,
     /// The largest packet accepted from a client, in bytes (Mosquitto's `max_packet_size`).
     /// A larger one closes its connection (5.0 reason 0x95), before its body is buffered.
@@ -45,8 +48,19 @@ pub struct ServerConfig {
     /// fast as they write, whatever is dropped.
     pub full_queue_backoff: Duration,
     /// Authentication and authorization: password file, ACL, anonymous clients, client-id
-    /// rules ([`crate::auth`]). The default lets every client in and allows everything.
+    /// rules ([`crate::auth`]), for every listener that has none of its own
+    /// ([`crate::ListenerConfig::auth`]). The default lets every client in and allows
+    /// everything.
     pub auth: crate::auth::Auth,
+    /// Abuse limits for every listener that has none of its own
+    /// ([`crate::ListenerConfig::limits`]). Default: none.
+    pub limits: ListenerLimits,
+    /// Source addresses one listener keeps track of at most, for its per-address limits
+    /// (`max_connections_per_ip`, `connect_rate_per_ip`); about 100 bytes each. Addresses
+    /// without an open connection are forgotten first; once every tracked address has
+    /// connections open, connections from new addresses are refused (counted in
+    /// `connections_refused_per_ip`), so keep it at or above `max_connections`.
+    pub max_tracked_ips: usize,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +78,8 @@ impl Default for ServerConfig {
             delivery_batch: 256,
             full_queue_backoff: Duration::from_millis(1),
             auth: crate::auth::Auth::default(),
+            limits: ListenerLimits::default(),
+            max_tracked_ips: 100_000,
         }
     }
 }

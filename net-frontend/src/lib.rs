@@ -24,6 +24,8 @@
 //! | `worker` | a mio event loop owning a share of the connections |
 //! | `server` | [`Server`]: listeners, the acceptor thread, the workers |
 //! | `config` | [`ServerConfig`]: the frontend's limits |
+//! | `listener` | [`ListenerConfig`]: one listener's TLS, authentication and limits |
+//! | `limits` | [`ListenerLimits`], [`Rate`]: connections per listener and per address, connection and input rates |
 //! | `tls` | [`TlsConfig`]: TLS listeners (rustls), client certificates, reload |
 //! | [`auth`] | [`auth::Auth`]: password file, ACL file, client-id rules (Mosquitto's formats) |
 //!
@@ -39,6 +41,8 @@ pub mod auth;
 pub mod codec;
 mod config;
 mod conn;
+mod limits;
+mod listener;
 mod server;
 mod stats;
 mod tls;
@@ -46,6 +50,8 @@ mod worker;
 
 pub use codec::{DecodeError, DecodeLimits, EncodeError, Packet, ProtocolVersion};
 pub use config::ServerConfig;
+pub use limits::{ListenerLimits, Rate};
+pub use listener::ListenerConfig;
 pub use server::{Server, ServerBuilder, ServerHandle, Stopper};
 pub use stats::NetStats;
 pub use tls::{IdentitySource, TlsConfig, TlsError, TlsVersion};

@@ -24,6 +24,10 @@ pub(crate) struct Counters {
     pub(crate) tls_handshakes: AtomicU64,
     pub(crate) tls_handshake_failures: AtomicU64,
     pub(crate) tls_certificates_refused: AtomicU64,
+    pub(crate) refused_per_ip: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
+    pub(crate) message_throttles: AtomicU64,
+    pub(crate) byte_throttles: AtomicU64,
 }
 
 /// Adds `n` to a counter.
@@ -60,7 +64,12 @@ impl Counters {
             tls_handshakes: get(&self.tls_handshakes),
             tls_handshake_failures: get(&self.tls_handshake_failures),
             tls_certificates_refused: get(&self.tls_certificates_refused),
-            // Filled in by `ServerHandle::stats` from the configured `Auth`.
+            connections_refused_per_ip: get(&self.refused_per_ip),
+            connections_rate_limited: get(&self.rate_limited),
+            inbound_message_throttles: get(&self.message_throttles),
+            inbound_byte_throttles: get(&self.byte_throttles),
+            // Filled in by `ServerHandle::stats` from the listeners.
+            tracked_addresses: 0,
             auth: crate::auth::AuthStats::default(),
         }
     }
@@ -72,7 +81,8 @@ impl Counters {
 pub struct NetStats {
     /// TCP connections accepted since start.
     pub connections_accepted: u64,
-    /// TCP connections closed at once because `max_connections` were open.
+    /// TCP connections closed at once because `max_connections` were open: the server's,
+    /// or the listener's ([`crate::ListenerLimits::max_connections`]).
     pub connections_refused: u64,
     /// TCP connections open now.
     pub connections_open: u64,
@@ -112,7 +122,23 @@ pub struct NetStats {
     /// Of `tls_handshake_failures`: client certificates missing, invalid (expired, from
     /// another CA) or without the identity `use_identity_as_username` needs.
     pub tls_certificates_refused: u64,
+    /// TCP connections closed at once because their source address had
+    /// `max_connections_per_ip` open (or, rarely, because the listener already tracks
+    /// `max_tracked_ips` addresses, all with connections open).
+    pub connections_refused_per_ip: u64,
+    /// TCP connections closed at once because their source address opened connections
+    /// faster than `connect_rate_per_ip`.
+    pub connections_rate_limited: u64,
+    /// Times a client's input was paused because it sent PUBLISH packets faster than
+    /// `inbound_message_rate` (nothing is dropped: it is read again once within the rate).
+    pub inbound_message_throttles: u64,
+    /// Times a client's input was paused because it sent bytes faster than
+    /// `inbound_byte_rate`.
+    pub inbound_byte_throttles: u64,
+    /// Source addresses the listeners keep track of now, for their per-address limits
+    /// (bounded by `max_tracked_ips` per listener).
+    pub tracked_addresses: u64,
     /// Authentication and authorization counters (`password_file`, `acl_file`, client-id
-    /// rules).
+    /// rules), summed over the server's and the listeners' settings.
     pub auth: crate::auth::AuthStats,
 }

@@ -147,6 +147,8 @@ pub struct Acl {
     anonymous: Arc<Rules>,
     users: HashMap<String, Arc<Rules>>,
     patterns: Arc<Rules>,
+    /// The file it was read from ([`Acl::load`]), which a reload reads again.
+    path: Option<PathBuf>,
 }
 
 impl fmt::Debug for Acl {
@@ -176,7 +178,15 @@ impl Acl {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse_named(&text, path)
+        let mut acl = Self::parse_named(&text, path)?;
+        acl.path = Some(path.to_owned());
+        Ok(acl)
+    }
+
+    /// The file this was read from, if it came from [`Acl::load`]: the one
+    /// [`crate::auth::Auth::reload`] reads again.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     /// Parses the text of an ACL file.
@@ -213,6 +223,7 @@ impl Acl {
             anonymous: Arc::new(anonymous),
             users: users.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
             patterns: Arc::new(patterns),
+            path: None,
         })
     }
 

@@ -52,10 +52,10 @@ pub enum Updated {
     Deleted,
 }
 
-/// Sets (`Some(hash)`, from [`hash_password`]) or deletes (`None`) `username`'s entry in the
-/// password file at `path`, keeping every other line as it was. The new file is written
-/// beside the old one and renamed over it, so a reader never sees half a file; a new file is
-/// created readable by its owner only (on Unix, mode 0600).
+/// Sets (`Some(hash)`, from [`hash_password`](super::hash_password)) or deletes (`None`)
+/// `username`'s entry in the password file at `path`, keeping every other line as it was.
+/// The new file is written beside the old one and renamed over it, so a reader never sees
+/// half a file; a new file is created readable by its owner only (on Unix, mode 0600).
 ///
 /// # Errors
 ///

@@ -8,7 +8,9 @@
 //!   rules, the will topic against the ACL. The embedder's [`mqlite::Hooks`] run afterwards
 //!   inside [`mqlite::Broker::connect`], so both must accept.
 //! - On PUBLISH and SUBSCRIBE: the ACL (`filter.rs` holds the topic filter relations).
-//! - On delivery: [`Acl::may_read`] for every message, retained ones included.
+//! - On delivery: [`Acl::may_read`] for every message, retained ones included
+//!   (`client.rs`: one client's resolved rules).
+//! - [`Auth::reload`] reads both files again (SIGHUP in the binary); `reload.rs`.
 //!
 //! Every refusal is counted ([`Auth::stats`]) and logged as a `tracing` event with target
 //! `mqlite_net::auth`: refused logins at `info`, ACL denials at `debug`.
@@ -16,30 +18,34 @@
 //! Not here: TLS and certificates (the transport), rate limits.
 
 mod acl;
+mod client;
 mod clientid;
 mod edit;
 mod filter;
 mod password;
+mod reload;
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use mqlite::QoS;
-
 pub(crate) use acl::ClientAcl;
 pub use acl::{Acl, AclError};
+pub(crate) use client::ClientAuth;
 pub use clientid::{ClientIdError, ClientIdRules};
 pub use edit::{Updated, check_username, update_file};
 pub use password::{DEFAULT_ITERATIONS, PasswordError, PasswordFile, hash_password};
+pub use reload::{ReloadError, Reloaded};
+
+use reload::Slot;
 
 use crate::codec::{Connect, ProtocolVersion, ReasonCode};
 
 /// The security settings of a server: who may connect and what each client may do.
 ///
 /// The default lets everyone in and allows everything (the embedder's [`mqlite::Hooks`]
-/// still apply). Clones share one set of counters, so an embedder can keep a clone to read
-/// [`Auth::stats`].
+/// still apply). Clones share one set of counters and one set of files, so an embedder can
+/// keep a clone to read [`Auth::stats`] or to [`Auth::reload`] the files.
 ///
 /// # Examples
 ///
@@ -66,8 +72,8 @@ pub struct Auth {
 
 #[derive(Debug)]
 struct Inner {
-    passwords: Option<PasswordFile>,
-    acl: Option<Acl>,
+    passwords: Option<Slot<PasswordFile>>,
+    acl: Option<Slot<Acl>>,
     allow_anonymous: bool,
     client_ids: ClientIdRules,
     counters: Counters,
@@ -89,21 +95,21 @@ impl fmt::Debug for Auth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.inner;
         f.debug_struct("Auth")
-            .field("passwords", &i.passwords)
-            .field("acl", &i.acl)
+            .field("passwords", &i.passwords.as_ref().map(Slot::get))
+            .field("acl", &i.acl.as_ref().map(Slot::get))
             .field("allow_anonymous", &i.allow_anonymous)
             .field("client_ids", &i.client_ids)
             .finish()
     }
 }
 
-/// Equal when they enforce the same settings (the counters are not compared).
+/// Equal when they enforce the same settings now (the counters are not compared).
 impl PartialEq for Auth {
     fn eq(&self, other: &Self) -> bool {
         let (a, b) = (&*self.inner, &*other.inner);
-        Arc::ptr_eq(&self.inner, &other.inner)
-            || (a.passwords == b.passwords
-                && a.acl == b.acl
+        self.is_same(other)
+            || (a.passwords.as_ref().map(Slot::get) == b.passwords.as_ref().map(Slot::get)
+                && a.acl.as_ref().map(Slot::get) == b.acl.as_ref().map(Slot::get)
                 && a.allow_anonymous == b.allow_anonymous
                 && a.client_ids == b.client_ids)
     }
@@ -157,8 +163,8 @@ impl AuthBuilder {
         let allow_anonymous = self.allow_anonymous.unwrap_or(self.passwords.is_none());
         Auth {
             inner: Arc::new(Inner {
-                passwords: self.passwords,
-                acl: self.acl,
+                passwords: self.passwords.map(Slot::new),
+                acl: self.acl.map(Slot::new),
                 allow_anonymous,
                 client_ids: self.client_ids,
                 counters: Counters::default(),
@@ -206,6 +212,20 @@ pub struct AuthStats {
     pub delivery_denied: u64,
 }
 
+impl AuthStats {
+    /// Adds `other`'s counts to these (the totals of several listeners' settings).
+    pub(crate) fn add(&mut self, other: &AuthStats) {
+        self.accepted += other.accepted;
+        self.bad_credentials += other.bad_credentials;
+        self.anonymous_refused += other.anonymous_refused;
+        self.client_id_refused += other.client_id_refused;
+        self.will_denied += other.will_denied;
+        self.publish_denied += other.publish_denied;
+        self.subscribe_denied += other.subscribe_denied;
+        self.delivery_denied += other.delivery_denied;
+    }
+}
+
 impl Auth {
     /// A builder; see [`AuthBuilder`].
     pub fn builder() -> AuthBuilder {
@@ -233,9 +253,14 @@ impl Auth {
         self.inner.passwords.is_some()
     }
 
-    /// The ACL, if one is set.
-    pub fn acl(&self) -> Option<&Acl> {
-        self.inner.acl.as_ref()
+    /// The ACL in force now, if one is set.
+    pub fn acl(&self) -> Option<Arc<Acl>> {
+        self.inner.acl.as_ref().map(Slot::get)
+    }
+
+    /// Whether `other` is a clone of this `Auth` (the same files and counters).
+    pub fn is_same(&self, other: &Auth) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// Checks a CONNECT before the router sees it: credentials, client id, and the will
@@ -261,7 +286,9 @@ impl Auth {
             (None, _) if !i.allow_anonymous => {
                 return refused(Refusal::Anonymous, &i.counters.anonymous_refused);
             }
-            (Some(user), Some(file)) if !identity_verified => {
+            (Some(user), Some(slot)) if !identity_verified => {
+                // The file of the moment; a reload during the hash does not wait for it.
+                let file = slot.get();
                 let password = c.password.as_deref();
                 // A missing password still costs a hash: timing tells nothing.
                 if !file.verify(user, password.unwrap_or_default()) || password.is_none() {
@@ -276,9 +303,10 @@ impl Auth {
             return Err(Refusal::ClientId);
         }
         if !c.client_id.is_empty()
-            && let Some(acl) = &i.acl
+            && let Some(slot) = &i.acl
         {
-            self.check_will(c, &acl.for_client(username, &c.client_id), &c.client_id)?;
+            let acl = slot.get().for_client(username, &c.client_id);
+            self.check_will(c, &acl, &c.client_id)?;
         }
         Ok(())
     }
@@ -287,24 +315,14 @@ impl Auth {
     /// none): its ACL view, or a refusal of the will of a client whose id was assigned. The
     /// caller then ends that fresh session without its will and refuses.
     pub(crate) fn admit(&self, c: &Connect, client_id: &str) -> Result<ClientAuth, Refusal> {
-        let username = c.username.as_deref();
-        let acl = self
-            .inner
-            .acl
-            .as_ref()
-            .map(|acl| acl.for_client(username, client_id));
-        if c.client_id.is_empty()
-            && let Some(acl) = &acl
-        {
-            self.check_will(c, acl, client_id)?;
+        let client = ClientAuth::new(self.clone(), client_id, c.username.clone());
+        if c.client_id.is_empty() {
+            client
+                .with_rules(|acl| self.check_will(c, acl, client_id))
+                .unwrap_or(Ok(()))?;
         }
         count(&self.inner.counters.accepted);
-        Ok(ClientAuth {
-            auth: self.clone(),
-            acl,
-            client_id: client_id.to_owned(),
-            username: c.username.clone(),
-        })
+        Ok(client)
     }
 
     fn check_will(&self, c: &Connect, acl: &ClientAcl, client_id: &str) -> Result<(), Refusal> {
@@ -350,6 +368,16 @@ impl Refusal {
         }
     }
 
+    /// The reason reported with [`mqlite::Event::ConnectDenied`].
+    pub(crate) fn deny_reason(self) -> mqlite::DenyReason {
+        match self {
+            Self::BadCredentials => mqlite::DenyReason::BadCredentials,
+            Self::Anonymous => mqlite::DenyReason::Anonymous,
+            Self::ClientId => mqlite::DenyReason::ClientId,
+            Self::Will => mqlite::DenyReason::Acl,
+        }
+    }
+
     fn describe(self) -> &'static str {
         match self {
             Self::BadCredentials => "bad user name or password",
@@ -357,64 +385,6 @@ impl Refusal {
             Self::ClientId => "client id not allowed",
             Self::Will => "the acl does not allow the will topic",
         }
-    }
-}
-
-/// What one connected client may do: the ACL resolved for its user name and client id.
-#[derive(Debug, Clone)]
-pub(crate) struct ClientAuth {
-    auth: Auth,
-    /// `None` when no ACL is set: everything is allowed.
-    acl: Option<ClientAcl>,
-    client_id: String,
-    username: Option<String>,
-}
-
-impl ClientAuth {
-    /// Whether the client may publish on `topic` at `qos`; a denial is counted and logged.
-    pub(crate) fn may_publish(&self, topic: &str, qos: QoS) -> bool {
-        let Some(acl) = &self.acl else { return true };
-        if acl.may_write(topic, qos) {
-            return true;
-        }
-        count(&self.auth.inner.counters.publish_denied);
-        tracing::debug!(
-            client_id = %self.client_id, username = self.username.as_deref(), topic,
-            qos = qos.as_u8(), "publish denied by the acl"
-        );
-        false
-    }
-
-    /// The QoS to grant a subscription to `filter` asked at `qos`, or `None` to refuse it
-    /// (SUBACK 0x87 on 5.0, 0x80 before); a refusal is counted and logged.
-    pub(crate) fn subscribe_qos(&self, filter: &str, qos: QoS) -> Option<QoS> {
-        let Some(acl) = &self.acl else {
-            return Some(qos);
-        };
-        let granted = acl.subscribe_qos(filter, qos);
-        if granted.is_none() {
-            count(&self.auth.inner.counters.subscribe_denied);
-            tracing::debug!(
-                client_id = %self.client_id, username = self.username.as_deref(), filter,
-                "subscription denied by the acl"
-            );
-        }
-        granted
-    }
-
-    /// Whether a message on `topic` may be delivered to this client. Call it for every
-    /// delivery (retained messages included); a denial is counted and logged.
-    pub(crate) fn may_read(&self, topic: &str) -> bool {
-        let Some(acl) = &self.acl else { return true };
-        if acl.may_read(topic) {
-            return true;
-        }
-        count(&self.auth.inner.counters.delivery_denied);
-        tracing::debug!(
-            client_id = %self.client_id, username = self.username.as_deref(), topic,
-            "delivery withheld by the acl"
-        );
-        false
     }
 }
 

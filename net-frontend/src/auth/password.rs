@@ -209,6 +209,8 @@ pub struct PasswordFile {
     /// The iterations of the decoy hash for an unknown user: the file's highest, so an
     /// unknown user costs at least as much as a known one.
     decoy_iterations: u32,
+    /// The file it was read from ([`PasswordFile::load`]), which a reload reads again.
+    path: Option<PathBuf>,
 }
 
 impl fmt::Debug for PasswordFile {
@@ -232,7 +234,9 @@ impl PasswordFile {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse_named(&text, path)
+        let mut file = Self::parse_named(&text, path)?;
+        file.path = Some(path.to_owned());
+        Ok(file)
     }
 
     /// Parses the text of a password file.
@@ -276,6 +280,7 @@ impl PasswordFile {
         Ok(Self {
             users,
             decoy_iterations,
+            path: None,
         })
     }
 
@@ -291,6 +296,12 @@ impl PasswordFile {
                 false
             }
         }
+    }
+
+    /// The file this was read from, if it came from [`PasswordFile::load`]: the one
+    /// [`crate::auth::Auth::reload`] reads again.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     /// Whether `username` has an entry.

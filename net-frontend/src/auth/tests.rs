@@ -1,6 +1,7 @@
 //! The CONNECT checks of [`Auth`]: which refusal for which client, and what is counted.
 
 use bytes::Bytes;
+use mqlite::QoS;
 
 use super::*;
 use crate::codec::{Properties, PublishTopic, Will};

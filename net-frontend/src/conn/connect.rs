@@ -3,8 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use mqlite::{ConnectError, ConnectOptions, LimitError, NEVER_EXPIRE};
+use mqlite::{ConnectError, ConnectOptions, DenyReason, Event, LimitError, NEVER_EXPIRE};
 
+use super::enhanced_auth::Authenticated;
 use super::{Closed, Conn, Flow, Live, Phase, inbound, outbound};
 use crate::codec::{
     ConnAck, Connect, DecodeError, Packet, PacketType, Properties, ProtocolVersion, ReasonCode,
@@ -15,26 +16,45 @@ impl Conn {
     /// Handles the connection's CONNECT: connects a session of the router and answers
     /// CONNACK, or refuses and closes.
     pub(super) fn on_connect(&mut self, connect: Box<Connect>, now: Instant) -> Flow {
+        let p = &connect.properties;
+        if connect.protocol_version.is_v5()
+            && (p.authentication_method.is_some() || p.authentication_data.is_some())
+        {
+            // Enhanced authentication (§4.12) first; the rest waits for its success.
+            return self.start_enhanced_auth(connect, now);
+        }
+        self.admit_connect(connect, None, now)
+    }
+
+    /// The rest of a CONNECT, after its enhanced authentication if it had one (`enhanced`):
+    /// the frontend's checks, the router's session, CONNACK.
+    pub(super) fn admit_connect(
+        &mut self,
+        connect: Box<Connect>,
+        mut enhanced: Option<Authenticated>,
+        now: Instant,
+    ) -> Flow {
         let c = &*connect;
         let v = c.protocol_version;
-        if v.is_v5() && c.properties.authentication_method.is_some() {
-            // Enhanced authentication (AUTH) needs a method this server knows; none yet.
-            return Err(self.refuse(v, ReasonCode::BAD_AUTHENTICATION_METHOD));
-        }
         if c.client_id.is_empty() && (v == ProtocolVersion::V31 || (!v.is_v5() && !c.clean_start)) {
             // 3.1 requires an id; 3.1.1 assigns one only with a clean session [MQTT-3.1.3-8].
             return Err(self.refuse(v, ReasonCode::CLIENT_IDENTIFIER_NOT_VALID));
         }
         // Password file, anonymous clients, client-id rules, will ACL (`crate::auth`); the
-        // embedder's hooks run after, inside `Broker::connect`.
-        let identity_verified = self.transport_username.is_some();
-        if let Err(refusal) = self.shared.config.auth.check_connect(c, identity_verified) {
+        // embedder's hooks run after, inside `Broker::connect`. Enhanced authentication
+        // vouches for the user name like a certificate: no password file check.
+        let identity_verified = self.transport_username.is_some() || enhanced.is_some();
+        if let Err(refusal) = self.auth.check_connect(c, identity_verified) {
+            self.report_connect_denied(c, refusal.deny_reason());
             return Err(self.refuse(v, refusal.reason_code(v)));
         }
-        let options = match self.connect_options(c) {
+        let mut options = match self.connect_options(c) {
             Ok(options) => options,
             Err(code) => return Err(self.refuse(v, code)),
         };
+        if let Some(done) = &enhanced {
+            options = options.enhanced_auth(done.exchange());
+        }
         let client = match self.broker.connect(options) {
             Ok(client) => client,
             Err(e) => {
@@ -42,13 +62,14 @@ impl Conn {
                 return Err(self.refuse(v, connect_error_code(&e)));
             }
         };
-        let auth = match self.shared.config.auth.admit(c, client.client_id()) {
+        let auth = match self.auth.admit(c, client.client_id()) {
             Ok(auth) => auth,
             Err(refusal) => {
                 // Only a will refused for an assigned id gets here: a fresh session, ended
                 // without its will.
                 let _ = client.set_session_expiry(Duration::ZERO);
                 client.disconnect();
+                self.report_connect_denied(c, refusal.deny_reason());
                 return Err(self.refuse(v, refusal.reason_code(v)));
             }
         };
@@ -62,6 +83,9 @@ impl Conn {
         let mut props = Properties::default();
         if v.is_v5() {
             props = self.connack_properties(c, client.client_id(), granted != asked, granted);
+            if let Some(done) = &mut enhanced {
+                done.fill_connack(&mut props);
+            }
         }
         let session_present = client.session_present() && v != ProtocolVersion::V31;
         let ack = ConnAck {
@@ -87,6 +111,7 @@ impl Conn {
                 .map_or(usize::MAX, |m| m as usize),
             zero_expiry: c.properties.session_expiry_interval.unwrap_or(0) == 0,
             auth,
+            enhanced: enhanced.map(|done| done.into_enhanced(c.username.clone())),
             client,
         };
         self.phase = Phase::Live(Box::new(live));
@@ -166,9 +191,19 @@ impl Conn {
         p
     }
 
+    /// Reports a CONNECT refused by the frontend ([`Event::ConnectDenied`]); the router
+    /// reports its hooks' refusals itself.
+    pub(super) fn report_connect_denied(&self, c: &Connect, reason: DenyReason) {
+        self.broker.emit_event(&Event::ConnectDenied {
+            client_id: &c.client_id,
+            username: c.username.as_deref(),
+            reason,
+        });
+    }
+
     /// Answers CONNACK with a refusal (when the version has a code for it) and closes
     /// [MQTT-3.2.2-5].
-    fn refuse(&mut self, version: ProtocolVersion, code: ReasonCode) -> Closed {
+    pub(super) fn refuse(&mut self, version: ProtocolVersion, code: ReasonCode) -> Closed {
         stats::add(&self.shared.counters.connect_refused, 1);
         let code = if version.is_v5() {
             Some(code)

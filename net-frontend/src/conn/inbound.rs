@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mqlite::{
-    PublishError, PublishOptions, PublishProperties, QoS, Received, SubOptions, SubscribeError,
-    TopicName,
+    DenyReason, Event, PublishError, PublishOptions, PublishProperties, QoS, Received, SubOptions,
+    SubscribeError, TopicName,
 };
 
 use super::{Closed, Conn, Flow, Live, Phase};
@@ -37,8 +37,10 @@ impl Conn {
                 Ok(())
             }
             Packet::Disconnect(p) => self.on_disconnect(&p),
-            // A second CONNECT [MQTT-3.1.0-2], AUTH without enhanced authentication
-            // [MQTT-4.12.0-1], or a packet only a server sends.
+            // Re-authentication, or a protocol error without enhanced authentication
+            // [MQTT-4.12.0-7] (`enhanced_auth.rs`).
+            Packet::Auth(p) => self.on_auth(p),
+            // A second CONNECT [MQTT-3.1.0-2], or a packet only a server sends.
             other => {
                 tracing::debug!(client = self.client_id(), packet = ?other.packet_type(), "protocol error");
                 Err(self.protocol_error())
@@ -98,15 +100,21 @@ impl Conn {
         if let Some(props) = publish_properties(&p.properties) {
             options = options.properties(props);
         }
+        let acl_denied = !self.live()?.auth.may_publish(topic.as_str(), p.qos);
+        if acl_denied {
+            self.broker.emit_event(&Event::PublishDenied {
+                client_id: self.client_id(),
+                topic: topic.as_str(),
+                reason: DenyReason::Acl,
+            });
+        }
         let live = self.live()?;
         let version = live.version;
         let result = match p.packet_id {
             // The ACL (`crate::auth`): dropped, acknowledged below with 0x87 on 5.0.
-            _ if !live.auth.may_publish(topic.as_str(), p.qos) => {
-                Err(PublishError::NotAuthorized {
-                    topic: topic.as_str().to_owned(),
-                })
-            }
+            _ if acl_denied => Err(PublishError::NotAuthorized {
+                topic: topic.as_str().to_owned(),
+            }),
             Some(id) => live
                 .client
                 .publish_packet(id.get(), topic, payload, &options),
@@ -265,6 +273,13 @@ impl Conn {
                 Err(e) => subscribe_error_code(e),
             })
             .collect();
+        for (&(filter, _), _) in filters.iter().zip(&granted).filter(|(_, q)| q.is_none()) {
+            self.broker.emit_event(&Event::SubscribeDenied {
+                client_id: self.client_id(),
+                filter,
+                reason: DenyReason::Acl,
+            });
+        }
         let ack = SubAck {
             packet_id: p.packet_id,
             properties: Properties::default(),

@@ -4,12 +4,15 @@
 //! bytes in [`Conn::write`] for whoever owns the socket.
 //!
 //! - `connect.rs`: CONNECT → [`mqlite::ConnectOptions`], CONNACK, refusals.
+//! - `enhanced_auth.rs`: MQTT 5.0 enhanced authentication (AUTH exchanges at CONNECT and
+//!   re-authentication) through the embedder's [`mqlite::Hooks::start_auth`].
 //! - `inbound.rs`: every packet of a connected client.
 //! - `outbound.rs`: deliveries → PUBLISH / PUBREL, topic aliases, the client's packet size.
 //!
 //! Not here: sockets, mio, threads (`worker/`), TLS (`tls/`), listening (`server.rs`).
 
 mod connect;
+mod enhanced_auth;
 mod inbound;
 mod outbound;
 #[cfg(test)]
@@ -88,12 +91,22 @@ pub(crate) struct Conn {
     /// replaces the CONNECT's username, and its password is dropped, as in Mosquitto: the
     /// certificate is the credential.
     transport_username: Option<String>,
+    /// The authentication of the connection's listener ([`Conn::set_auth`]); the server's
+    /// until set.
+    auth: crate::auth::Auth,
+    /// PUBLISH packets [`Conn::on_read`] may still handle before it stops, leaving the rest
+    /// unread: the listener's `inbound_message_rate`, set by the worker each turn
+    /// ([`Conn::set_publish_budget`]). `u64::MAX`: no limit.
+    publish_budget: u64,
 }
 
 #[derive(Debug)]
 enum Phase {
     /// Waiting for CONNECT.
     Connecting,
+    /// A 5.0 CONNECT named an Authentication Method: its AUTH exchange runs before the
+    /// session exists (§4.12), within the CONNECT timeout.
+    Authenticating(Box<enhanced_auth::Pending>),
     /// Connected: a session of the router.
     Live(Box<Live>),
     /// Ended; only the write buffer is left to flush.
@@ -117,6 +130,8 @@ struct Live {
     zero_expiry: bool,
     /// What the ACL lets this client publish, subscribe to and read (`crate::auth`).
     auth: crate::auth::ClientAuth,
+    /// The client authenticated with enhanced authentication: it may re-authenticate.
+    enhanced: Option<Box<enhanced_auth::Enhanced>>,
 }
 
 impl Conn {
@@ -128,6 +143,7 @@ impl Conn {
         wake: Arc<dyn Wake>,
         now: Instant,
     ) -> Self {
+        let auth = shared.config.auth.clone();
         Self {
             broker,
             shared,
@@ -140,7 +156,26 @@ impl Conn {
             write_progress: now,
             throttle: false,
             transport_username: None,
+            auth,
+            publish_budget: u64::MAX,
         }
+    }
+
+    /// Sets the authentication of the connection's listener (its own password file, ACL
+    /// and rules, or the server's). Called by the worker before any byte is handled.
+    pub(crate) fn set_auth(&mut self, auth: crate::auth::Auth) {
+        self.auth = auth;
+    }
+
+    /// Lets [`Conn::on_read`] handle at most `publishes` more PUBLISH packets (the input
+    /// rate of the connection's listener).
+    pub(crate) fn set_publish_budget(&mut self, publishes: u64) {
+        self.publish_budget = publishes;
+    }
+
+    /// The PUBLISH packets [`Conn::on_read`] may still handle.
+    pub(crate) fn publish_budget(&self) -> u64 {
+        self.publish_budget
     }
 
     /// Sets the username the transport authenticated (a TLS client certificate's identity).
@@ -164,7 +199,7 @@ impl Conn {
     /// Handles every whole packet in [`Conn::read`]. Stops early, keeping the rest, while the
     /// write buffer is full (call again once it drained).
     pub(crate) fn on_read(&mut self, now: Instant) -> Flow {
-        while !self.is_write_full() && !self.throttle {
+        while !self.is_write_full() && !self.throttle && self.publish_budget > 0 {
             let limits = &self.shared.limits;
             let packet = match &self.phase {
                 Phase::Closed => return Err(Closed),
@@ -179,6 +214,13 @@ impl Conn {
                     Ok(None) => break,
                     Err(e) => return Err(self.refuse_malformed_connect(&e)),
                 },
+                Phase::Authenticating(_) => {
+                    match codec::decode(&mut self.read, ProtocolVersion::V5, limits) {
+                        Ok(Some(packet)) => packet,
+                        Ok(None) => break,
+                        Err(e) => return Err(self.refuse_malformed_auth(&e)),
+                    }
+                }
                 Phase::Live(live) => match codec::decode(&mut self.read, live.version, limits) {
                     Ok(Some(packet)) => packet,
                     Ok(None) => break,
@@ -197,9 +239,15 @@ impl Conn {
             // Keep alive counts whole control packets [MQTT-3.1.2-24], not stray bytes.
             self.last_packet = now;
             stats::add(&self.shared.counters.packets_in, 1);
+            if matches!(packet, Packet::Publish(_)) {
+                self.publish_budget = self.publish_budget.saturating_sub(1);
+            }
             match packet {
                 Packet::Connect(connect) if matches!(self.phase, Phase::Connecting) => {
                     self.on_connect(connect, now)?;
+                }
+                packet if matches!(self.phase, Phase::Authenticating(_)) => {
+                    self.on_authenticating(packet, now)?;
                 }
                 packet => self.on_packet(packet)?,
             }
@@ -225,7 +273,8 @@ impl Conn {
         let counters = &self.shared.counters;
         match &self.phase {
             Phase::Closed => return Err(Closed),
-            Phase::Connecting => {
+            // The timeout covers the whole enhanced authentication exchange too.
+            Phase::Connecting | Phase::Authenticating(_) => {
                 if now.saturating_duration_since(self.opened) >= self.shared.config.connect_timeout
                 {
                     stats::add(&counters.connect_timeouts, 1);
@@ -303,6 +352,7 @@ impl Conn {
     fn client_id(&self) -> &str {
         match &self.phase {
             Phase::Live(live) => live.client.client_id(),
+            Phase::Authenticating(pending) => pending.client_id(),
             _ => "",
         }
     }

@@ -92,6 +92,11 @@ impl Conn {
             // `acl_file`: read access is checked per delivery, retained messages included,
             // as Mosquitto does; a wildcard subscription may span topics the client may not
             // read.
+            self.broker.emit_event(&mqlite::Event::DeliveryDenied {
+                client_id: live.client.client_id(),
+                topic: message.topic(),
+                reason: mqlite::DenyReason::Acl,
+            });
             let done = complete_unsent(&live.client, message);
             return done.map_err(|e| self.session_ended(e));
         }

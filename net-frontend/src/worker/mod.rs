@@ -7,12 +7,18 @@
 //! not per message). The worker then drains a batch per connection and writes it with one
 //! `write` call where the socket takes it.
 //!
+//! Throttling: a connection is not read for a while when its QoS 0 messages find full
+//! queues (`full_queue_backoff`) or when it is past its listener's input rates
+//! (`inbound_message_rate`, `inbound_byte_rate`). Both go on the `paused` list, which serves
+//! the connection again when its time comes; deliveries to it go on meanwhile.
+//!
 //! - `mod.rs`: the event loop: accepting sockets from the acceptor, wake-ups, timers, which
 //!   connection is served when.
 //! - `socket.rs`: one connection's socket I/O, plain or through its [`TlsSession`] (the
-//!   [`Conn`] sees plaintext only), and closing.
+//!   [`Conn`] sees plaintext only), its input budget, and closing.
 //!
-//! Not here: MQTT (`conn/`), listening (`server.rs`), TLS configuration (`tls/`).
+//! Not here: MQTT (`conn/`), listening and admitting (`server/`, `listener.rs`), TLS
+//! configuration (`tls/`), the rates' arithmetic (`limits/`).
 
 use std::io;
 use std::sync::Arc;
@@ -25,8 +31,10 @@ use mqlite::{Broker, Wake};
 use parking_lot::Mutex;
 
 use crate::conn::{Conn, Shared};
+use crate::limits::Inbound;
+use crate::listener::Admission;
 use crate::stats;
-use crate::tls::{TlsListener, TlsSession};
+use crate::tls::TlsSession;
 
 mod socket;
 
@@ -51,8 +59,8 @@ pub(crate) struct WorkerShared {
     notified: AtomicBool,
     /// Connections whose session has something to send.
     ready: Mutex<Vec<usize>>,
-    /// Accepted sockets not yet registered, with their listener's TLS if it has TLS.
-    incoming: Mutex<Vec<(TcpStream, Option<Arc<TlsListener>>)>>,
+    /// Accepted sockets not yet registered, each with its admission by its listener.
+    incoming: Mutex<Vec<(TcpStream, Admission)>>,
     /// Set once to stop the worker.
     stop: AtomicBool,
 }
@@ -68,9 +76,10 @@ impl WorkerShared {
         }
     }
 
-    /// Hands an accepted socket to the worker; `tls` if it came to a TLS listener.
-    pub(crate) fn push_incoming(&self, stream: TcpStream, tls: Option<Arc<TlsListener>>) {
-        self.incoming.lock().push((stream, tls));
+    /// Hands an accepted socket to the worker, with its listener's admission (which
+    /// carries the listener's TLS, authentication and limits).
+    pub(crate) fn push_incoming(&self, stream: TcpStream, admission: Admission) {
+        self.incoming.lock().push((stream, admission));
         self.notify();
     }
 
@@ -106,7 +115,8 @@ pub(crate) struct Worker {
     scratch: Vec<u8>,
     /// Connections to serve again without waiting for an event.
     again: Vec<usize>,
-    /// Throttled connections and when to read them again.
+    /// Throttled connections and when to read them again (a slot may appear more than
+    /// once, or after its connection closed: serving it early or in vain is harmless).
     paused: Vec<(Instant, usize)>,
 }
 
@@ -209,8 +219,8 @@ impl Worker {
 
     fn take_incoming(&mut self, now: Instant) {
         let incoming = std::mem::take(&mut *self.shared.incoming.lock());
-        for (stream, tls) in incoming {
-            self.register(stream, tls, now);
+        for (stream, admission) in incoming {
+            self.register(stream, admission, now);
         }
     }
 
@@ -221,8 +231,9 @@ impl Worker {
         }
     }
 
-    fn register(&mut self, mut stream: TcpStream, tls: Option<Arc<TlsListener>>, now: Instant) {
-        let tls = match tls.map(TlsSession::new).transpose() {
+    fn register(&mut self, mut stream: TcpStream, admission: Admission, now: Instant) {
+        let listener = admission.listener().clone();
+        let tls = match listener.tls.clone().map(TlsSession::new).transpose() {
             Ok(tls) => tls.map(Box::new),
             Err(e) => {
                 tracing::warn!(error = %e, "could not start a TLS session");
@@ -249,8 +260,11 @@ impl Worker {
             worker: self.shared.clone(),
             slot,
         });
-        let conn = Conn::new(self.broker.clone(), self.server.clone(), wake, now);
-        self.slots[slot] = Some(Entry::new(stream, conn, tls));
+        let mut conn = Conn::new(self.broker.clone(), self.server.clone(), wake, now);
+        conn.set_auth(listener.auth.clone());
+        let mut entry = Entry::new(stream, conn, tls, admission);
+        entry.inbound = Inbound::new(&listener.limits, now).map(Box::new);
+        self.slots[slot] = Some(entry);
         // Bytes may already be waiting (edge-triggered: no event for them).
         self.serve(slot, true, now);
     }
@@ -277,7 +291,12 @@ impl Worker {
         let again = entry.busy || (entry.read_paused && !entry.conn.is_write_full());
         if !open {
             self.start_closing(slot, now);
-        } else if std::mem::take(&mut entry.throttled) {
+            return;
+        }
+        if let Some(at) = entry.take_new_pause() {
+            self.paused.push((at, slot));
+        }
+        if std::mem::take(&mut entry.throttled) {
             self.paused
                 .push((now + self.server.config.full_queue_backoff, slot));
         } else if again {

@@ -7,6 +7,13 @@
 //! encrypts as the socket drains. The handshake is just the first bytes of that exchange, so
 //! it never blocks the loop, and the connection's CONNECT timeout (it counts from accept)
 //! closes a client that stalls in it.
+//!
+//! Input rates: a connection of a listener with `inbound_message_rate` or
+//! `inbound_byte_rate` has an [`Inbound`] budget. Each turn reads at most its bytes from the
+//! socket and lets its `Conn` handle at most its PUBLISH packets; the rest stays in the
+//! kernel's buffer or in `conn.read`. Once a bucket is empty the connection is not read
+//! until `resume_at`, whatever events arrive, so the client is slowed by TCP flow control and
+//! nothing it sent is dropped.
 
 use std::io::{self, Read, Write};
 use std::time::Instant;
@@ -15,6 +22,8 @@ use bytes::Buf;
 use mio::net::TcpStream;
 
 use crate::conn::{Conn, Drain, Shared};
+use crate::limits::{Inbound, Pause, PauseCause};
+use crate::listener::Admission;
 use crate::stats;
 use crate::tls::{TlsFailure, TlsSession};
 
@@ -54,11 +63,24 @@ pub(super) struct Entry {
     /// Reading stopped because the client's QoS 0 messages find full queues: resume after
     /// `ServerConfig::full_queue_backoff`.
     pub(super) throttled: bool,
+    /// The listener's input rates for this connection, if it has any.
+    pub(super) inbound: Option<Box<Inbound>>,
+    /// Past its input rates: not read before then.
+    resume_at: Option<Instant>,
+    /// `resume_at` was just set: the event loop must schedule the connection for then.
+    new_pause: bool,
+    /// Its place in its listener's counts, given back when the entry is dropped.
+    _admission: Admission,
 }
 
 impl Entry {
     /// A connection just accepted, with its TLS session on a TLS listener.
-    pub(super) fn new(stream: TcpStream, conn: Conn, tls: Option<Box<TlsSession>>) -> Self {
+    pub(super) fn new(
+        stream: TcpStream,
+        conn: Conn,
+        tls: Option<Box<TlsSession>>,
+        admission: Admission,
+    ) -> Self {
         Self {
             stream,
             conn,
@@ -67,13 +89,85 @@ impl Entry {
             busy: false,
             read_paused: false,
             throttled: false,
+            inbound: None,
+            resume_at: None,
+            new_pause: false,
+            _admission: admission,
         }
     }
 
-    /// Reads and handles input until the socket is empty, the turn's budget is spent or the
-    /// write buffer is full. Returns `false` if the connection must close.
+    /// When to serve the connection again, if its input was just paused for its rates.
+    pub(super) fn take_new_pause(&mut self) -> Option<Instant> {
+        if std::mem::take(&mut self.new_pause) {
+            self.resume_at
+        } else {
+            None
+        }
+    }
+
+    /// Reads and handles input until the socket is empty, the turn's budget (reads, input
+    /// rates) is spent or the write buffer is full. Returns `false` if the connection must
+    /// close.
     pub(super) fn read(&mut self, scratch: &mut [u8], server: &Shared, now: Instant) -> bool {
         self.read_paused = false;
+        let Some(mut inbound) = self.inbound.take() else {
+            let mut unlimited = usize::MAX;
+            return self.read_turn(scratch, server, now, &mut unlimited);
+        };
+        let open = self.read_limited(&mut inbound, scratch, server, now);
+        self.inbound = Some(inbound);
+        open
+    }
+
+    /// [`Entry::read`] within the input rates.
+    fn read_limited(
+        &mut self,
+        inbound: &mut Inbound,
+        scratch: &mut [u8],
+        server: &Shared,
+        now: Instant,
+    ) -> bool {
+        if self.resume_at.is_some_and(|at| now < at) {
+            return true; // an event during the pause: the pause list serves it later
+        }
+        self.resume_at = None;
+        let budget = match inbound.budget(now) {
+            Ok(budget) => budget,
+            Err(pause) => {
+                self.pause(pause, server);
+                return true;
+            }
+        };
+        self.conn.set_publish_budget(budget.publishes);
+        let mut bytes_left = budget.bytes;
+        let open = self.read_turn(scratch, server, now, &mut bytes_left);
+        let publishes = budget.publishes - self.conn.publish_budget();
+        let exhausted = inbound.spend(publishes, budget.bytes - bytes_left, now);
+        if open && let Some(pause) = exhausted {
+            self.pause(pause, server);
+        }
+        open
+    }
+
+    fn pause(&mut self, pause: Pause, server: &Shared) {
+        let counter = match pause.cause {
+            PauseCause::Messages => &server.counters.message_throttles,
+            PauseCause::Bytes => &server.counters.byte_throttles,
+        };
+        stats::add(counter, 1);
+        self.resume_at = Some(pause.until);
+        self.new_pause = true;
+    }
+
+    /// One turn of reading: at most [`READS_PER_TURN`] reads and `bytes_left` bytes, and no
+    /// more once the connection used its PUBLISH budget.
+    fn read_turn(
+        &mut self,
+        scratch: &mut [u8],
+        server: &Shared,
+        now: Instant,
+        bytes_left: &mut usize,
+    ) -> bool {
         // Packets left from a paused turn first.
         if !self.conn.read.is_empty() && self.conn.on_read(now).is_err() {
             return false;
@@ -88,10 +182,16 @@ impl Entry {
                 self.read_paused = true;
                 return true;
             }
-            match self.stream.read(scratch) {
+            if self.conn.publish_budget() == 0 || *bytes_left == 0 {
+                // Past an input rate: what is unread waits for the pause to end.
+                return true;
+            }
+            let max = scratch.len().min(*bytes_left);
+            match self.stream.read(&mut scratch[..max]) {
                 Ok(0) => return false,
                 Ok(n) => {
                     stats::add(&server.counters.bytes_in, n as u64);
+                    *bytes_left -= n;
                     let Ok(peer_closed) = self.take_input(&scratch[..n], server) else {
                         return false; // `start_closing` flushes the TLS alert
                     };

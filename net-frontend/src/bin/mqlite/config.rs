@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use mqlite::{Config, OverflowPolicy, SharedStrategy};
-use mqlite_net::auth::{Acl, Auth, ClientIdRules, PasswordFile};
-use mqlite_net::{ServerConfig, TlsConfig};
+use mqlite_net::ServerConfig;
+use mqlite_net::auth::Auth;
 use serde::Deserialize;
+
+use crate::listener::{AuthKeys, LimitKeys, ListenerSection, OneOrMany};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
@@ -31,86 +33,14 @@ pub(crate) struct FileConfig {
     /// The folder of the config file, for relative paths.
     #[serde(skip)]
     pub(crate) base_dir: PathBuf,
-    /// `[[listener]]` tables: listeners with settings of their own (TLS), beside `listen`.
+    /// `[[listener]]` tables: listeners with settings of their own (TLS, authentication,
+    /// limits), beside `listen`.
     #[serde(default)]
     pub(crate) listener: Vec<ListenerSection>,
     #[serde(default)]
     pub(crate) server: ServerSection,
     #[serde(default)]
     pub(crate) broker: BrokerSection,
-}
-
-/// `[[listener]]`: one listener and its TLS settings, with Mosquitto's option names. Without
-/// `certfile` and `keyfile` it is plain TCP.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ListenerSection {
-    /// `host:port`.
-    pub(crate) address: String,
-    certfile: Option<PathBuf>,
-    keyfile: Option<PathBuf>,
-    cafile: Option<PathBuf>,
-    require_certificate: Option<bool>,
-    use_identity_as_username: Option<bool>,
-    /// `cn` (default), `san_dns`, `san_email` or `san_uri`.
-    identity_source: Option<String>,
-    /// The minimum version: `tlsv1.2` (default) or `tlsv1.3`.
-    tls_version: Option<String>,
-}
-
-impl ListenerSection {
-    /// Whether clients of this listener must show a valid certificate, which then
-    /// authenticates them.
-    pub(crate) fn requires_certificate(&self) -> bool {
-        self.require_certificate.unwrap_or(false)
-    }
-
-    /// The listener's TLS settings (file paths relative to `base_dir`), or `None` for plain
-    /// TCP.
-    pub(crate) fn tls(&self, base_dir: &Path) -> anyhow::Result<Option<TlsConfig>> {
-        let what = || format!("[[listener]] {}", self.address);
-        let (certfile, keyfile) = match (&self.certfile, &self.keyfile) {
-            (Some(cert), Some(key)) => (base_dir.join(cert), base_dir.join(key)),
-            (None, None) => {
-                let tls_only = [
-                    ("cafile", self.cafile.is_some()),
-                    ("require_certificate", self.require_certificate.is_some()),
-                    (
-                        "use_identity_as_username",
-                        self.use_identity_as_username.is_some(),
-                    ),
-                    ("identity_source", self.identity_source.is_some()),
-                    ("tls_version", self.tls_version.is_some()),
-                ];
-                if let Some((key, _)) = tls_only.iter().find(|(_, set)| *set) {
-                    bail!("{}: `{key}` needs TLS: set certfile and keyfile", what());
-                }
-                return Ok(None);
-            }
-            _ => bail!("{}: certfile and keyfile go together", what()),
-        };
-        let mut tls = TlsConfig::new(certfile, keyfile)
-            .require_certificate(self.requires_certificate())
-            .use_identity_as_username(self.use_identity_as_username.unwrap_or(false));
-        if let Some(cafile) = &self.cafile {
-            tls = tls.cafile(base_dir.join(cafile));
-        }
-        if let Some(source) = &self.identity_source {
-            tls = tls.identity_source(source.parse().with_context(what)?);
-        }
-        if let Some(version) = &self.tls_version {
-            tls = tls.min_version(version.parse().with_context(what)?);
-        }
-        Ok(Some(tls))
-    }
-}
-
-/// A string or a list of strings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
 }
 
 /// `[server]`: the network frontend ([`ServerConfig`]).
@@ -128,6 +58,30 @@ pub(crate) struct ServerSection {
     response_information: Option<String>,
     delivery_batch: Option<usize>,
     full_queue_backoff_ms: Option<u64>,
+    max_tracked_ips: Option<usize>,
+    // The abuse limits of every listener without its own (`LimitKeys`).
+    max_connections_per_ip: Option<usize>,
+    connects_per_second_per_ip: Option<u64>,
+    connect_burst_per_ip: Option<u64>,
+    inbound_messages_per_second: Option<u64>,
+    inbound_message_burst: Option<u64>,
+    inbound_bytes_per_second: Option<u64>,
+    inbound_burst_bytes: Option<u64>,
+}
+
+impl ServerSection {
+    /// The limits every listener has unless it sets its own.
+    pub(crate) fn limit_keys(&self) -> LimitKeys {
+        LimitKeys {
+            max_connections_per_ip: self.max_connections_per_ip,
+            connects_per_second_per_ip: self.connects_per_second_per_ip,
+            connect_burst_per_ip: self.connect_burst_per_ip,
+            inbound_messages_per_second: self.inbound_messages_per_second,
+            inbound_message_burst: self.inbound_message_burst,
+            inbound_bytes_per_second: self.inbound_bytes_per_second,
+            inbound_burst_bytes: self.inbound_burst_bytes,
+        }
+    }
 }
 
 /// `[broker]`: the router ([`mqlite::Config`]).
@@ -170,32 +124,25 @@ impl FileConfig {
         Ok(file)
     }
 
-    /// Authentication and authorization: the password and ACL files read, the client-id
-    /// rules. Without a password file anonymous clients are accepted (`check_anonymous`
-    /// keeps them to loopback unless `allow_anonymous = true`); with one, only if
-    /// `allow_anonymous = true`, as in Mosquitto 2.
+    /// The top-level authentication keys: those of `listen` addresses, and of every
+    /// `[[listener]]` for the keys it does not set.
+    pub(crate) fn auth_keys(&self) -> AuthKeys {
+        AuthKeys {
+            password_file: self.password_file.clone(),
+            acl_file: self.acl_file.clone(),
+            allow_anonymous: self.allow_anonymous,
+            clientid_prefixes: self.clientid_prefixes.clone(),
+            clientid_equals_username: self.clientid_equals_username,
+        }
+    }
+
+    /// The top-level authentication: password and ACL files read, client-id rules.
     pub(crate) fn auth(&self) -> anyhow::Result<Auth> {
-        let mut builder = Auth::builder();
-        if let Some(path) = &self.password_file {
-            builder = builder
-                .password_file(PasswordFile::load(self.base_dir.join(path))?)
-                .allow_anonymous(self.allow_anonymous.unwrap_or(false));
-        }
-        if let Some(path) = &self.acl_file {
-            builder = builder.acl(Acl::load(self.base_dir.join(path))?);
-        }
-        let mut rules = ClientIdRules::default();
-        rules.prefixes = match self.clientid_prefixes.clone() {
-            None => Vec::new(),
-            Some(OneOrMany::One(prefix)) => vec![prefix],
-            Some(OneOrMany::Many(prefixes)) => prefixes,
-        };
-        rules.equals_username = self.clientid_equals_username.unwrap_or(false);
-        Ok(builder.client_ids(rules).build())
+        self.auth_keys().build(&self.base_dir)
     }
 
     /// The frontend's settings: defaults overridden by `[server]`.
-    pub(crate) fn server_config(&self) -> ServerConfig {
+    pub(crate) fn server_config(&self) -> anyhow::Result<ServerConfig> {
         let s = &self.server;
         let mut c = ServerConfig::default();
         apply!(
@@ -226,7 +173,11 @@ impl FileConfig {
             // An empty string turns Response Information off.
             c.response_information = (!info.is_empty()).then(|| info.clone());
         }
-        c
+        if let Some(max) = s.max_tracked_ips {
+            c.max_tracked_ips = max;
+        }
+        c.limits = s.limit_keys().to_limits(None).context("[server]")?;
+        Ok(c)
     }
 
     /// The router's settings: the binary's defaults overridden by `[broker]`.
@@ -322,7 +273,11 @@ mod tests {
         );
         let broker = file.broker_config().unwrap();
         assert_eq!(broker.max_queued_messages, 1000);
-        assert_eq!(file.server_config().max_packet_size, 1 << 20);
+        let server = file.server_config().unwrap();
+        assert_eq!(server.max_packet_size, 1 << 20);
+        // Every limit at its documented default: off.
+        assert_eq!(server.limits, mqlite_net::ListenerLimits::default());
+        assert_eq!(server.max_tracked_ips, 100_000);
     }
 
     #[test]
@@ -396,10 +351,19 @@ mod tests {
         let [tls, plain] = &file.listener[..] else {
             panic!("two [[listener]] tables expected in:\n{tables}");
         };
-        let tls = tls.tls(Path::new("")).unwrap().unwrap();
+        let (no_auth, no_limits) = (AuthKeys::default(), LimitKeys::default());
+        let remote = tls.config(Path::new(""), &no_auth, &no_limits).unwrap();
+        let tls = remote.tls.unwrap();
         assert!(tls.require_certificate && tls.use_identity_as_username);
         assert!(tls.cafile.is_some());
-        assert!(plain.tls(Path::new("")).unwrap().is_none());
+        assert!(remote.auth.is_none(), "the top level's");
+        let limits = remote.limits.unwrap();
+        assert_eq!(limits.max_connections, Some(20_000));
+        assert_eq!(limits.connect_rate_per_ip, mqlite_net::Rate::new(5, 20));
+        assert_eq!(limits.inbound_message_rate, mqlite_net::Rate::new(500, 500));
+        let local = plain.config(Path::new(""), &no_auth, &no_limits).unwrap();
+        assert!(local.tls.is_none() && local.limits.is_none());
+        assert!(local.auth.is_some(), "its own allow_anonymous");
     }
 
     #[test]

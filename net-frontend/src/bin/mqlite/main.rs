@@ -2,12 +2,15 @@
 //!
 //! With no arguments it listens on 127.0.0.1:1883. `--listen ADDR` (repeatable) and
 //! `--config FILE` override; logs go to stderr through `tracing` (`RUST_LOG=debug`).
-//! SIGINT and SIGTERM close every connection and stop; SIGHUP reloads the TLS certificates.
+//! SIGINT and SIGTERM close every connection and stop; SIGHUP reloads the TLS certificates
+//! and the password and ACL files. `config.rs` reads the TOML file, `listener.rs` its
+//! `[[listener]]` tables.
 //! `mqlite passwd FILE USER` manages a password file (`passwd.rs`).
 
 #![allow(clippy::print_stdout)]
 
 mod config;
+mod listener;
 mod passwd;
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -15,11 +18,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use mqlite::Broker;
-use mqlite_net::{Server, ServerHandle};
+use mqlite_net::{ListenerConfig, Server, ServerHandle};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::config::{FileConfig, check_anonymous};
+use crate::listener::AuthKeys;
 
 const HELP: &str = "\
 mqlite: an embeddable MQTT broker (MQTT 3.1, 3.1.1 and 5.0), in memory
@@ -35,7 +39,7 @@ Options:
 
 Logs go to stderr; set RUST_LOG (error, warn, info, debug, trace) to choose how much.
 SIGINT or SIGTERM closes every connection and stops the broker; SIGHUP reloads the TLS
-certificates and keys.";
+certificates and keys, the password files and the ACL files.";
 
 /// What the command line asked for.
 #[derive(Debug, Default)]
@@ -86,6 +90,37 @@ fn resolve(addrs: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
     Ok(out)
 }
 
+/// The `[[listener]]` tables, each with its addresses and its own settings (TLS,
+/// authentication, limits; the rest from the top level and `[server]`), after checking that
+/// no listener off loopback, `listen_addrs` included, is open to anonymous clients by
+/// accident.
+fn listeners(
+    file: &FileConfig,
+    listen_addrs: &[SocketAddr],
+) -> anyhow::Result<Vec<(Vec<SocketAddr>, ListenerConfig)>> {
+    let global_auth = file.auth_keys();
+    let allowed = |keys: &AuthKeys, addrs: &[SocketAddr]| {
+        check_anonymous(
+            addrs,
+            keys.allow_anonymous.unwrap_or(false),
+            keys.password_file.is_some(),
+        )
+    };
+    allowed(&global_auth, listen_addrs)?;
+    let server_limits = file.server.limit_keys();
+    let mut listeners = Vec::new();
+    for section in &file.listener {
+        let resolved = resolve(std::slice::from_ref(&section.address))?;
+        // A listener that requires a client certificate authenticates its clients.
+        if !section.requires_certificate() {
+            allowed(&section.auth_keys().or(&global_auth), &resolved)?;
+        }
+        let config = section.config(&file.base_dir, &global_auth, &server_limits)?;
+        listeners.push((resolved, config));
+    }
+    Ok(listeners)
+}
+
 fn run(args: Args) -> anyhow::Result<()> {
     let file = match &args.config {
         Some(path) => FileConfig::load(path)?,
@@ -104,22 +139,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         })
     };
     let addrs = resolve(&listen)?;
-    // `[[listener]]` tables: each address with its TLS settings (`None`: plain TCP).
-    let mut listeners = Vec::new();
-    let mut open_addrs = addrs.clone();
-    for section in &file.listener {
-        let resolved = resolve(std::slice::from_ref(&section.address))?;
-        if !section.requires_certificate() {
-            // A listener that requires a client certificate authenticates its clients.
-            open_addrs.extend(&resolved);
-        }
-        listeners.push((resolved, section.tls(&file.base_dir)?));
-    }
-    check_anonymous(
-        &open_addrs,
-        file.allow_anonymous.unwrap_or(false),
-        file.password_file.is_some(),
-    )?;
+    let listeners = listeners(&file, &addrs)?;
     let auth = file.auth()?;
     // Each connection is a file descriptor: take the hard limit, not the often tiny soft
     // one (Mosquitto relies on systemd for this; a plain shell gives 1024).
@@ -128,17 +148,14 @@ fn run(args: Args) -> anyhow::Result<()> {
         Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
     }
     let broker = Broker::new(file.broker_config()?);
-    let mut server_config = file.server_config();
+    let mut server_config = file.server_config()?;
     server_config.auth = auth;
     let mut builder = Server::builder(broker.clone()).config(server_config);
     for addr in &addrs {
         builder = builder.listen(*addr);
     }
-    for (resolved, tls) in listeners {
-        builder = match tls {
-            Some(tls) => builder.listen_tls(&resolved[..], tls),
-            None => builder.listen(&resolved[..]),
-        };
+    for (resolved, config) in listeners {
+        builder = builder.listen_with(&resolved[..], config);
     }
     let server = builder.bind()?.spawn()?;
     let mut signals =
@@ -157,14 +174,15 @@ fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGHUP: reload what can change under a running broker without dropping connections (the
-/// TLS certificates, keys and CA bundles; new handshakes use them). A bad file is logged and
-/// the previous one stays.
+/// SIGHUP: reload what can change under a running broker without dropping connections: the
+/// TLS certificates, keys and CA bundles (new handshakes use them), and every password and
+/// ACL file (new CONNECTs use the password files; connected clients' next checks use the
+/// new ACLs). Each bad file is logged once, naming the file and line, and keeps its previous
+/// version; the reload functions log, so the errors need nothing more here.
 fn on_sighup(server: &ServerHandle) {
     tracing::info!("SIGHUP: reloading");
-    if let Err(e) = server.reload_tls() {
-        tracing::error!(error = %e, "TLS reload failed; the previous certificates stay");
-    }
+    let _ = server.reload_tls();
+    let _ = server.reload_auth();
 }
 
 fn main() -> std::process::ExitCode {
@@ -214,6 +232,89 @@ mod tests {
         .unwrap();
         assert_eq!(args.listen, ["127.0.0.1:1", "[::1]:2"]);
         assert_eq!(args.config, Some(PathBuf::from("x.toml")));
+    }
+
+    fn file(text: &str) -> FileConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    /// `allow_anonymous` is decided per listener: a listener off loopback needs a password
+    /// file or `allow_anonymous = true` of its own or from the top level.
+    #[test]
+    fn each_listener_off_loopback_needs_authentication() {
+        let local: Vec<SocketAddr> = vec!["127.0.0.1:1883".parse().unwrap()];
+        let open = "[[listener]]\naddress = \"0.0.0.0:1884\"\n";
+        let err = listeners(&file(open), &local).unwrap_err().to_string();
+        assert!(err.contains("0.0.0.0:1884"), "{err}");
+        let own = format!("{open}allow_anonymous = true\n");
+        assert_eq!(listeners(&file(&own), &local).unwrap().len(), 1);
+        let global = format!("allow_anonymous = true\n{open}");
+        assert!(listeners(&file(&global), &local).is_ok());
+        // The listener may not inherit it and then refuse it for itself.
+        let refused = format!("allow_anonymous = true\n{open}allow_anonymous = false\n");
+        assert!(listeners(&file(&refused), &local).is_err());
+        // Top-level settings keep applying to `listen` addresses.
+        let public: Vec<SocketAddr> = vec!["0.0.0.0:1883".parse().unwrap()];
+        assert!(listeners(&file(&own), &public).is_err());
+    }
+
+    /// A listener's own keys make its own settings, the keys it leaves unset coming from
+    /// the top level and `[server]`; a listener without any keeps the server's (`None`).
+    #[test]
+    fn listener_settings_fall_back_to_the_server() {
+        let text = "[server]\nmax_connections_per_ip = 5\n\
+                    inbound_messages_per_second = 100\ninbound_message_burst = 500\n\
+                    [[listener]]\naddress = \"127.0.0.1:1\"\n\
+                    [[listener]]\naddress = \"127.0.0.1:2\"\nmax_connections = 7\n\
+                    inbound_messages_per_second = 10\nclientid_equals_username = true\n";
+        let configs = listeners(&file(text), &[]).unwrap();
+        let (plain, own) = (&configs[0].1, &configs[1].1);
+        assert!(plain.auth.is_none() && plain.limits.is_none());
+        assert!(own.auth.is_some());
+        let limits = own.limits.clone().unwrap();
+        assert_eq!(limits.max_connections, Some(7));
+        assert_eq!(limits.max_connections_per_ip, Some(5), "from [server]");
+        // A rate and its burst go together: the burst is the listener's rate, not 500.
+        assert_eq!(limits.inbound_message_rate, mqlite_net::Rate::new(10, 10));
+        let server = file(text).server_config().unwrap();
+        assert_eq!(
+            server.limits.inbound_message_rate,
+            mqlite_net::Rate::new(100, 500)
+        );
+        assert_eq!(server.limits.max_connections, None);
+
+        let burst_alone = "[[listener]]\naddress = \"127.0.0.1:3\"\ninbound_burst_bytes = 9\n";
+        let err = format!("{:#}", listeners(&file(burst_alone), &[]).unwrap_err());
+        assert!(
+            err.contains("127.0.0.1:3") && err.contains("inbound_bytes_per_second"),
+            "{err}"
+        );
+    }
+
+    /// The complete example of docs/security.md ("Everything together") uses only keys that
+    /// exist, passes the anonymous check and sets the limits it says.
+    #[test]
+    fn the_security_guide_example_is_a_valid_config() {
+        let guide = include_str!("../../../../docs/security.md");
+        let section = guide.split("## Everything together").nth(1).unwrap();
+        let toml_text = section.split("```toml\n").nth(1).unwrap();
+        let toml_text = toml_text.split("```").next().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let hash = mqlite_net::auth::hash_password(b"pw", 101).unwrap();
+        std::fs::write(dir.path().join("passwd"), format!("sensor-17:{hash}\n")).unwrap();
+        std::fs::write(dir.path().join("acl"), "pattern write sensors/%c/#\n").unwrap();
+        let mut config = file(toml_text);
+        config.base_dir = dir.path().to_owned();
+        let addrs = resolve(config.listen.as_deref().unwrap()).unwrap();
+        let configs = listeners(&config, &addrs).unwrap();
+        let sensors = configs[0].1.limits.clone().unwrap();
+        assert_eq!(sensors.max_connections, Some(20_000));
+        assert_eq!(
+            sensors.inbound_message_rate,
+            mqlite_net::Rate::new(200, 1000)
+        );
+        assert!(configs[1].1.tls.as_ref().unwrap().require_certificate);
+        assert_eq!(config.server_config().unwrap().max_connections, 50_000);
     }
 
     #[test]

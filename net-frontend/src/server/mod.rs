@@ -1,5 +1,15 @@
 //! [`Server`]: listens on TCP addresses, plain or TLS, and serves every connection as a
 //! client of one [`Broker`], on an acceptor thread plus N worker threads.
+//!
+//! - `mod.rs`: building and binding ([`ServerBuilder`]), the running server
+//!   ([`ServerHandle`]: counters, reloads, shutdown).
+//! - `accept.rs`: the acceptor thread and the connection limits it enforces.
+//! - `reload.rs`: reloading TLS certificates and password and ACL files.
+//!
+//! Not here: serving connections (`worker/`), a listener's settings (`listener.rs`).
+
+mod accept;
+mod reload;
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -8,14 +18,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Poll, Token, Waker};
 use mqlite::Broker;
 
 use crate::config::ServerConfig;
 use crate::conn::Shared;
-use crate::stats::{self, NetStats};
-use crate::tls::{TlsConfig, TlsError, TlsListener};
+use crate::listener::{Listener, ListenerConfig};
+use crate::stats::NetStats;
+use crate::tls::{TlsConfig, TlsListener};
 use crate::worker::{Worker, WorkerShared};
+use accept::Acceptor;
 
 const STOP: Token = Token(usize::MAX);
 
@@ -52,19 +64,20 @@ const STOP: Token = Token(usize::MAX);
 pub struct Server {
     broker: Broker,
     config: ServerConfig,
-    listeners: Vec<TcpListener>,
+    sockets: Vec<TcpListener>,
     addrs: Vec<SocketAddr>,
-    /// Per listener, its TLS (`None` for plain TCP).
-    tls: Vec<Option<Arc<TlsListener>>>,
+    /// Per socket, its listener.
+    listeners: Vec<Arc<Listener>>,
 }
 
-/// Builds a [`Server`] with several listeners, plain or TLS, or a [`ServerConfig`].
+/// Builds a [`Server`] with several listeners, plain or TLS, each with its own settings if
+/// it wants them, or a [`ServerConfig`].
 #[derive(Debug)]
 pub struct ServerBuilder {
     broker: Broker,
     config: ServerConfig,
-    /// What each `listen*` call asked for: the addresses it resolved to and its TLS.
-    listeners: Vec<(Vec<SocketAddr>, Option<TlsConfig>)>,
+    /// What each `listen*` call asked for: the addresses it resolved to and its settings.
+    listeners: Vec<(Vec<SocketAddr>, ListenerConfig)>,
     error: Option<io::Error>,
 }
 
@@ -79,19 +92,24 @@ impl ServerBuilder {
     /// Adds a listener on `addr` (every address it resolves to). Port 0 picks a free port.
     #[must_use]
     pub fn listen(self, addr: impl ToSocketAddrs) -> Self {
-        self.add(addr, None)
+        self.listen_with(addr, ListenerConfig::new())
     }
 
     /// Adds a TLS listener on `addr` with `tls` (its files are read by
     /// [`ServerBuilder::bind`]). Port 0 picks a free port.
     #[must_use]
     pub fn listen_tls(self, addr: impl ToSocketAddrs, tls: TlsConfig) -> Self {
-        self.add(addr, Some(tls))
+        self.listen_with(addr, ListenerConfig::new().tls(tls))
     }
 
-    fn add(mut self, addr: impl ToSocketAddrs, tls: Option<TlsConfig>) -> Self {
+    /// Adds a listener on `addr` with settings of its own: TLS, authentication, limits
+    /// (what it leaves unset comes from the [`ServerConfig`]). The addresses `addr`
+    /// resolves to make one listener: they share its `max_connections` and per-address
+    /// counts. Port 0 picks a free port.
+    #[must_use]
+    pub fn listen_with(mut self, addr: impl ToSocketAddrs, listener: ListenerConfig) -> Self {
         match addr.to_socket_addrs() {
-            Ok(addrs) => self.listeners.push((addrs.collect(), tls)),
+            Ok(addrs) => self.listeners.push((addrs.collect(), listener)),
             Err(e) => {
                 self.error.get_or_insert(e);
             }
@@ -105,8 +123,9 @@ impl ServerBuilder {
     ///
     /// An address that did not resolve, none given, or a listener that could not bind (in
     /// use, no permission); the error names the address. A TLS listener whose files could
-    /// not be loaded: an [`io::ErrorKind::InvalidInput`] error wrapping the [`TlsError`]
-    /// (`error.get_ref()` and `downcast_ref`), which names the file.
+    /// not be loaded: an [`io::ErrorKind::InvalidInput`] error wrapping the
+    /// [`TlsError`](crate::TlsError) (`error.get_ref()` and `downcast_ref`), which names the
+    /// file.
     pub fn bind(self) -> io::Result<Server> {
         if let Some(e) = self.error {
             return Err(e);
@@ -117,34 +136,55 @@ impl ServerBuilder {
                 "no address to listen on",
             ));
         }
-        let (mut listeners, mut addrs, mut tls) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut sockets, mut addrs, mut listeners) = (Vec::new(), Vec::new(), Vec::new());
         for (resolved, settings) in self.listeners {
-            // One TLS configuration per `listen_tls`, shared by the addresses it resolved to.
-            let loaded = match settings {
-                Some(settings) => {
-                    Some(Arc::new(TlsListener::load(settings).map_err(|e| {
-                        io::Error::new(io::ErrorKind::InvalidInput, e)
-                    })?))
-                }
-                None => None,
-            };
+            // One listener per `listen*` call, shared by the addresses it resolved to.
+            let listener = Arc::new(self.config.listener(settings)?);
             for addr in resolved {
-                let listener = TcpListener::bind(addr).map_err(|e| {
+                let socket = TcpListener::bind(addr).map_err(|e| {
                     io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
                 })?;
-                addrs.push(listener.local_addr()?);
-                listeners.push(listener);
-                tls.push(loaded.clone());
+                addrs.push(socket.local_addr()?);
+                sockets.push(socket);
+                listeners.push(listener.clone());
             }
         }
         Ok(Server {
             broker: self.broker,
             config: self.config,
-            listeners,
+            sockets,
             addrs,
-            tls,
+            listeners,
         })
     }
+}
+
+impl ServerConfig {
+    /// A running listener from its settings, falling back to these.
+    fn listener(&self, settings: ListenerConfig) -> io::Result<Listener> {
+        let tls = match settings.tls {
+            Some(tls) => {
+                Some(Arc::new(TlsListener::load(tls).map_err(|e| {
+                    io::Error::new(io::ErrorKind::InvalidInput, e)
+                })?))
+            }
+            None => None,
+        };
+        let auth = settings.auth.unwrap_or_else(|| self.auth.clone());
+        let limits = settings.limits.unwrap_or_else(|| self.limits.clone());
+        Ok(Listener::new(tls, auth, limits, self.max_tracked_ips))
+    }
+}
+
+/// Each listener once (several sockets share one when its address resolved to several).
+fn distinct(listeners: &[Arc<Listener>]) -> Vec<Arc<Listener>> {
+    let mut seen: Vec<Arc<Listener>> = Vec::new();
+    for listener in listeners {
+        if !seen.iter().any(|s| Arc::ptr_eq(s, listener)) {
+            seen.push(listener.clone());
+        }
+    }
+    seen
 }
 
 impl Server {
@@ -200,9 +240,14 @@ impl Server {
             waker: Waker::new(poll.registry(), STOP)?,
             stopped: AtomicBool::new(false),
         });
+        let listeners = distinct(&self.listeners);
+        for (addr, listener) in self.addrs.iter().zip(&self.listeners) {
+            tracing::info!(%addr, tls = listener.tls.is_some(), "listening");
+        }
         let acceptor = Acceptor {
             poll,
-            listeners: self.listeners.into_iter().zip(self.tls.clone()).collect(),
+            sockets: self.sockets.into_iter().zip(self.listeners).collect(),
+            listeners: listeners.clone(),
             workers: workers.clone(),
             shared: shared.clone(),
             stop: stop.clone(),
@@ -213,16 +258,13 @@ impl Server {
                 .name("mqlite-accept".into())
                 .spawn(move || acceptor.run())?,
         );
-        for (addr, tls) in self.addrs.iter().zip(&self.tls) {
-            tracing::info!(%addr, tls = tls.is_some(), "listening");
-        }
         Ok(ServerHandle {
             shared,
             stop,
             workers,
             threads,
             addrs: self.addrs,
-            tls: self.tls,
+            listeners,
         })
     }
 }
@@ -243,7 +285,8 @@ pub struct ServerHandle {
     workers: Vec<Arc<WorkerShared>>,
     threads: Vec<JoinHandle<()>>,
     addrs: Vec<SocketAddr>,
-    tls: Vec<Option<Arc<TlsListener>>>,
+    /// Each listener once.
+    listeners: Vec<Arc<Listener>>,
 }
 
 impl ServerHandle {
@@ -260,38 +303,11 @@ impl ServerHandle {
     /// The frontend's counters now.
     pub fn stats(&self) -> NetStats {
         let mut stats = self.shared.counters.snapshot();
-        stats.auth = self.shared.config.auth.stats();
+        for auth in self.auths() {
+            stats.auth.add(&auth.stats());
+        }
+        stats.tracked_addresses = self.listeners.iter().map(|l| l.tracked_ips() as u64).sum();
         stats
-    }
-
-    /// Reads every TLS listener's certificate, key and CA files again (what the `mqlite`
-    /// binary does on SIGHUP). New handshakes use the new files; open connections keep the
-    /// session they have. Every listener is tried; one whose files are bad keeps its
-    /// previous configuration.
-    ///
-    /// # Errors
-    ///
-    /// The first listener whose files could not be loaded; the error names the file.
-    pub fn reload_tls(&self) -> Result<(), TlsError> {
-        let mut first_error = None;
-        let mut seen: Vec<&Arc<TlsListener>> = Vec::new();
-        for tls in self.tls.iter().flatten() {
-            if seen.iter().any(|s| Arc::ptr_eq(s, tls)) {
-                continue; // one `listen_tls` that resolved to several addresses
-            }
-            seen.push(tls);
-            if let Err(e) = tls.reload() {
-                tracing::error!(error = %e, "TLS reload failed; keeping the previous files");
-                first_error.get_or_insert(e);
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => {
-                tracing::info!(listeners = seen.len(), "TLS certificates reloaded");
-                Ok(())
-            }
-        }
     }
 
     /// Stops accepting, closes every connection and waits for the threads to end.
@@ -347,78 +363,6 @@ impl Stopper {
         let _ = self.stop.waker.wake();
         for worker in &self.workers {
             worker.stop();
-        }
-    }
-}
-
-/// The acceptor thread: accepts connections and deals them to the workers in turn.
-struct Acceptor {
-    poll: Poll,
-    /// The listeners, each with its TLS if it has TLS.
-    listeners: Vec<(TcpListener, Option<Arc<TlsListener>>)>,
-    workers: Vec<Arc<WorkerShared>>,
-    shared: Arc<Shared>,
-    stop: Arc<Stop>,
-    next: usize,
-}
-
-impl Acceptor {
-    fn run(mut self) {
-        for (i, (listener, _)) in self.listeners.iter_mut().enumerate() {
-            if let Err(e) = self
-                .poll
-                .registry()
-                .register(listener, Token(i), Interest::READABLE)
-            {
-                tracing::error!(error = %e, "could not register a listener");
-                return;
-            }
-        }
-        let mut events = Events::with_capacity(64);
-        while !self.stop.stopped.load(Ordering::Acquire) {
-            if let Err(e) = self.poll.poll(&mut events, None)
-                && e.kind() != io::ErrorKind::Interrupted
-            {
-                tracing::error!(error = %e, "acceptor poll failed");
-                return;
-            }
-            for event in &events {
-                if event.token() != STOP {
-                    self.accept_all(event.token().0);
-                }
-            }
-        }
-    }
-
-    fn accept_all(&mut self, index: usize) {
-        let Some((listener, tls)) = self.listeners.get(index) else {
-            return;
-        };
-        loop {
-            match listener.accept() {
-                Ok((stream, peer)) => {
-                    let counters = &self.shared.counters;
-                    stats::add(&counters.accepted, 1);
-                    let open = counters.open.load(Ordering::Relaxed);
-                    if open >= self.shared.config.max_connections as u64 {
-                        stats::add(&counters.refused, 1);
-                        tracing::warn!(%peer, open, "max_connections reached; connection closed");
-                        continue;
-                    }
-                    stats::add(&counters.open, 1);
-                    let _ = stream.set_nodelay(true);
-                    let worker = &self.workers[self.next % self.workers.len()];
-                    self.next = self.next.wrapping_add(1);
-                    worker.push_incoming(stream, tls.clone());
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // Out of file descriptors, say: keep serving the connections we have.
-                    tracing::warn!(error = %e, "accept failed");
-                    return;
-                }
-            }
         }
     }
 }
