@@ -44,6 +44,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 step "tests (unit, integration, doc)"
 cargo test --workspace --locked
 
+step "benches build"
+# The criterion benches and the load generator compile; they are run by hand (benches/).
+cargo bench --workspace --no-run --locked --quiet
+
 step "loom models"
 # Every model of loom-tests/ with the preemption bound set in its code, plus the loom
 # channel's own models in core; see loom-tests/README.md. About 15 s of models after a

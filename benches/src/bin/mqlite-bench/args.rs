@@ -22,7 +22,9 @@ scenarios:
   fanin       N publishers -> 1 wildcard subscriber (--pubs, default 100)
   latency     1 publisher at a fixed rate -> 1 subscriber; percentiles (--rate)
   idle        C idle connections: connect time and broker RSS per connection
-              (--conns --connectors --keepalive)
+              (--conns --connectors; --keepalive N pings every N/2 s)
+  slow        P paced publishers -> a fast subscriber and one that stops reading;
+              broker RSS over time (--pubs --rate, per publisher)
 
 options (defaults in brackets):
   --host H            broker address [127.0.0.1]
@@ -37,13 +39,14 @@ options (defaults in brackets):
   --subs S            subscribers; subscriber j subscribes to <prefix>/j mod T [1]
   --topics T          topics [= --pubs]
   --fanout            every subscriber subscribes to <prefix>/+ (gets every message)
-  --rate R            latency: messages per second [10000]
+  --rate R            latency, slow: messages per second (per publisher) [10000]
   --stamp sent|scheduled
                       latency: time 0 of a message is its write [sent], or its
                       slot in the schedule (counts publisher stalls; spins to pace)
   --conns C           idle: connections [1000]
   --connectors K      idle: threads opening them [4]
-  --keepalive SECS    idle: CONNECT keep alive, PINGREQ every half of it [0 = off]
+  --keepalive SECS    CONNECT keep alive [0 = off]; only idle sends PINGREQ (every
+                      half of it), so elsewhere make it longer than the run
   --timeout SECS      connect, SUBACK and drain timeout [10]
   --broker-pid PID    sample the broker's VmRSS (peak over the run)
   --json              print one JSON object per run instead of the summary
@@ -57,6 +60,7 @@ const COMMON: &[&str] = &[
     "duration",
     "timeout",
     "broker-pid",
+    "keepalive",
     "json",
 ];
 
@@ -192,7 +196,7 @@ fn validate(o: &mut Options) -> Result<()> {
                 o.size_bytes
             )
         }
-        Scenario::Latency if o.rate == 0 => bail!("--rate must be at least 1"),
+        Scenario::Latency | Scenario::Slow if o.rate == 0 => bail!("--rate must be at least 1"),
         Scenario::Idle if o.conns == 0 || o.connectors == 0 => {
             bail!("--conns and --connectors must be at least 1")
         }
@@ -244,6 +248,17 @@ mod tests {
         );
         let fanin = run("fanin").expect("valid");
         assert_eq!((fanin.pubs, fanin.subs, fanin.fanout), (100, 1, true));
+    }
+
+    #[test]
+    fn slow_takes_publishers_and_a_rate() {
+        let o = run("slow --pubs 2 --rate 5000 --qos 1 --size 1024").expect("valid");
+        assert_eq!(
+            (o.pubs, o.rate, o.qos, o.size_bytes),
+            (2, 5000, QoS::AtLeastOnce, 1024)
+        );
+        assert!(run("slow --subs 3").is_err());
+        assert!(run("slow --rate 0").is_err());
     }
 
     #[test]

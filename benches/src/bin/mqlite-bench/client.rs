@@ -33,6 +33,8 @@ pub(crate) struct Target {
     pub(crate) version: ProtocolVersion,
     /// Bound on TCP connect plus CONNACK, and on SUBACK.
     pub(crate) timeout: Duration,
+    /// The keep alive every CONNECT asks for, in seconds; 0 turns it off.
+    pub(crate) keep_alive: u16,
 }
 
 impl Target {
@@ -42,6 +44,7 @@ impl Target {
         port: u16,
         version: ProtocolVersion,
         timeout: Duration,
+        keep_alive: u16,
     ) -> Result<Self> {
         let addr = (host, port)
             .to_socket_addrs()
@@ -52,6 +55,7 @@ impl Target {
             addr,
             version,
             timeout,
+            keep_alive,
         })
     }
 }
@@ -71,14 +75,14 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    /// Opens a TCP connection, sends CONNECT (clean start, no session kept) and waits for a
-    /// successful CONNACK.
+    /// Opens a TCP connection, sends CONNECT (clean start, no session kept, the target's keep
+    /// alive) and waits for a successful CONNACK.
     ///
     /// # Errors
     ///
     /// The TCP connect fails, the broker closes, times out, sends a malformed packet or
     /// refuses the connection (the CONNACK reason code is in the message).
-    pub(crate) fn connect(target: &Target, client_id: &str, keep_alive: u16) -> Result<Self> {
+    pub(crate) fn connect(target: &Target, client_id: &str) -> Result<Self> {
         let deadline = Instant::now() + target.timeout;
         let stream = TcpStream::connect_timeout(&target.addr, target.timeout)
             .with_context(|| format!("connecting to {}", target.addr))?;
@@ -98,7 +102,7 @@ impl Conn {
         conn.queue(&Packet::Connect(Box::new(Connect {
             protocol_version: target.version,
             clean_start: true,
-            keep_alive,
+            keep_alive: target.keep_alive,
             properties: Properties::default(),
             client_id: client_id.to_owned(),
             will: None,

@@ -91,13 +91,13 @@ fn connect_all(o: &Options, target: &Target) -> Result<(Vec<Conn>, Vec<Duration>
     let (n, k) = (o.conns, o.connectors.min(o.conns));
     let mut connectors = Vec::with_capacity(k);
     for c in 0..k {
-        let (target, keep_alive) = (target.clone(), o.keep_alive);
+        let target = target.clone();
         connectors.push(workers::spawn(format!("connector {c}"), move || {
             let mut conns = Vec::with_capacity(n / k + 1);
             let mut times = Vec::with_capacity(n / k + 1);
             for i in (c..n).step_by(k) {
                 let t = Instant::now();
-                let conn = Conn::connect(&target, &format!("mb{pid}-i{i}"), keep_alive)
+                let conn = Conn::connect(&target, &format!("mb{pid}-i{i}"))
                     .with_context(|| format!("connection {i} of {n}"))?;
                 times.push(t.elapsed());
                 conns.push(conn);

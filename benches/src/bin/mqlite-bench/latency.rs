@@ -56,11 +56,11 @@ pub(crate) fn run(o: &Options, target: &Target) -> Result<Report> {
     let rss = o.broker_pid.map(RssSampler::start).transpose()?;
     let topic = format!("{}/latency", prefix());
     let pid = std::process::id();
-    let mut sub_conn = Conn::connect(target, &format!("mb{pid}-ls"), 0).context("subscriber")?;
+    let mut sub_conn = Conn::connect(target, &format!("mb{pid}-ls")).context("subscriber")?;
     sub_conn
         .subscribe(&topic, o.qos, o.timeout)
         .with_context(|| format!("subscribing to `{topic}`"))?;
-    let pub_conn = Conn::connect(target, &format!("mb{pid}-lp"), 0).context("publisher")?;
+    let pub_conn = Conn::connect(target, &format!("mb{pid}-lp")).context("publisher")?;
 
     let sub_stop = Arc::new(AtomicBool::new(false));
     let pub_stop = Arc::new(AtomicBool::new(false));

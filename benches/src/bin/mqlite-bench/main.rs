@@ -7,7 +7,7 @@
 //! | `args`, `options` | the command line, one run's settings |
 //! | `client` | one connection: handshakes, buffered reads and writes with timeouts |
 //! | `publisher`, `subscriber` | the send and receive loops, QoS 1/2 flow control |
-//! | `throughput`, `latency`, `idle` | the scenarios |
+//! | `throughput`, `latency`, `idle`, `slow` | the scenarios |
 //! | `stats`, `rss`, `report` | percentiles, broker memory, output |
 //! | `workers` | threads joined with deadlines |
 #![forbid(unsafe_code)]
@@ -21,6 +21,7 @@ mod options;
 mod publisher;
 mod report;
 mod rss;
+mod slow;
 mod stats;
 mod subscriber;
 mod throughput;
@@ -72,11 +73,12 @@ fn run(o: &Options) -> Result<Report> {
         );
     }
     start_watchdog(deadline(o));
-    let target = Target::resolve(&o.host, o.port, o.version, o.timeout)?;
+    let target = Target::resolve(&o.host, o.port, o.version, o.timeout, o.keep_alive)?;
     match o.scenario {
         Scenario::Throughput | Scenario::Fanout | Scenario::Fanin => throughput::run(o, &target),
         Scenario::Latency => latency::run(o, &target),
         Scenario::Idle => idle::run(o, &target),
+        Scenario::Slow => slow::run(o, &target),
     }
 }
 
@@ -96,6 +98,7 @@ fn raise_nofile() -> u64 {
 fn deadline(o: &Options) -> Duration {
     let connects = match o.scenario {
         Scenario::Idle => o.conns,
+        Scenario::Slow => o.pubs + 2,
         _ => o.pubs + o.subs,
     };
     let connect_budget =

@@ -20,6 +20,9 @@ pub(crate) enum Scenario {
     Latency,
     /// Many idle connections; connect time and broker memory.
     Idle,
+    /// Paced publishers, a fast subscriber and one that stops reading; broker memory over
+    /// time.
+    Slow,
 }
 
 impl Scenario {
@@ -31,6 +34,7 @@ impl Scenario {
             "fanin" => Self::Fanin,
             "latency" => Self::Latency,
             "idle" => Self::Idle,
+            "slow" => Self::Slow,
             _ => return None,
         })
     }
@@ -44,7 +48,8 @@ impl Scenario {
             Self::Fanout => &["warmup", "qos", "size", "inflight", "subs"],
             Self::Fanin => &["warmup", "qos", "size", "inflight", "pubs"],
             Self::Latency => &["warmup", "qos", "size", "inflight", "rate", "stamp"],
-            Self::Idle => &["conns", "connectors", "keepalive"],
+            Self::Idle => &["conns", "connectors"],
+            Self::Slow => &["warmup", "qos", "size", "inflight", "pubs", "rate"],
         }
     }
 }
@@ -57,6 +62,7 @@ impl fmt::Display for Scenario {
             Self::Fanin => "fanin",
             Self::Latency => "latency",
             Self::Idle => "idle",
+            Self::Slow => "slow",
         })
     }
 }
@@ -103,7 +109,7 @@ pub(crate) struct Options {
     pub(crate) warmup: Duration,
     /// QoS 1/2 messages in flight per publisher (lowered to the broker's Receive Maximum).
     pub(crate) inflight: u16,
-    /// Latency: messages per second.
+    /// Latency and slow: messages per second (slow: per publisher).
     pub(crate) rate: u32,
     /// Latency: what a message's latency is measured from.
     pub(crate) stamp: Stamp,
@@ -111,7 +117,7 @@ pub(crate) struct Options {
     pub(crate) conns: usize,
     /// Idle: threads opening them.
     pub(crate) connectors: usize,
-    /// Idle: CONNECT keep alive in seconds; 0 turns keep alive off.
+    /// CONNECT keep alive in seconds; 0 turns keep alive off. Only idle sends PINGREQ.
     pub(crate) keep_alive: u16,
     /// Bound on connecting, SUBACK, PINGRESP and the drain after publishing stops.
     pub(crate) timeout: Duration,

@@ -33,12 +33,17 @@ impl Report {
             r.param("warmup_s", o.warmup.as_secs_f64().into());
         }
         r.param("duration_s", o.duration.as_secs_f64().into());
+        r.param("keepalive_s", o.keep_alive.into());
         match o.scenario {
             Scenario::Throughput | Scenario::Fanout | Scenario::Fanin => {
                 r.param("pubs", o.pubs.into());
                 r.param("subs", o.subs.into());
                 r.param("topics", o.topics.into());
                 r.param("fanout", o.fanout.into());
+            }
+            Scenario::Slow => {
+                r.param("pubs", o.pubs.into());
+                r.param("rate", o.rate.into());
             }
             Scenario::Latency => {
                 r.param("rate", o.rate.into());
@@ -51,7 +56,6 @@ impl Report {
             Scenario::Idle => {
                 r.param("conns", o.conns.into());
                 r.param("connectors", o.connectors.into());
-                r.param("keepalive_s", o.keep_alive.into());
             }
         }
         if let Some(pid) = o.broker_pid {
@@ -73,6 +77,11 @@ impl Report {
     pub(crate) fn figure(&mut self, name: &'static str, value: f64) {
         let rounded = (value * 10.0).round() / 10.0;
         self.results.push((name, rounded.into()));
+    }
+
+    /// Adds a series of counts (a JSON array).
+    pub(crate) fn series(&mut self, name: &'static str, values: Vec<u64>) {
+        self.results.push((name, values.into()));
     }
 
     /// Adds the broker's RSS figures, if it was sampled.

@@ -1,10 +1,11 @@
 //! The broker's resident set size, read from `/proc/PID/status` (`VmRSS`, in KiB): a sampler
-//! thread keeps the peak over a run, every 50 ms.
+//! thread reads it every 50 ms and keeps every sample, so a run reports its peak and, where
+//! memory over time matters (`slow`), the series.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
@@ -45,13 +46,22 @@ pub(crate) struct RssSummary {
     pub(crate) after_kib: u64,
 }
 
+/// One reading of the broker's RSS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RssSample {
+    /// When it was read.
+    pub(crate) at: Instant,
+    /// `VmRSS` then, 0 if the broker could not be read.
+    pub(crate) kib: u64,
+}
+
 /// Samples a process's RSS in the background.
 #[derive(Debug)]
 pub(crate) struct RssSampler {
     pid: u32,
     before_kib: u64,
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<u64>,
+    thread: JoinHandle<Vec<RssSample>>,
 }
 
 impl RssSampler {
@@ -67,14 +77,18 @@ impl RssSampler {
         let thread = thread::Builder::new()
             .name("rss".to_owned())
             .spawn(move || {
-                let mut peak = before_kib;
+                let mut samples = Vec::new();
                 // Relaxed: a flag polled between sleeps, ordering no other data.
                 while !flag.load(Ordering::Relaxed) {
                     // The broker may exit mid-run; `finish` reports that.
-                    peak = peak.max(read_kib(pid).unwrap_or(0));
+                    let kib = read_kib(pid).unwrap_or(0);
+                    samples.push(RssSample {
+                        at: Instant::now(),
+                        kib,
+                    });
                     thread::sleep(INTERVAL);
                 }
-                peak
+                samples
             })?;
         Ok(Self {
             pid,
@@ -90,15 +104,31 @@ impl RssSampler {
     ///
     /// The broker has exited.
     pub(crate) fn finish(self) -> Result<RssSummary> {
+        self.finish_with_samples().map(|(summary, _)| summary)
+    }
+
+    /// [`RssSampler::finish`], also returning every sample in time order, the last one taken
+    /// now.
+    ///
+    /// # Errors
+    ///
+    /// As [`RssSampler::finish`].
+    pub(crate) fn finish_with_samples(self) -> Result<(RssSummary, Vec<RssSample>)> {
         let after_kib = read_kib(self.pid);
+        let at = Instant::now();
         self.stop.store(true, Ordering::Relaxed);
-        let peak = self.thread.join().unwrap_or(0);
+        let mut samples = self.thread.join().unwrap_or_default();
         let after_kib = after_kib?;
-        Ok(RssSummary {
+        samples.push(RssSample { at, kib: after_kib });
+        // The thread may have read once more after `at`, before it saw the flag.
+        samples.sort_by_key(|s| s.at);
+        let peak = samples.iter().map(|s| s.kib).max().unwrap_or(0);
+        let summary = RssSummary {
             before_kib: self.before_kib,
-            peak_kib: peak.max(after_kib),
+            peak_kib: peak.max(self.before_kib),
             after_kib,
-        })
+        };
+        Ok((summary, samples))
     }
 }
 

@@ -105,7 +105,7 @@ fn connect(o: &Options, target: &Target, prefix: &str) -> Result<(Vec<Conn>, Vec
             true => format!("{prefix}/+"),
             false => format!("{prefix}/{}", j % o.topics),
         };
-        let mut conn = Conn::connect(target, &format!("mb{pid}-s{j}"), 0)
+        let mut conn = Conn::connect(target, &format!("mb{pid}-s{j}"))
             .with_context(|| format!("subscriber {j}"))?;
         conn.subscribe(&filter, o.qos, o.timeout)
             .with_context(|| format!("subscriber {j}: subscribing to `{filter}`"))?;
@@ -113,7 +113,7 @@ fn connect(o: &Options, target: &Target, prefix: &str) -> Result<(Vec<Conn>, Vec
     }
     let mut pubs = Vec::with_capacity(o.pubs);
     for i in 0..o.pubs {
-        let conn = Conn::connect(target, &format!("mb{pid}-p{i}"), 0)
+        let conn = Conn::connect(target, &format!("mb{pid}-p{i}"))
             .with_context(|| format!("publisher {i}"))?;
         pubs.push(conn);
     }
