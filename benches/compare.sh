@@ -10,11 +10,15 @@
 #   SCENARIOS=REGEX   run only the scenarios whose id matches (e.g. 'latency|idle'); the
 #                     RESULTS.md section and charts are then left alone unless PUBLISH=1
 #   PUBLISH=0|1       write RESULTS.md and benches/charts/ (default: 1 for a full run)
+#   REPORT_ONLY=1     run nothing: redraw the charts and rewrite the RESULTS.md section from
+#                     the committed benches/charts/compare.jsonl (after editing notes.md)
 #   CARGO_TARGET_DIR  where the mqlite binaries are built (default target/)
 # Needs: a Rust toolchain and root for apt-get (Debian's mosquitto, installed if missing).
 # rumqttd is built by cargo install into target/peers/ on first use (about 2-3 minutes).
 # Outputs: target/compare/results.jsonl (one line per run), broker logs beside it, and, when
-# publishing, benches/charts/{*.svg,compare.jsonl} and the RESULTS.md section.
+# publishing, benches/charts/{*.svg,compare.jsonl,meta.json} and the RESULTS.md section,
+# which ends with benches/charts/notes.md (hand-written: what the profiles of missed targets
+# show) when that file exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +40,35 @@ PEERS=benches/peers
 START=$(date +%s)
 
 log() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# publish: charts into benches/charts/ and the RESULTS.md section, from the JSON lines and
+# run description already in benches/charts/.
+publish() {
+  local notes=()
+  if [ -f benches/charts/notes.md ]; then notes=(--notes benches/charts/notes.md); fi
+  mkdir -p "$OUT"
+  "$CHARTS" --input benches/charts/compare.jsonl --meta benches/charts/meta.json \
+    --charts benches/charts --markdown "$OUT/section.md" "${notes[@]}"
+  # Replace only what lies between the markers: other sections of RESULTS.md are edited
+  # by hand and by other tools.
+  if ! grep -q '<!-- compare:begin -->' benches/RESULTS.md; then
+    printf '\n## Network comparison\n\n<!-- compare:begin -->\n<!-- compare:end -->\n' \
+      >>benches/RESULTS.md
+  fi
+  awk -v section="$OUT/section.md" '
+    /<!-- compare:begin -->/ { print; while ((getline l < section) > 0) print l; skip = 1; next }
+    /<!-- compare:end -->/ { skip = 0 }
+    !skip { print }
+  ' benches/RESULTS.md >"$OUT/RESULTS.md.new"
+  mv "$OUT/RESULTS.md.new" benches/RESULTS.md
+  log "wrote benches/RESULTS.md (Network comparison) and benches/charts/"
+}
+
+if [ "${REPORT_ONLY:-0}" = 1 ]; then
+  cargo build --release --locked -q -p mqlite-benches --bin mqlite-charts
+  publish
+  exit 0
+fi
 
 # --- the brokers -------------------------------------------------------------------------
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
@@ -196,21 +229,7 @@ if [ "$PUBLISH" = 1 ]; then
   mkdir -p benches/charts
   cp "$RESULTS" benches/charts/compare.jsonl
   cp "$META" benches/charts/meta.json
-  "$CHARTS" --input benches/charts/compare.jsonl --meta benches/charts/meta.json \
-    --charts benches/charts --markdown "$OUT/section.md"
-  # Replace only what lies between the markers: other sections of RESULTS.md are edited
-  # by hand and by other tools.
-  if ! grep -q '<!-- compare:begin -->' benches/RESULTS.md; then
-    printf '\n## Network comparison\n\n<!-- compare:begin -->\n<!-- compare:end -->\n' \
-      >>benches/RESULTS.md
-  fi
-  awk -v section="$OUT/section.md" '
-    /<!-- compare:begin -->/ { print; while ((getline l < section) > 0) print l; skip = 1; next }
-    /<!-- compare:end -->/ { skip = 0 }
-    !skip { print }
-  ' benches/RESULTS.md >"$OUT/RESULTS.md.new"
-  mv "$OUT/RESULTS.md.new" benches/RESULTS.md
-  log "wrote benches/RESULTS.md (Network comparison) and benches/charts/"
+  publish
 else
   "$CHARTS" --input "$RESULTS" --meta "$META" --markdown "$OUT/section.md"
   log "summary in $OUT/section.md (RESULTS.md and charts untouched)"

@@ -25,12 +25,14 @@ use serde_json::Value;
 
 const USAGE: &str = "\
 usage: mqlite-charts --input RESULTS.jsonl [--meta META.json] [--charts DIR] [--markdown FILE]
+                     [--notes NOTES.md]
 
   --input FILE     compare.sh's JSON lines, one per run
   --meta FILE      compare.sh's run description (versions, machine, duration)
   --charts DIR     write throughput.svg, ratios.svg, latency.svg, idle.svg, slow.svg there
   --markdown FILE  write the RESULTS.md section (without its markers) there; links to the
                    charts are relative to benches/ (charts/NAME.svg)
+  --notes FILE     Markdown written by hand, put in the section after the summary
 ";
 
 #[derive(Debug, Default)]
@@ -39,6 +41,7 @@ struct Args {
     meta: Option<PathBuf>,
     charts: Option<PathBuf>,
     markdown: Option<PathBuf>,
+    notes: Option<PathBuf>,
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>> {
@@ -53,6 +56,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>> {
             "--meta" => &mut a.meta,
             "--charts" => &mut a.charts,
             "--markdown" => &mut a.markdown,
+            "--notes" => &mut a.notes,
             other => bail!("unknown argument `{other}`"),
         };
         *slot = Some(
@@ -108,7 +112,12 @@ fn run(a: &Args) -> Result<()> {
         }
     }
     if let Some(path) = &a.markdown {
-        let section = markdown::render(&scenarios, &meta, "charts");
+        let notes = match &a.notes {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?,
+            None => String::new(),
+        };
+        let section = markdown::render(&scenarios, &meta, "charts", &notes);
         std::fs::write(path, section).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("mqlite-charts: wrote {}", path.display());
     }

@@ -8,14 +8,17 @@ use serde_json::Value;
 use crate::data::{Broker, Kind, Scenario, Stat};
 use crate::targets::{self, Verdict};
 
-/// The section, without its markers.
-pub(crate) fn render(scenarios: &[Scenario], meta: &Value, charts: &str) -> String {
+/// The section, without its markers; `notes` (Markdown written by hand) follows the summary.
+pub(crate) fn render(scenarios: &[Scenario], meta: &Value, charts: &str, notes: &str) -> String {
     let mut out = String::new();
     out.push_str(
         "<!-- Written by benches/compare.sh (mqlite-charts): rerun it rather than editing. -->\n\n",
     );
     header(&mut out, scenarios, meta);
     summary(&mut out, scenarios);
+    if !notes.trim().is_empty() {
+        let _ = write!(out, "\n{}\n", notes.trim_end());
+    }
     let _ = writeln!(
         out,
         "\n![Delivered messages per second, per scenario and broker]({charts}/throughput.svg)\n\n\
