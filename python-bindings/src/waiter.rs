@@ -54,21 +54,34 @@ fn run(new: &Receiver<Pending>) {
         // A token, or a disconnected doorbell (the connection ended): either way the receive
         // must look again.
         let _ = op.recv(&pending[index - 1].doorbell);
-        let rung = pending.swap_remove(index - 1);
+        // Every receive registered on this doorbell looks again, not only the one whose entry
+        // was picked: the one token may have been meant for another (a receive cancelled by
+        // `wait_for` leaves its entry behind, and two receives may wait on one client). Those
+        // already done return at once; those that find nothing park and register again.
+        let rung_bell = pending[index - 1].doorbell.clone();
+        let mut rung = Vec::new();
+        let mut i = 0;
+        while i < pending.len() {
+            if pending[i].doorbell.same_channel(&rung_bell) {
+                rung.push(pending.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
         // `None`: the interpreter is shutting down (sessions end then, ringing doorbells) and
         // nobody can await anything any more, so the thread stops.
         let attached = Python::try_attach(|py| {
-            // A closed loop refuses: nobody awaits the future any more.
-            let _ = rung.event_loop.call_method1(
-                py,
-                "call_soon_threadsafe",
-                (rung.wait.clone_ref(py),),
-            );
-            drop(rung);
+            for p in rung.drain(..) {
+                // A closed loop refuses: nobody awaits the future any more.
+                let _ =
+                    p.event_loop
+                        .call_method1(py, "call_soon_threadsafe", (p.wait.clone_ref(py),));
+            }
         });
         if attached.is_none() {
             // Python references cannot be released without an interpreter.
             std::mem::forget(pending);
+            std::mem::forget(rung);
             return;
         }
     }

@@ -71,6 +71,40 @@ def test_timed_out_recv_async_loses_no_message(broker: mqlite.Broker) -> None:
     assert asyncio.run(main()) == b"after"
 
 
+def test_recv_async_after_a_cancelled_one_is_woken(broker: mqlite.Broker) -> None:
+    """A cancelled receive leaves its registration behind; the doorbell's one token must
+    still reach the receive that is waiting now, not only the stale one."""
+    c = broker.connect("c")
+    c.subscribe("t")
+    pub = broker.connect("pub")
+
+    async def main() -> list[bytes]:
+        got = []
+        for i in range(3):
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(c.recv_async(), 0.02)
+            threading.Timer(0.05, pub.publish, args=("t", b"m%d" % i)).start()
+            got.append((await asyncio.wait_for(c.recv_async(), 5.0)).payload)
+        return got
+
+    assert asyncio.run(main()) == [b"m0", b"m1", b"m2"]
+
+
+def test_concurrent_recv_async_on_one_client_all_complete(broker: mqlite.Broker) -> None:
+    c = broker.connect("c")
+    c.subscribe("t")
+    pub = broker.connect("pub")
+
+    async def main() -> list[bytes]:
+        waits = [asyncio.ensure_future(c.recv_async()) for _ in range(3)]
+        await asyncio.sleep(0.02)
+        for i in range(3):
+            threading.Timer(0.02 * (i + 1), pub.publish, args=("t", b"m%d" % i)).start()
+        return sorted(m.payload for m in await asyncio.wait_for(asyncio.gather(*waits), 5.0))
+
+    assert asyncio.run(main()) == [b"m0", b"m1", b"m2"]
+
+
 def test_recv_async_raises_when_the_session_ends() -> None:
     broker = mqlite.Broker()
     c = broker.connect("c")
