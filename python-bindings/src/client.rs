@@ -148,7 +148,7 @@ impl Client {
         py: Python<'_>,
         topic: &str,
         payload: &Bound<'_, PyAny>,
-        qos: u8,
+        qos: i64,
         retain: bool,
         properties: Option<&Properties>,
         fail_if_full: bool,
@@ -185,7 +185,7 @@ impl Client {
         py: Python<'_>,
         messages: &Bound<'_, PyAny>,
         topic: Option<&str>,
-        qos: u8,
+        qos: i64,
         retain: bool,
         properties: Option<&Properties>,
         fail_if_full: bool,
@@ -220,10 +220,10 @@ impl Client {
     fn subscribe(
         &self,
         filter: &str,
-        qos: u8,
+        qos: i64,
         no_local: bool,
         retain_as_published: bool,
-        retain_handling: u8,
+        retain_handling: i64,
         subscription_id: Option<u32>,
     ) -> PyResult<u8> {
         let handling = match retain_handling {
@@ -428,7 +428,7 @@ impl SignalCatch {
 
 /// The options of `publish()` and `publish_many()`.
 fn publish_options(
-    qos: u8,
+    qos: i64,
     retain: bool,
     properties: Option<&Properties>,
     fail_if_full: bool,

@@ -8,9 +8,12 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyString};
 
-/// The QoS for 0, 1 or 2.
-pub(crate) fn qos(value: u8) -> PyResult<QoS> {
-    QoS::from_u8(value)
+/// The QoS for 0, 1 or 2. Taken as any integer, so that `-1` or `300` is a `ValueError`
+/// like `3`, not an `OverflowError` from the conversion.
+pub(crate) fn qos(value: i64) -> PyResult<QoS> {
+    u8::try_from(value)
+        .ok()
+        .and_then(QoS::from_u8)
         .ok_or_else(|| PyValueError::new_err(format!("qos must be 0, 1 or 2, not {value}")))
 }
 

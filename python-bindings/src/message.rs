@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use mqlite::{Bytes, PublishProperties};
+use mqlite::{Bytes, PublishProperties, QoS};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -116,7 +116,7 @@ impl Properties {
 pub(crate) struct Will {
     topic: String,
     payload: Bytes,
-    qos: u8,
+    qos: QoS,
     retain: bool,
     properties: Option<Properties>,
     delay: Duration,
@@ -126,7 +126,7 @@ impl Will {
     /// The core will.
     pub(crate) fn to_core(&self) -> PyResult<mqlite::Will> {
         let mut will = mqlite::Will::new(self.topic.clone(), self.payload.clone())
-            .qos(convert::qos(self.qos)?)
+            .qos(self.qos)
             .retain(self.retain)
             .delay(self.delay);
         if let Some(p) = &self.properties {
@@ -143,16 +143,15 @@ impl Will {
     fn new(
         topic: String,
         payload: &Bound<'_, PyAny>,
-        qos: u8,
+        qos: i64,
         retain: bool,
         properties: Option<&Properties>,
         delay: f64,
     ) -> PyResult<Self> {
-        convert::qos(qos)?;
         Ok(Self {
             topic,
             payload: convert::payload(payload, "payload")?,
-            qos,
+            qos: convert::qos(qos)?,
             retain,
             properties: properties.cloned(),
             delay: convert::finite_seconds(delay, "delay")?,
@@ -174,7 +173,7 @@ impl Will {
     /// The QoS the will is published at (0, 1 or 2).
     #[getter]
     fn qos(&self) -> u8 {
-        self.qos
+        self.qos.as_u8()
     }
 
     /// Whether the will is published as a retained message.
@@ -200,7 +199,7 @@ impl Will {
             "Will(topic={:?}, payload={:?}, qos={}, retain={})",
             self.topic,
             self.payload,
-            self.qos,
+            self.qos.as_u8(),
             if self.retain { "True" } else { "False" }
         )
     }

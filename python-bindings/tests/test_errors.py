@@ -198,5 +198,10 @@ def test_bad_arguments_are_type_and_value_errors(broker: mqlite.Broker) -> None:
         c.subscribe("t", retain_handling=3)
     with pytest.raises(ValueError, match="overflow_policy"):
         mqlite.Config(overflow_policy="sometimes")
-    with pytest.raises(OverflowError):
-        c.publish("t", b"x", qos=-1)
+    for qos in (-1, 3, 300):
+        with pytest.raises(ValueError, match="qos must be 0, 1 or 2"):
+            c.publish("t", b"x", qos=qos)
+        with pytest.raises(ValueError, match="qos must be 0, 1 or 2"):
+            c.subscribe("t", qos=qos)
+    with pytest.raises(ValueError, match="retain_handling"):
+        c.subscribe("t", retain_handling=-1)
