@@ -175,6 +175,15 @@ impl Conn {
         if keep_alive_changed {
             p.server_keep_alive = Some(keep_alive);
         }
+        // A server that uses another session expiry than the client asked for says so in
+        // CONNACK (§3.2.2.3.2): here when `max_session_expiry` caps it.
+        let asked = c.properties.session_expiry_interval.unwrap_or(0);
+        if let Some(cap) = self.broker.config().max_session_expiry {
+            let cap = u32::try_from(cap.as_secs()).unwrap_or(u32::MAX);
+            if asked > cap {
+                p.session_expiry_interval = Some(cap);
+            }
+        }
         p.receive_maximum = Some(self.broker.config().max_inflight_messages.max(1));
         p.maximum_packet_size = u32::try_from(config.max_packet_size).ok();
         p.topic_alias_maximum =

@@ -149,6 +149,30 @@ fn v5_server_keep_alive_caps_the_clients() {
     }
 }
 
+/// A session expiry above `max_session_expiry` is capped, and the CONNACK says which interval
+/// the server uses (§3.2.2.3.2); one within the cap gets no Session Expiry Interval back.
+#[test]
+fn v5_capped_session_expiry_is_announced_in_connack() {
+    let mut core = Config::default();
+    core.max_session_expiry = Some(Duration::from_secs(3600));
+    let b = broker_with(core);
+    for (asked, announced) in [
+        (Some(u32::MAX), Some(3600)),
+        (Some(7200), Some(3600)),
+        (Some(3600), None),
+        (Some(60), None),
+        (None, None),
+    ] {
+        let mut c = connect(V5, "expiry");
+        c.properties.session_expiry_interval = asked;
+        let (_peer, ack) = Peer::connect_with(&b, ServerConfig::default(), c);
+        assert_eq!(
+            ack.properties.session_expiry_interval, announced,
+            "asked {asked:?}"
+        );
+    }
+}
+
 /// The keep alive the server grants is the one it enforces: 1.5 × 30 s, not 1.5 × 60 s
 /// [MQTT-3.1.2-22].
 #[test]
