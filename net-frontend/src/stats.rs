@@ -28,6 +28,7 @@ pub(crate) struct Counters {
     pub(crate) rate_limited: AtomicU64,
     pub(crate) message_throttles: AtomicU64,
     pub(crate) byte_throttles: AtomicU64,
+    pub(crate) panics: AtomicU64,
 }
 
 /// Adds `n` to a counter.
@@ -68,6 +69,7 @@ impl Counters {
             connections_rate_limited: get(&self.rate_limited),
             inbound_message_throttles: get(&self.message_throttles),
             inbound_byte_throttles: get(&self.byte_throttles),
+            panics: get(&self.panics),
             // Filled in by `ServerHandle::stats` from the listeners.
             tracked_addresses: 0,
             auth: crate::auth::AuthStats::default(),
@@ -135,6 +137,12 @@ pub struct NetStats {
     /// Times a client's input was paused because it sent bytes faster than
     /// `inbound_byte_rate`.
     pub inbound_byte_throttles: u64,
+    /// Panics caught on a worker thread: a bug, or an embedder's [`mqlite::Hooks`] method
+    /// that panicked (hooks run on the worker serving the client). Each closed only the
+    /// connection being served, as a lost connection (its will is published); the worker
+    /// and its other connections carried on. A panic outside any one connection stops its
+    /// worker (logged at `error`), whose connections are then closed.
+    pub panics: u64,
     /// Source addresses the listeners keep track of now, for their per-address limits
     /// (bounded by `max_tracked_ips` per listener).
     pub tracked_addresses: u64,

@@ -314,5 +314,14 @@ fn net_stats<'py>(py: Python<'py>, s: &NetStats) -> PyResult<Bound<'py, PyDict>>
     d.set_item("packets_sent", s.packets_sent)?;
     d.set_item("bytes_received", s.bytes_received)?;
     d.set_item("bytes_sent", s.bytes_sent)?;
+    d.set_item("panics", s.panics)?;
+    d.set_item("tls_handshakes", s.tls_handshakes)?;
+    d.set_item("tls_handshake_failures", s.tls_handshake_failures)?;
+    d.set_item("tls_certificates_refused", s.tls_certificates_refused)?;
+    d.set_item("connections_refused_per_ip", s.connections_refused_per_ip)?;
+    d.set_item("connections_rate_limited", s.connections_rate_limited)?;
+    d.set_item("inbound_message_throttles", s.inbound_message_throttles)?;
+    d.set_item("inbound_byte_throttles", s.inbound_byte_throttles)?;
+    d.set_item("tracked_addresses", s.tracked_addresses)?;
     Ok(d)
 }

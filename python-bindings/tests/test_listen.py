@@ -157,6 +157,15 @@ def test_stats_count_connections_and_freeze_at_close(broker: mqlite.Broker) -> N
         "packets_sent",
         "bytes_received",
         "bytes_sent",
+        "panics",
+        "tls_handshakes",
+        "tls_handshake_failures",
+        "tls_certificates_refused",
+        "connections_refused_per_ip",
+        "connections_rate_limited",
+        "inbound_message_throttles",
+        "inbound_byte_throttles",
+        "tracked_addresses",
     }
 
 

@@ -1,6 +1,7 @@
 //! The acceptor thread: accepts connections, admits or refuses each against the connection
 //! limits (the server's `max_connections`, then the listener's connection rate and counts per
-//! source address and in total), and deals the admitted ones to the workers in turn.
+//! source address and in total), and deals the admitted ones to the workers in turn, passing
+//! over a worker that stopped (a panic in its event loop stops it; see `worker/panics.rs`).
 //!
 //! A refused connection is closed at once, before a byte of it is read, and counted; the
 //! log line is at `debug`, since a flood of them must not flood the log too.
@@ -10,13 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpListener;
+use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
 use super::{STOP, Stop};
 use crate::conn::Shared;
 use crate::limits::IpRefusal;
-use crate::listener::{Listener, Refused};
+use crate::listener::{Admission, Listener, Refused};
 use crate::stats;
 use crate::worker::WorkerShared;
 
@@ -113,9 +114,11 @@ impl Acceptor {
                     };
                     stats::add(&counters.open, 1);
                     let _ = stream.set_nodelay(true);
-                    let worker = &self.workers[self.next % self.workers.len()];
-                    self.next = self.next.wrapping_add(1);
-                    worker.push_incoming(stream, admission);
+                    if !deal(&self.workers, &mut self.next, stream, admission) {
+                        stats::dec(&counters.open);
+                        // `debug`: each stopped worker logged its end at `error` already.
+                        tracing::debug!(%peer, "no worker running; connection closed");
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -126,5 +129,75 @@ impl Acceptor {
                 }
             }
         }
+    }
+}
+
+/// Hands an admitted connection to the next worker in turn (`next`) that still runs. A
+/// worker stops taking sockets when the server stops or a panic stopped it; if none takes
+/// this one, it is dropped (closed) rather than left unserved, and `false` returned.
+fn deal(
+    workers: &[Arc<WorkerShared>],
+    next: &mut usize,
+    stream: TcpStream,
+    admission: Admission,
+) -> bool {
+    let mut connection = (stream, admission);
+    for _ in 0..workers.len() {
+        let worker = &workers[*next % workers.len()];
+        *next = next.wrapping_add(1);
+        match worker.push_incoming(connection.0, connection.1) {
+            Ok(()) => return true,
+            Err(back) => connection = back,
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServerConfig;
+    use crate::listener::ListenerConfig;
+    use crate::worker::Worker;
+
+    /// An accepted socket, its admission by `listener`, and the client's end.
+    fn accepted(listener: &Arc<Listener>) -> (TcpStream, Admission, std::net::TcpStream) {
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client =
+            std::net::TcpStream::connect(socket.local_addr().expect("addr")).expect("connect");
+        let (stream, peer) = socket.accept().expect("accept");
+        stream.set_nonblocking(true).expect("non-blocking");
+        let admission = listener.admit(peer, Instant::now()).expect("admitted");
+        (TcpStream::from_std(stream), admission, client)
+    }
+
+    /// A stopped worker (at shutdown, or after a panic in its loop) is passed over; with
+    /// none running, the socket is closed rather than left to a worker that never serves it.
+    #[test]
+    fn deal_passes_over_stopped_workers() {
+        let broker = mqlite::Broker::new(mqlite::Config::default());
+        let config = ServerConfig::default();
+        let listener = Arc::new(config.listener(ListenerConfig::new()).expect("listener"));
+        let server = Arc::new(Shared::new(config));
+        let stopped = Worker::new(broker.clone(), server.clone()).expect("worker");
+        let running = Worker::new(broker, server).expect("worker");
+        let workers = [stopped.shared(), running.shared()];
+        workers[0].stop();
+        stopped.run(); // returns at once: it was asked to stop
+
+        let mut next = 0;
+        let (stream, admission, _client) = accepted(&listener);
+        assert!(deal(&workers, &mut next, stream, admission));
+        assert_eq!(next, 2, "dealt to the second worker");
+
+        workers[1].stop();
+        running.run();
+        let (stream, admission, mut client) = accepted(&listener);
+        assert!(!deal(&workers, &mut next, stream, admission));
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("read timeout");
+        let read = std::io::Read::read(&mut client, &mut [0; 1]).expect("read");
+        assert_eq!(read, 0, "the socket was closed");
     }
 }

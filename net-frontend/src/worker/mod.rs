@@ -16,11 +16,14 @@
 //!   connection is served when.
 //! - `socket.rs`: one connection's socket I/O, plain or through its [`TlsSession`] (the
 //!   [`Conn`] sees plaintext only), its input budget, and closing.
+//! - `panics.rs`: a panic while one connection is served (an embedder's hook, say) closes
+//!   that connection alone; one in the loop itself stops the worker cleanly.
 //!
 //! Not here: MQTT (`conn/`), listening and admitting (`server/`, `listener.rs`), TLS
 //! configuration (`tls/`), the rates' arithmetic (`limits/`).
 
 use std::io;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -36,6 +39,7 @@ use crate::listener::Admission;
 use crate::stats;
 use crate::tls::TlsSession;
 
+mod panics;
 mod socket;
 
 use socket::Entry;
@@ -59,8 +63,9 @@ pub(crate) struct WorkerShared {
     notified: AtomicBool,
     /// Connections whose session has something to send.
     ready: Mutex<Vec<usize>>,
-    /// Accepted sockets not yet registered, each with its admission by its listener.
-    incoming: Mutex<Vec<(TcpStream, Admission)>>,
+    /// Accepted sockets not yet registered, each with its admission by its listener;
+    /// `None` once the worker stopped (asked to, or after a panic) and takes no more.
+    incoming: Mutex<Option<Vec<(TcpStream, Admission)>>>,
     /// Set once to stop the worker.
     stop: AtomicBool,
 }
@@ -78,9 +83,24 @@ impl WorkerShared {
 
     /// Hands an accepted socket to the worker, with its listener's admission (which
     /// carries the listener's TLS, authentication and limits).
-    pub(crate) fn push_incoming(&self, stream: TcpStream, admission: Admission) {
-        self.incoming.lock().push((stream, admission));
+    ///
+    /// # Errors
+    ///
+    /// The worker has stopped (it was asked to, or a panic stopped it) and would never
+    /// serve the socket: both are handed back, for another worker or to be closed.
+    pub(crate) fn push_incoming(
+        &self,
+        stream: TcpStream,
+        admission: Admission,
+    ) -> Result<(), (TcpStream, Admission)> {
+        // Checked under the lock the worker takes to stop taking sockets, so none is pushed
+        // after its last look and left unserved.
+        match self.incoming.lock().as_mut() {
+            Some(incoming) => incoming.push((stream, admission)),
+            None => return Err((stream, admission)),
+        }
         self.notify();
+        Ok(())
     }
 
     /// Asks the worker to close every connection and stop.
@@ -137,7 +157,7 @@ impl Worker {
             waker,
             notified: AtomicBool::new(false),
             ready: Mutex::new(Vec::new()),
-            incoming: Mutex::new(Vec::new()),
+            incoming: Mutex::new(Some(Vec::new())),
             stop: AtomicBool::new(false),
         });
         Ok(Self {
@@ -158,8 +178,18 @@ impl Worker {
         self.shared.clone()
     }
 
-    /// Runs until stopped; then closes every connection (DISCONNECT 0x8B on 5.0).
+    /// Runs until stopped; then closes every connection (DISCONNECT 0x8B on 5.0). A panic
+    /// while one connection is served closes only that one; a panic in the loop itself
+    /// stops the worker as if it had been asked to.
     pub(crate) fn run(mut self) {
+        if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(|| self.serve_all())) {
+            self.died(payload.as_ref());
+        }
+        self.close_all();
+    }
+
+    /// The event loop, until stopped.
+    fn serve_all(&mut self) {
         let mut events = Events::with_capacity(1024);
         let mut next_tick = Instant::now() + TICK;
         loop {
@@ -214,12 +244,11 @@ impl Worker {
                 next_tick = now + TICK;
             }
         }
-        self.close_all();
     }
 
     fn take_incoming(&mut self, now: Instant) {
-        let incoming = std::mem::take(&mut *self.shared.incoming.lock());
-        for (stream, admission) in incoming {
+        let incoming = self.shared.incoming.lock().as_mut().map(std::mem::take);
+        for (stream, admission) in incoming.into_iter().flatten() {
             self.register(stream, admission, now);
         }
     }
@@ -269,8 +298,13 @@ impl Worker {
         self.serve(slot, true, now);
     }
 
-    /// One turn of a connection: read what is there, take deliveries, write.
+    /// One turn of a connection: read what is there, take deliveries, write. A panic
+    /// closes the connection alone.
     fn serve(&mut self, slot: usize, readable: bool, now: Instant) {
+        self.guarded(slot, |worker| worker.serve_turn(slot, readable, now));
+    }
+
+    fn serve_turn(&mut self, slot: usize, readable: bool, now: Instant) {
         let Some(Some(entry)) = self.slots.get_mut(slot) else {
             return; // a stale wake-up for a closed connection
         };
@@ -325,40 +359,51 @@ impl Worker {
             let _ = self.poll.registry().deregister(&mut entry.stream);
             stats::dec(&self.server.counters.open);
             self.free.push(slot);
+            self.drop_entry(entry);
         }
     }
 
     fn tick(&mut self, now: Instant) {
         for slot in 0..self.slots.len() {
-            let Some(Some(entry)) = self.slots.get_mut(slot) else {
-                continue;
-            };
-            match entry.closing_since {
-                Some(since) if now.saturating_duration_since(since) >= LINGER => self.remove(slot),
-                Some(_) => {}
-                None => {
-                    if entry.conn.on_tick(now).is_err() {
-                        self.start_closing(slot, now);
-                    }
+            self.guarded(slot, |worker| worker.tick_one(slot, now));
+        }
+    }
+
+    fn tick_one(&mut self, slot: usize, now: Instant) {
+        let Some(Some(entry)) = self.slots.get_mut(slot) else {
+            return;
+        };
+        match entry.closing_since {
+            Some(since) if now.saturating_duration_since(since) >= LINGER => self.remove(slot),
+            Some(_) => {}
+            None => {
+                if entry.conn.on_tick(now).is_err() {
+                    self.start_closing(slot, now);
                 }
             }
         }
     }
 
     fn close_all(&mut self) {
-        for slot in 0..self.slots.len() {
-            if let Some(Some(entry)) = self.slots.get_mut(slot) {
-                if entry.closing_since.is_none() {
-                    entry.conn.shut_down();
-                    entry.flush_last(&self.server);
-                }
-                let _ = entry.stream.shutdown(std::net::Shutdown::Both);
-            }
-            self.remove(slot);
-        }
-        for (stream, _) in std::mem::take(&mut *self.shared.incoming.lock()) {
+        // Taken for good: the acceptor deals further sockets to the other workers.
+        let incoming = self.shared.incoming.lock().take().unwrap_or_default();
+        for (stream, _) in incoming {
             drop(stream);
             stats::dec(&self.server.counters.open);
         }
+        for slot in 0..self.slots.len() {
+            self.guarded(slot, |worker| worker.close(slot));
+        }
+    }
+
+    fn close(&mut self, slot: usize) {
+        if let Some(Some(entry)) = self.slots.get_mut(slot) {
+            if entry.closing_since.is_none() {
+                entry.conn.shut_down();
+                entry.flush_last(&self.server);
+            }
+            let _ = entry.stream.shutdown(std::net::Shutdown::Both);
+        }
+        self.remove(slot);
     }
 }
