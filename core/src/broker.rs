@@ -412,11 +412,9 @@ impl BrokerShared {
             .lock()
             .retain(|w| w.client_id != client_id);
         this.run_effects(effects);
-        this.emit(&Event::ClientConnected {
-            client_id: &client_id,
-            session_present,
-        });
-        Ok(Client::new(
+        // The handle exists before the embedder's hook runs: if the hook panics, unwinding
+        // drops it and the session ends as lost, instead of staying attached to nobody.
+        let client = Client::new(
             this.clone(),
             session,
             generation,
@@ -424,7 +422,12 @@ impl BrokerShared {
             session_present,
             options.username,
             options.auto_ack,
-        ))
+        );
+        this.emit(&Event::ClientConnected {
+            client_id: &client_id,
+            session_present,
+        });
+        Ok(client)
     }
 
     /// Ends connection `generation` of `session`: publishes the will unless `reason` is a

@@ -324,19 +324,7 @@ impl BrokerShared {
             self.connected
                 .fetch_sub(rare.disconnects.len(), Ordering::Relaxed);
         }
-        for (client_id, topic, reason) in &rare.drops {
-            self.emit(&Event::MessageDropped {
-                client_id,
-                topic,
-                reason: *reason,
-            });
-        }
-        for (client_id, reason) in &rare.disconnects {
-            self.emit(&Event::ClientDisconnected {
-                client_id,
-                reason: *reason,
-            });
-        }
+        // Wills before the embedder's event hooks, so that a panicking hook loses none.
         for (client_id, origin, will) in rare.wills {
             if will.delay > Duration::ZERO {
                 let due = self.clock.now().saturating_add(will.delay);
@@ -349,6 +337,19 @@ impl BrokerShared {
             } else {
                 self.publish_will(origin, will);
             }
+        }
+        for (client_id, topic, reason) in &rare.drops {
+            self.emit(&Event::MessageDropped {
+                client_id,
+                topic,
+                reason: *reason,
+            });
+        }
+        for (client_id, reason) in &rare.disconnects {
+            self.emit(&Event::ClientDisconnected {
+                client_id,
+                reason: *reason,
+            });
         }
     }
 

@@ -252,3 +252,79 @@ fn emit_event_reaches_on_event() {
     });
     drop(connect(&plain, "still-works"));
 }
+
+/// Panics in `on_event` on the connect or the disconnect of clients named `boom…`.
+#[derive(Debug)]
+struct PanicsOn {
+    connect: bool,
+}
+
+impl Hooks for PanicsOn {
+    fn on_event(&self, event: &Event<'_>) {
+        match event {
+            Event::ClientConnected { client_id, .. }
+                if self.connect && client_id.starts_with("boom") =>
+            {
+                panic!("on_event panics on purpose at connect")
+            }
+            Event::ClientDisconnected { client_id, .. }
+                if !self.connect && client_id.starts_with("boom") =>
+            {
+                panic!("on_event panics on purpose at disconnect")
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A watcher of `wills/#` on a broker whose `on_event` panics as `connect` says.
+fn panicking_broker(connect_panics: bool) -> (Broker, mqlite::Client) {
+    let broker = Broker::builder()
+        .hooks(PanicsOn {
+            connect: connect_panics,
+        })
+        .build();
+    let watcher = connect(&broker, "watcher");
+    watcher.subscribe("wills/#", QoS::AtMostOnce).unwrap();
+    (broker, watcher)
+}
+
+fn connect_boom(broker: &Broker) -> Result<mqlite::Client, ConnectError> {
+    broker.connect(ConnectOptions::new("boom").will(Will::new("wills/boom", "gone")))
+}
+
+/// An embedder's hook that panics while a client connects ends that session as lost (its
+/// will is published once, it is no longer counted as connected) instead of leaving it
+/// attached to a handle that never reached the caller.
+#[test]
+fn hook_panic_at_connect_leaves_no_session_attached() {
+    let (broker, watcher) = panicking_broker(true);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| connect_boom(&broker)));
+    assert!(outcome.is_err(), "the hook's panic reaches the caller");
+    let will = watcher.recv_timeout(common::WAIT).unwrap();
+    assert_eq!(
+        (will.topic(), will.payload().as_ref()),
+        ("wills/boom", &b"gone"[..])
+    );
+    assert_eq!(broker.stats().clients_connected, 1, "only the watcher");
+    assert!(watcher.try_recv().is_err(), "the will went out once");
+}
+
+/// A hook that panics on a disconnect event loses no will: wills go out before the events
+/// are reported.
+#[test]
+fn hook_panic_at_disconnect_loses_no_will() {
+    let (broker, watcher) = panicking_broker(false);
+    let boom = connect_boom(&broker).unwrap();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(boom)));
+    assert!(
+        outcome.is_err(),
+        "the hook's panic reaches the dropping thread"
+    );
+    let will = watcher.recv_timeout(common::WAIT).unwrap();
+    assert_eq!(
+        (will.topic(), will.payload().as_ref()),
+        ("wills/boom", &b"gone"[..])
+    );
+    drop(connect(&broker, "still-works"));
+}
