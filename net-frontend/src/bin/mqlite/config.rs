@@ -19,8 +19,9 @@ use crate::listener::{AuthKeys, LimitKeys, ListenerSection, OneOrMany};
 pub(crate) struct FileConfig {
     /// Addresses to listen on; default `["127.0.0.1:1883"]`.
     pub(crate) listen: Option<Vec<String>>,
-    /// Accept clients without credentials: on non-loopback listeners when there is no
-    /// password file, and at all when there is one.
+    /// Clients without a user name: `true` accepts them (also on non-loopback listeners),
+    /// `false` refuses them (CONNACK 0x87 / 5), password file or not. Unset: refused with a
+    /// password file; accepted without one, on loopback only (Mosquitto 2's rules).
     pub(crate) allow_anonymous: Option<bool>,
     /// Mosquitto 2 password file (`mqlite passwd`); relative to the config file's folder.
     pub(crate) password_file: Option<PathBuf>,
@@ -133,6 +134,7 @@ impl FileConfig {
             allow_anonymous: self.allow_anonymous,
             clientid_prefixes: self.clientid_prefixes.clone(),
             clientid_equals_username: self.clientid_equals_username,
+            max_client_id_length: None,
         }
     }
 
@@ -262,6 +264,7 @@ pub(crate) fn check_anonymous(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mqlite_net::auth::ClientIdRules;
 
     #[test]
     fn the_example_file_parses_and_applies() {
@@ -356,7 +359,10 @@ mod tests {
         let tls = remote.tls.unwrap();
         assert!(tls.require_certificate && tls.use_identity_as_username);
         assert!(tls.cafile.is_some());
-        assert!(remote.auth.is_none(), "the top level's");
+        // Its own client-id limit, the rest of its authentication from the top level.
+        let mut rules = ClientIdRules::default();
+        rules.max_length = Some(64);
+        assert_eq!(remote.auth, Some(Auth::builder().client_ids(rules).build()));
         let limits = remote.limits.unwrap();
         assert_eq!(limits.max_connections, Some(20_000));
         assert_eq!(limits.connect_rate_per_ip, mqlite_net::Rate::new(5, 20));

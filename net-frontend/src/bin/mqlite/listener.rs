@@ -1,7 +1,8 @@
 //! `[[listener]]` tables and the settings a listener may have of its own: TLS, the
-//! authentication keys (`password_file`, `acl_file`, `allow_anonymous`, client-id rules) and
-//! the abuse limits. What a listener leaves unset comes from the top level (authentication)
-//! or from `[server]` (limits), in the spirit of Mosquitto's `per_listener_settings true`.
+//! authentication keys (`password_file`, `acl_file`, `allow_anonymous`, client-id rules,
+//! `max_client_id_length`) and the abuse limits. What a listener leaves unset comes from the
+//! top level (authentication) or from `[server]` (limits), in the spirit of Mosquitto's
+//! `per_listener_settings true`.
 
 use std::path::{Path, PathBuf};
 
@@ -26,7 +27,13 @@ pub(crate) struct AuthKeys {
     pub(crate) allow_anonymous: Option<bool>,
     pub(crate) clientid_prefixes: Option<OneOrMany>,
     pub(crate) clientid_equals_username: Option<bool>,
+    /// Only in a `[[listener]]`: the top level's limit is `[broker] max_client_id_length`.
+    pub(crate) max_client_id_length: Option<usize>,
 }
+
+/// The shortest `max_client_id_length` a listener may set: the server MUST accept client ids
+/// of 1 to 23 bytes [MQTT-3.1.3-5].
+const MIN_CLIENT_ID_LIMIT: usize = 23;
 
 impl AuthKeys {
     fn is_empty(&self) -> bool {
@@ -35,6 +42,7 @@ impl AuthKeys {
             && self.allow_anonymous.is_none()
             && self.clientid_prefixes.is_none()
             && self.clientid_equals_username.is_none()
+            && self.max_client_id_length.is_none()
     }
 
     /// These keys, each one unset taken from `fallback`.
@@ -53,19 +61,23 @@ impl AuthKeys {
             clientid_equals_username: self
                 .clientid_equals_username
                 .or(fallback.clientid_equals_username),
+            max_client_id_length: self.max_client_id_length.or(fallback.max_client_id_length),
         }
     }
 
     /// The password and ACL files read (paths relative to `base_dir`), the client-id rules.
-    /// Without a password file anonymous clients are accepted (`check_anonymous` keeps
-    /// them to loopback unless `allow_anonymous = true`); with one, only if
-    /// `allow_anonymous = true`, as in Mosquitto 2.
+    /// Anonymous clients, as in Mosquitto 2: an explicit `allow_anonymous` decides; unset,
+    /// they are refused once there is a password file and accepted without one
+    /// (`check_anonymous` then keeps them to loopback). So `allow_anonymous = false` without a
+    /// password file refuses every client without a user name.
     pub(crate) fn build(&self, base_dir: &Path) -> anyhow::Result<Auth> {
         let mut builder = Auth::builder();
         if let Some(path) = &self.password_file {
-            builder = builder
-                .password_file(PasswordFile::load(base_dir.join(path))?)
-                .allow_anonymous(self.allow_anonymous.unwrap_or(false));
+            builder = builder.password_file(PasswordFile::load(base_dir.join(path))?);
+        }
+        // Unset: the builder's default, which is Mosquitto 2's (see above).
+        if let Some(allow) = self.allow_anonymous {
+            builder = builder.allow_anonymous(allow);
         }
         if let Some(path) = &self.acl_file {
             builder = builder.acl(Acl::load(base_dir.join(path))?);
@@ -77,6 +89,15 @@ impl AuthKeys {
             Some(OneOrMany::Many(prefixes)) => prefixes,
         };
         rules.equals_username = self.clientid_equals_username.unwrap_or(false);
+        if let Some(max) = self.max_client_id_length {
+            if max < MIN_CLIENT_ID_LIMIT {
+                bail!(
+                    "max_client_id_length = {max}: must be at least {MIN_CLIENT_ID_LIMIT}, \
+                     as every server accepts client ids of 1 to 23 bytes [MQTT-3.1.3-5]"
+                );
+            }
+            rules.max_length = Some(max);
+        }
         Ok(builder.client_ids(rules).build())
     }
 }
@@ -210,6 +231,9 @@ pub(crate) struct ListenerSection {
     allow_anonymous: Option<bool>,
     clientid_prefixes: Option<OneOrMany>,
     clientid_equals_username: Option<bool>,
+    /// The longest client id accepted on this listener, in bytes (at least 23), on top of
+    /// `[broker] max_client_id_length`.
+    max_client_id_length: Option<usize>,
     /// Connections open on this listener at most (Mosquitto's listener option).
     max_connections: Option<usize>,
     max_connections_per_ip: Option<usize>,
@@ -236,6 +260,7 @@ impl ListenerSection {
             allow_anonymous: self.allow_anonymous,
             clientid_prefixes: self.clientid_prefixes.clone(),
             clientid_equals_username: self.clientid_equals_username,
+            max_client_id_length: self.max_client_id_length,
         }
     }
 
@@ -314,5 +339,73 @@ impl ListenerSection {
             tls = tls.min_version(version.parse().with_context(what)?);
         }
         Ok(Some(tls))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(allow_anonymous: Option<bool>) -> AuthKeys {
+        AuthKeys {
+            allow_anonymous,
+            ..AuthKeys::default()
+        }
+    }
+
+    /// Mosquitto 2: `allow_anonymous false` without a password file lets no client without a
+    /// user name in; unset, they stay welcome (on loopback: `check_anonymous`).
+    #[test]
+    fn explicit_allow_anonymous_false_refuses_without_a_password_file() {
+        let dir = Path::new("");
+        let closed = Auth::builder().allow_anonymous(false).build();
+        assert_eq!(keys(Some(false)).build(dir).unwrap(), closed);
+        assert_eq!(keys(None).build(dir).unwrap(), Auth::default());
+        assert_eq!(keys(Some(true)).build(dir).unwrap(), Auth::default());
+        // A listener inherits the top level's `false` unless it says otherwise.
+        let listener = AuthKeys {
+            clientid_equals_username: Some(false),
+            ..AuthKeys::default()
+        };
+        assert_eq!(listener.or(&keys(Some(false))).build(dir).unwrap(), closed);
+        let own = keys(Some(true)).or(&keys(Some(false)));
+        assert_eq!(own.build(dir).unwrap(), Auth::default());
+    }
+
+    fn section(text: &str) -> ListenerSection {
+        toml::from_str(&format!("address = \"127.0.0.1:1\"\n{text}")).unwrap()
+    }
+
+    /// `max_client_id_length` in a `[[listener]]` gives it client-id rules of its own, the
+    /// rest of its authentication from the top level; below 23 it is refused, as a server
+    /// must accept 23-byte ids [MQTT-3.1.3-5].
+    #[test]
+    fn listener_max_client_id_length_sets_the_rule() {
+        let dir = Path::new("");
+        let (top, limits) = (keys(Some(false)), LimitKeys::default());
+        let config = section("max_client_id_length = 30\n")
+            .config(dir, &top, &limits)
+            .unwrap();
+        let mut rules = ClientIdRules::default();
+        rules.max_length = Some(30);
+        let expected = Auth::builder()
+            .allow_anonymous(false)
+            .client_ids(rules)
+            .build();
+        assert_eq!(config.auth, Some(expected));
+
+        assert!(
+            section("max_client_id_length = 23\n")
+                .config(dir, &top, &limits)
+                .is_ok()
+        );
+        let err = section("max_client_id_length = 22\n")
+            .config(dir, &top, &limits)
+            .unwrap_err();
+        let err = format!("{err:#}");
+        assert!(
+            err.contains("127.0.0.1:1") && err.contains("[MQTT-3.1.3-5]"),
+            "{err}"
+        );
     }
 }
