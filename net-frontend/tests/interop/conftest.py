@@ -25,6 +25,10 @@ import pytest
 
 from paho_client import PahoClient
 
+# `differential.differential` asserts that the brokers agree: rewritten, its failures show the
+# diff. Registered before any test module imports it.
+pytest.register_assert_rewrite("differential")
+
 READY_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
 LOG_TAIL_LINES = 200

@@ -6,21 +6,28 @@ client on `fence/<name>` and waits for each to arrive, so every earlier delivery
 connection has arrived too; a short settle then catches anything a broker reordered. Fence
 messages are dropped from the records.
 
-A record is ``(topic, payload, qos, retain)`` in arrival order. The spec orders deliveries only
-per topic and QoS [MQTT-4.6.0-6] (5.0: [MQTT-4.6.0-5]), so `by_topic` (the default
-normalisation) sorts records by topic and keeps the arrival order within each topic.
+A record is ``(topic, payload, qos, retain)`` in arrival order (a test may ask for more, such as
+the 5.0 properties). The spec orders deliveries only per topic and QoS [MQTT-4.6.0-6] (5.0:
+[MQTT-4.6.0-5]), so `by_topic` (the default normalisation) sorts records by topic and keeps the
+arrival order within each topic.
+
+A name can be opened again after its connection closed, to resume a session: its records go on
+from those of the earlier connections, and for a client that keeps its session (``clean=False``)
+the Session Present flag of each CONNACK is recorded and compared too.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from conftest import Broker, Clients
 from paho_client import WAIT_S, PahoClient, Received
 
-Record = tuple[str, str, int, bool]
+Record = tuple[Any, ...]
+"""``(topic, payload, qos, retain)`` unless the test records more (see `run_scenario`)."""
 Records = dict[str, list[Record]]
 Scenario = Callable[["Run"], None]
 
@@ -30,16 +37,31 @@ FENCE_SETTLE_S = 0.2
 class Run:
     """One scenario against one broker."""
 
-    def __init__(self, broker: Broker, clients: Clients) -> None:
+    def __init__(
+        self, broker: Broker, clients: Clients, record: Callable[[Received], Record]
+    ) -> None:
         self.broker = broker
         self._clients = clients
+        self._record = record
         self.named: dict[str, PahoClient] = {}
+        self._earlier: dict[str, list[Received]] = {}
+        self.session_present: dict[str, list[bool]] = {}
 
     def client(self, name: str, protocol: str, **options: Any) -> PahoClient:
-        """A connected client whose client id is ``name`` and whose deliveries are recorded."""
-        client = self._clients(self.broker, protocol, client_id=name, **options)
-        client.subscribe(f"fence/{name}", 1)
+        """A connected client whose client id is ``name`` and whose deliveries are recorded.
+
+        If ``name`` was opened before, its earlier connection must have closed; the records of
+        this connection follow those of the earlier ones."""
+        previous = self.named.get(name)
+        if previous is not None:
+            assert not previous.is_connected, f"{name}: close it before opening it again"
+            self._earlier.setdefault(name, []).extend(previous.messages)
+        client = self._clients.unconnected(self.broker, protocol, client_id=name, **options)
+        connack = client.connect()
+        if options.get("clean") is False:
+            self.session_present.setdefault(name, []).append(connack.session_present)
         self.named[name] = client
+        client.subscribe(f"fence/{name}", 1)
         return client
 
     def fence(self) -> None:
@@ -54,9 +76,22 @@ class Run:
 
     def records(self) -> Records:
         return {
-            name: [m.record() for m in c.messages if not m.topic.startswith("fence/")]
+            name: [
+                self._record(m)
+                for m in [*self._earlier.get(name, []), *c.messages]
+                if not m.topic.startswith("fence/")
+            ]
             for name, c in self.named.items()
         }
+
+
+@dataclass
+class Outcome:
+    """What one broker did in a scenario."""
+
+    records: Records
+    session_present: dict[str, list[bool]]
+    """Per client opened with ``clean=False``: Session Present in each of its CONNACKs."""
 
 
 def has_topic(topic: str) -> Callable[[list[Received]], bool]:
@@ -75,14 +110,20 @@ def wait_quietly(
     return True
 
 
-def run_scenario(scenario: Scenario, broker: Broker, clients: Clients) -> Records:
-    """Runs ``scenario`` against ``broker``; closes its clients; returns the records."""
-    run = Run(broker, clients)
+def run_scenario(
+    scenario: Scenario,
+    broker: Broker,
+    clients: Clients,
+    record: Callable[[Received], Record] = Received.record,
+) -> Outcome:
+    """Runs ``scenario`` against ``broker``, recording each delivery as ``record(message)``;
+    closes its clients; returns what happened."""
+    run = Run(broker, clients, record)
     scenario(run)
     run.fence()
-    records = run.records()
+    outcome = Outcome(run.records(), run.session_present)
     clients.close_all()
-    return records
+    return outcome
 
 
 def by_topic(records: Records) -> Records:
@@ -111,3 +152,24 @@ def copies(records: Records, name: str) -> dict[tuple[str, str], int]:
     for topic, payload, _qos, _retain in records[name]:
         counts[(topic, payload)] = counts.get((topic, payload), 0) + 1
     return counts
+
+
+def differential(
+    scenario: Scenario,
+    broker: Broker,
+    mosquitto_ref: Broker,
+    clients: Clients,
+    normalise: Callable[[Records], Records] = by_topic,
+    record: Callable[[Received], Record] = Received.record,
+) -> Outcome:
+    """Runs the scenario on both brokers, asserts that the normalised records and the Session
+    Present flags are equal, and returns what the broker under test did, not normalised."""
+    reference = run_scenario(scenario, mosquitto_ref, clients, record)
+    under_test = run_scenario(scenario, broker, clients, record)
+    assert normalise(under_test.records) == normalise(reference.records), (
+        f"{broker.kind} (left) differs from mosquitto (right)"
+    )
+    assert under_test.session_present == reference.session_present, (
+        f"Session Present: {broker.kind} (left) differs from mosquitto (right)"
+    )
+    return under_test
