@@ -157,9 +157,11 @@ fn run(args: Args) -> anyhow::Result<()> {
     for (resolved, config) in listeners {
         builder = builder.listen_with(&resolved[..], config);
     }
-    let server = builder.bind()?.spawn()?;
+    // Before the listeners open (and log that they listen): a signal sent as soon as the
+    // broker is reachable must stop it cleanly, not kill it by the default action.
     let mut signals =
         Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
+    let server = builder.bind()?.spawn()?;
     for signal in signals.forever() {
         if signal == SIGHUP {
             on_sighup(&server);
