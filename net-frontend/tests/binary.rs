@@ -10,51 +10,17 @@
 mod auth_common;
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{ExitStatus, Stdio};
 
 use mqlite_net::Packet;
 use mqlite_net::codec::{Connect, ReasonCode};
 
 use auth_common::mosquitto::start_mosquitto;
 use auth_common::{login, try_connect};
-use common::{TestClient, V5, V311, WAIT, connect_packet};
-
-const MQLITE: &str = env!("CARGO_BIN_EXE_mqlite");
-
-/// A free port on 127.0.0.1 (bound, then released for the broker to take).
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-fn mqlite() -> Command {
-    let mut command = Command::new(MQLITE);
-    command.env("RUST_LOG", "info").env("NO_COLOR", "1");
-    command
-}
-
-/// Waits up to [`WAIT`] for `child` to exit; kills it and panics if it does not.
-fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: still running after {WAIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+use common::process::{BinaryBroker, free_addr, mqlite, wait_exit};
+use common::{TestClient, V5, V311, connect_packet};
 
 /// What a finished run printed.
 struct Output {
@@ -89,86 +55,6 @@ fn run(args: &[&str], stdin: &str) -> Output {
         status,
         stdout,
         stderr,
-    }
-}
-
-/// A running broker, its stderr read line by line on a thread; killed on drop.
-struct Broker {
-    child: Child,
-    log: mpsc::Receiver<String>,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Broker {
-    fn start(args: &[&str]) -> Self {
-        let mut child = mqlite()
-            .args(args)
-            .stdin(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, log) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Self { child, log }
-    }
-
-    /// Starts `mqlite --config FILE` and waits until it listens on each of `addrs`.
-    fn with_config(config: &Path, addrs: &[SocketAddr]) -> Self {
-        let broker = Self::start(&["--config", config.to_str().unwrap()]);
-        broker.expect_listening(addrs);
-        broker
-    }
-
-    /// Waits until the broker logged that it listens on each of `addrs`, in any order.
-    fn expect_listening(&self, addrs: &[SocketAddr]) {
-        let mut waiting: Vec<String> = addrs.iter().map(SocketAddr::to_string).collect();
-        while !waiting.is_empty() {
-            let line = self.expect_log(&["listening"]);
-            waiting.retain(|addr| !line.contains(addr.as_str()));
-        }
-    }
-
-    /// Waits for a log line containing every one of `parts`; returns it.
-    fn expect_log(&self, parts: &[&str]) -> String {
-        let deadline = Instant::now() + WAIT;
-        let mut skipped = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = self.log.recv_timeout(left) else {
-                panic!("no log line with {parts:?}; got:\n{}", skipped.join("\n"));
-            };
-            if parts.iter().all(|p| line.contains(p)) {
-                return line;
-            }
-            skipped.push(line);
-        }
-    }
-
-    /// Sends `kill -NAME`.
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{name}");
-    }
-
-    /// Sends SIGTERM and asserts a clean exit (status 0) within [`WAIT`].
-    fn stop(mut self) {
-        self.signal("TERM");
-        let status = wait_exit(&mut self.child, "mqlite after SIGTERM");
-        assert!(status.success(), "{status}");
     }
 }
 
@@ -231,7 +117,7 @@ fn no_arguments_listen_on_loopback_1883() {
         );
         return;
     }
-    let broker = Broker::start(&[]);
+    let broker = BinaryBroker::start(&[]);
     broker.expect_listening(&[default]);
     TestClient::connect(default, V311, "default-port").disconnect();
     broker.stop();
@@ -241,7 +127,7 @@ fn no_arguments_listen_on_loopback_1883() {
 /// down" and the broker exits with status 0.
 fn stops_cleanly_on(signal: &str) {
     let addr = free_addr();
-    let mut broker = Broker::start(&["--listen", &addr.to_string()]);
+    let mut broker = BinaryBroker::start(&["--listen", &addr.to_string()]);
     broker.expect_listening(&[addr]);
     let mut client = TestClient::connect(addr, V5, "stay");
     client.ping();
@@ -324,7 +210,7 @@ fn passwd_from_stdin_writes_a_file_both_brokers_accept() {
         format!("listen = [\"{addr}\"]\npassword_file = \"passwd\"\n"),
     )
     .unwrap();
-    let broker = Broker::with_config(&config, &[addr]);
+    let broker = BinaryBroker::with_config(&config, &[addr]);
     assert_eq!(logs_in(addr, V5, "wonder land"), ReasonCode::SUCCESS);
     assert_eq!(
         logs_in(addr, V5, "wonder"),
@@ -366,7 +252,7 @@ fn allow_anonymous_false_refuses_anonymous_clients() {
         ),
     )
     .unwrap();
-    let broker = Broker::with_config(&config, &[main, inherits, open]);
+    let broker = BinaryBroker::with_config(&config, &[main, inherits, open]);
     for addr in [main, inherits] {
         let (_, code) = try_connect(addr, connect_packet(V5, "c1"));
         assert_eq!(code, ReasonCode::NOT_AUTHORIZED, "{addr}");
@@ -392,7 +278,7 @@ fn listener_max_client_id_length_refuses_longer_ids() {
         ),
     )
     .unwrap();
-    let broker = Broker::with_config(&config, &[short, other]);
+    let broker = BinaryBroker::with_config(&config, &[short, other]);
     let (fits, too_long) = ("i".repeat(30), "i".repeat(31));
     let (_, code) = try_connect(short, connect_packet(V5, &too_long));
     assert_eq!(code, ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
