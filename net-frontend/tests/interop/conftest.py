@@ -129,6 +129,33 @@ def wait_until_listening(process: subprocess.Popen[bytes], port: int) -> bool:
     return False
 
 
+def spawn(cmd: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Starts a broker process with its stdout and stderr in ``log_path``."""
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            cmd,
+            # mqlite logs through tracing: info unless the caller chose a level.
+            env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info")},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def spawn_configured(kind: str, workdir: Path, config: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """Starts ``kind`` from ``config`` (in that broker's own format), written into
+    ``workdir``; returns the process and the path of its log."""
+    if kind == "mqlite":
+        conf = workdir / "mqlite.toml"
+        cmd = [os.path.abspath(os.environ["MQLITE_BIN"]), "--config", str(conf)]
+    else:
+        conf = workdir / "mosquitto.conf"
+        cmd = [mosquitto_path(), "-c", str(conf)]
+    conf.write_text(config)
+    log_path = workdir / f"{kind}.log"
+    return spawn(cmd, log_path), log_path
+
+
 def start_broker(kind: str, role: str, workdir: Path) -> Broker:
     """Starts a broker on a free port; retries on another port if the first one was taken."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -136,15 +163,7 @@ def start_broker(kind: str, role: str, workdir: Path) -> Broker:
     for attempt in range(3):
         port = free_port()
         log_path = workdir / f"{kind}-{attempt}.log"
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                broker_command(kind, port, workdir),
-                # mqlite logs through tracing: info unless the caller chose a level.
-                env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info")},
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        process = spawn(broker_command(kind, port, workdir), log_path)
         broker = Broker(kind, role, "127.0.0.1", port, log_path, process)
         if wait_until_listening(process, port):
             return broker

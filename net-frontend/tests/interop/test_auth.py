@@ -25,7 +25,7 @@ from conftest import (
     broker_kind_under_test,
     finish,
     free_port,
-    mosquitto_path,
+    spawn_configured,
     wait_until_listening,
 )
 from paho_client import WAIT_S, PahoClient, unique_client_id
@@ -128,22 +128,7 @@ def auth_broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Auth
         pki = tmp_path / "pki"
         make_pki(pki)
     port = free_port()
-    if kind == "mqlite":
-        conf = workdir / "mqlite.toml"
-        cmd = [os.path.abspath(os.environ["MQLITE_BIN"]), "--config", str(conf)]
-    else:
-        conf = workdir / "mosquitto.conf"
-        cmd = [mosquitto_path(), "-c", str(conf)]
-    conf.write_text(config_text(kind, port, passwd, pki))
-    log_path = workdir / f"{kind}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            cmd,
-            env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info")},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    process, log_path = spawn_configured(kind, workdir, config_text(kind, port, passwd, pki))
     cafile = str(pki / "ca.crt") if pki is not None else None
     broker = AuthBroker(kind, "under test", HOST, port, log_path, process, cafile)
     if not wait_until_listening(process, port):

@@ -13,7 +13,6 @@ here with a config file of its own format, since the ``broker`` fixture only has
 from __future__ import annotations
 
 import gc
-import os
 import shutil
 import signal
 import ssl
@@ -31,7 +30,7 @@ from conftest import (
     broker_kind_under_test,
     finish,
     free_port,
-    mosquitto_path,
+    spawn_configured,
     wait_until_listening,
 )
 from paho_client import WAIT_S, PahoClient, unique_client_id
@@ -165,22 +164,7 @@ def tls_broker(tmp_path: Path, pki: Pki) -> Iterator[TlsBroker]:
     workdir = tmp_path / "broker"
     workdir.mkdir()
     tls_port, mtls_port = free_port(), free_port()
-    if kind == "mqlite":
-        conf = workdir / "mqlite.toml"
-        cmd = [os.path.abspath(os.environ["MQLITE_BIN"]), "--config", str(conf)]
-    else:
-        conf = workdir / "mosquitto.conf"
-        cmd = [mosquitto_path(), "-c", str(conf)]
-    conf.write_text(config_text(kind, pki, tls_port, mtls_port))
-    log_path = workdir / f"{kind}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            cmd,
-            env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info")},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    process, log_path = spawn_configured(kind, workdir, config_text(kind, pki, tls_port, mtls_port))
     broker = TlsBroker(kind, "under test", HOST, tls_port, log_path, process, mtls_port)
     if not (wait_until_listening(process, tls_port) and wait_until_listening(process, mtls_port)):
         code = broker.stop()
