@@ -5,15 +5,17 @@
 mod auth_common;
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use mqlite::{ConnectOptions, QoS};
+use mqlite::{Broker, Config, ConnectOptions, ManualClock, QoS};
 use mqlite_net::auth::{Acl, Auth};
 use mqlite_net::codec::{PubAck, ReasonCode};
 use mqlite_net::{Packet, ServerHandle};
 
 use auth_common::{
-    connected, login, passwords, publish_qos1, start_with, subscribe, try_connect, with_will,
+    connected, login, passwords, publish_qos1, serve_with, start_with, subscribe, try_connect,
+    with_will,
 };
 use common::{Ended, TestClient, V5, V311, publish_packet};
 
@@ -235,4 +237,94 @@ fn wildcard_subscriptions_receive_only_readable_topics() {
         Err(Ended::Timeout)
     ));
     assert_eq!(auth.stats().delivery_denied, 2);
+}
+
+/// Topics a network client receives, in order, up to and including `last` (the marker an
+/// in-process client published after everything else it could have received).
+fn topics_until(client: &mut TestClient, last: &str) -> Vec<String> {
+    let mut topics = Vec::new();
+    while topics.last().is_none_or(|t| t != last) {
+        topics.push(client.recv_publish().topic.as_str().to_owned());
+    }
+    topics
+}
+
+/// `$SYS` under an ACL, end to end with the broker's own statistics: a `$SYS` rule opens it
+/// (`ops`); a narrower `$SYS` rule lets a `$SYS/#` subscription through SUBACK but filters
+/// each delivery (`mon` gets only `$SYS/broker/uptime`); without a `$SYS` rule, `$SYS/#` is
+/// refused (SUBACK 0x87 / 0x80) even for a `topic read #` user (`app`), whose `#`
+/// subscription never delivers a `$SYS` topic [MQTT-4.7.2-1].
+#[test]
+fn sys_topics_reach_only_users_with_a_sys_rule() {
+    const SYS_ACL: &str = "\
+user ops
+topic read $SYS/#
+topic read done
+
+user mon
+topic read $SYS/broker/uptime
+topic read done
+
+user app
+topic read #
+";
+    let auth = Auth::builder()
+        .password_file(passwords(&[("ops", "o"), ("mon", "m"), ("app", "a")]))
+        .acl(Acl::parse(SYS_ACL).unwrap())
+        .build();
+    // A manual clock: no timer thread; `$SYS` is published exactly when the test ticks.
+    let mut config = Config::default();
+    config.sys_interval = Some(Duration::from_secs(10));
+    let broker = Broker::builder()
+        .config(config)
+        .clock(Arc::new(ManualClock::new()))
+        .build();
+    let server = serve_with(&broker, auth.clone());
+    let addr = server.local_addr();
+    let user = |version: mqlite_net::ProtocolVersion, name: &str, password: &str| {
+        let id = format!("{name}-v{}", version.level());
+        connected(addr, login(version, &id, Some(name), Some(password)))
+    };
+
+    let mut ops = user(V5, "ops", "o");
+    let codes = subscribe(&mut ops, &["$SYS/#", "done"], QoS::AtMostOnce);
+    assert_eq!(codes, [ReasonCode::SUCCESS; 2]);
+    let mut mon = user(V5, "mon", "m");
+    let codes = subscribe(&mut mon, &["$SYS/#", "done"], QoS::AtMostOnce);
+    assert_eq!(
+        codes,
+        [ReasonCode::SUCCESS; 2],
+        "$SYS/# overlaps mon's rule"
+    );
+    let mut app5 = user(V5, "app", "a");
+    let codes = subscribe(&mut app5, &["$SYS/#", "#"], QoS::AtMostOnce);
+    assert_eq!(codes, [ReasonCode::NOT_AUTHORIZED, ReasonCode::SUCCESS]);
+    let mut app3 = user(V311, "app", "a");
+    let codes = subscribe(&mut app3, &["$SYS/#", "#"], QoS::AtMostOnce);
+    assert_eq!(codes, [ReasonCode::UNSPECIFIED_ERROR, ReasonCode::SUCCESS]);
+
+    assert_eq!(broker.tick(), Some(Duration::from_secs(10)), "$SYS was due");
+    // Routed after the `$SYS` messages: each client's deliveries are in order, so whatever
+    // reaches a client before `done` is everything the tick sent it.
+    let publisher = broker.connect(ConnectOptions::new("in-process")).unwrap();
+    publisher
+        .publish("done", "", QoS::AtMostOnce, false)
+        .unwrap();
+
+    let mut sys = topics_until(&mut ops, "done");
+    sys.pop();
+    assert!(sys.iter().all(|t| t.starts_with("$SYS/")), "{sys:?}");
+    for expected in ["$SYS/broker/uptime", "$SYS/broker/version"] {
+        assert!(sys.iter().any(|t| t == expected), "ops got {sys:?}");
+    }
+    assert_eq!(
+        topics_until(&mut mon, "done"),
+        ["$SYS/broker/uptime", "done"]
+    );
+    assert_eq!(topics_until(&mut app5, "done"), ["done"]);
+    assert_eq!(topics_until(&mut app3, "done"), ["done"]);
+    let stats = auth.stats();
+    assert_eq!(stats.subscribe_denied, 2);
+    // Only mon's subscription matched topics it may not read: every `$SYS` topic but one.
+    assert_eq!(stats.delivery_denied, u64::try_from(sys.len()).unwrap() - 1);
 }

@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use mqlite::{Broker, ClientInfo, Config, Hooks};
-use mqlite_net::{IdentitySource, NetStats, Packet, ServerHandle, TlsConfig};
+use mqlite_net::auth::{Auth, ClientIdRules};
+use mqlite_net::codec::ReasonCode;
+use mqlite_net::{IdentitySource, NetStats, Packet, ServerConfig, ServerHandle, TlsConfig};
 use tls_fixtures::*;
 
 /// What the authenticate hook saw: client id, username, password.
@@ -33,12 +35,16 @@ impl Hooks for Seen {
 }
 
 fn start(tls: TlsConfig) -> (Broker, ServerHandle, Seen) {
+    start_with(tls_server_config(), tls)
+}
+
+fn start_with(config: ServerConfig, tls: TlsConfig) -> (Broker, ServerHandle, Seen) {
     let seen = Seen::default();
     let broker = Broker::builder()
         .config(Config::default())
         .hooks(seen.clone())
         .build();
-    let server = serve_tls(&broker, tls_server_config(), tls);
+    let server = serve_tls(&broker, config, tls);
     (broker, server, seen)
 }
 
@@ -178,4 +184,55 @@ fn certificate_without_the_identity_fails_the_handshake() {
         V311,
         "ok",
     );
+}
+
+/// `clientid_equals_username` with `use_identity_as_username`: the certificate's identity is
+/// the user name the client id must equal, whatever user name the CONNECT carries. The
+/// identity as client id connects; another id, even one equal to the CONNECT's own user
+/// name, is refused with CONNACK 0x85 (5.0) / return code 0x02 (3.1.1) and the connection
+/// closed (5.0 [MQTT-3.1.3-8], 3.1.1 [MQTT-3.1.3-9]); the refused ones never reach the
+/// embedder's hooks.
+#[test]
+fn client_id_must_equal_the_certificate_identity() {
+    let mut rules = ClientIdRules::default();
+    rules.equals_username = true;
+    let auth = Auth::builder().client_ids(rules).build();
+    let mut config = tls_server_config();
+    config.auth = auth.clone();
+    let pki = Pki::new();
+    let (_broker, server, seen) = start_with(config, pki.mtls().use_identity_as_username(true));
+    let setup = pki.client("ca.pem", Some("client"));
+    // CONNECT with user name `mallory`, which the listener replaces with the identity.
+    let connect = |version, client_id: &str| {
+        let mut client = TlsClient::open(server.local_addr(), &setup, version);
+        let mut connect = connect_packet(version, client_id);
+        connect.username = Some("mallory".to_owned());
+        connect.password = Some(bytes::Bytes::from_static(b"secret"));
+        client.send(&Packet::Connect(Box::new(connect)));
+        match client.recv() {
+            Packet::ConnAck(ack) => (client, ack.reason_code),
+            other => panic!("expected CONNACK for {client_id}, got {other:?}"),
+        }
+    };
+    for version in [V5, V311] {
+        let (ok, code) = connect(version, CLIENT_CN);
+        assert_eq!(code, ReasonCode::SUCCESS, "{version}");
+        drop(ok);
+        for client_id in ["mallory", "device-2"] {
+            let (mut refused, code) = connect(version, client_id);
+            // On 3.1.1 the codec decodes return code 0x02 as this reason code.
+            assert_eq!(
+                code,
+                ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
+                "{client_id} over {version}"
+            );
+            assert!(
+                matches!(refused.recv_within(TLS_WAIT), Err(TlsEnded::Eof)),
+                "{client_id} over {version}: closed after the refusal"
+            );
+        }
+    }
+    assert_eq!(auth.stats().client_id_refused, 4);
+    let identity = (CLIENT_CN.to_owned(), Some(CLIENT_CN.to_owned()), None);
+    assert_eq!(*seen.0.lock().unwrap(), [identity.clone(), identity]);
 }

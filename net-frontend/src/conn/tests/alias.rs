@@ -119,7 +119,7 @@ fn outbound_topic_alias_replaces_a_repeated_topic() {
     );
 }
 
-/// Without Topic Alias Maximum in CONNECT the server sends no alias [MQTT-3.1.2-26].
+/// Without Topic Alias Maximum in CONNECT the server sends no alias [MQTT-3.1.2-27].
 #[test]
 fn outbound_no_topic_alias_for_a_client_without_maximum() {
     let broker = broker();
