@@ -188,19 +188,8 @@ EOF
   exit 1
 }
 
-stop_broker() {
-  [ -n "$PID" ] || return 0
-  kill "$PID" 2>/dev/null || true
-  # Bounded: a broker that ignores SIGTERM for 5 s is killed.
-  for _ in $(seq 50); do
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -9 "$PID" 2>/dev/null || true
-  wait "$PID" 2>/dev/null || true
-  PID=
-  sleep 1
-}
+# shellcheck source=benches/stop-broker.sh
+source benches/stop-broker.sh # (the working directory is the repo root)
 
 # run_one ROUND BROKER MODE: one latency run on the running broker, with the flood for
 # `flood` and `churn`; appends one line to results.jsonl.

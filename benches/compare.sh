@@ -131,18 +131,8 @@ start_broker() {
   exit 1
 }
 
-stop_broker() {
-  kill "$PID" 2>/dev/null || true
-  # Bounded: a broker that ignores SIGTERM for 5 s is killed.
-  for _ in $(seq 50); do
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -9 "$PID" 2>/dev/null || true
-  wait "$PID" 2>/dev/null || true
-  PID=
-  sleep 1 # let the kernel release the sockets and the CPU settle
-}
+# shellcheck source=benches/stop-broker.sh
+source benches/stop-broker.sh # (the working directory is the repo root)
 
 # --- the scenarios -------------------------------------------------------------------------
 # id|label|mqlite-bench arguments. Every run also gets --port, --broker-pid, --keepalive 60
