@@ -132,6 +132,9 @@ cpu_ticks() {
   echo "${v:-null}"
 }
 
+# shellcheck source=benches/broker-process.sh
+source benches/broker-process.sh # wait_listening, stop_broker (the working directory is the repo root)
+
 # start_broker NAME: on a free port with the password file and anonymous access; sets PID
 # and PORT. A port taken between the probe and the bind makes the broker exit: try another.
 start_broker() {
@@ -172,24 +175,13 @@ EOF
         ;;
     esac
     PID=$!
-    for _ in $(seq 100); do
-      kill -0 "$PID" 2>/dev/null || break
-      if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-        sleep 0.3 # let the probe's connection go before the runs start
-        if kill -0 "$PID" 2>/dev/null; then return 0; fi
-        break
-      fi
-      sleep 0.05
-    done
+    if wait_listening "$PORT" 0.3; then return 0; fi
     log "$name did not start on port $PORT (attempt $attempt; see $OUT/$name.log.broker)"
     stop_broker
   done
   echo "$name did not start (see $OUT/$name.log.broker)" >&2
   exit 1
 }
-
-# shellcheck source=benches/stop-broker.sh
-source benches/stop-broker.sh # (the working directory is the repo root)
 
 # run_one ROUND BROKER MODE: one latency run on the running broker, with the flood for
 # `flood` and `churn`; appends one line to results.jsonl.

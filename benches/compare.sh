@@ -106,6 +106,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# shellcheck source=benches/broker-process.sh
+source benches/broker-process.sh # wait_listening, stop_broker (the working directory is the repo root)
+
 # start_broker NAME: starts it fresh on its own port; sets PID and PORT.
 start_broker() {
   case $1 in
@@ -120,19 +123,10 @@ start_broker() {
       PORT=18903 ;;
   esac
   PID=$!
-  for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-      sleep 0.2 # let the probe's connection go before the scenario starts
-      return
-    fi
-    sleep 0.05
-  done
+  wait_listening "$PORT" 0.2 && return
   echo "$1 did not start listening on $PORT (see $OUT/$1.log)" >&2
   exit 1
 }
-
-# shellcheck source=benches/stop-broker.sh
-source benches/stop-broker.sh # (the working directory is the repo root)
 
 # --- the scenarios -------------------------------------------------------------------------
 # id|label|mqlite-bench arguments. Every run also gets --port, --broker-pid, --keepalive 60
