@@ -59,15 +59,9 @@ fn run(new: &Receiver<Pending>) {
         // `wait_for` leaves its entry behind, and two receives may wait on one client). Those
         // already done return at once; those that find nothing park and register again.
         let rung_bell = pending[index - 1].doorbell.clone();
-        let mut rung = Vec::new();
-        let mut i = 0;
-        while i < pending.len() {
-            if pending[i].doorbell.same_channel(&rung_bell) {
-                rung.push(pending.swap_remove(i));
-            } else {
-                i += 1;
-            }
-        }
+        let mut rung: Vec<Pending> = pending
+            .extract_if(.., |p| p.doorbell.same_channel(&rung_bell))
+            .collect();
         // `None`: the interpreter is shutting down (sessions end then, ringing doorbells) and
         // nobody can await anything any more, so the thread stops.
         let attached = Python::try_attach(|py| {
