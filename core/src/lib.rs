@@ -30,69 +30,58 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # Modules
+//! # Layers
 //!
-//! | module | what lives there |
-//! | --- | --- |
-//! | `topic` | [`TopicName`], [`TopicFilter`]: validation and the reference matcher |
-//! | `index` | the topic index: exact filters in a hash map, wildcards in a trie, shared groups |
-//! | `router` | the session table and the fan-out of one publication |
-//! | `session` | one session's queue, in-flight window and attachment |
-//! | `broker`, `client` | the public handles: [`Broker`], [`Client`] |
-//! | `publish`, `subscribe`, `retained`, `timers`, `stats` | the operations behind them |
-//! | `hooks` | [`Hooks`] of the embedder, the [`Event`]s they observe, and enhanced authentication ([`Authenticator`], [`AuthExchange`]) |
-//! | `sync` | the only door to locks, atomics and channels (loom under `cfg(loom)`) |
+//! Core is built in layers, each a folder, and a module uses only the layers below it
+//! (`core/tests/layers.rs` checks every `use crate::` path):
+//!
+//! | layer | folder | what lives there |
+//! | --- | --- | --- |
+//! | 0 | `sync/` | the only door to locks, atomics and channels (loom under `cfg(loom)`) |
+//! | 1 | `types/` | values: [`topic`], [`QoS`], [`Config`], errors, [`Will`], publications, options, [`Hooks`] and [`Event`]s, the [`Clock`], [`Stats`] |
+//! | 2 | `index/` | the topic index: exact filters in a hash map, wildcards in a trie, shared groups |
+//! | 3 | `session/` | one session: its queue, in-flight window, subscriptions and expiry; owns its lock and every rule that changes it |
+//! | 4 | `router/` | the session table, the index and client ids; attach, takeover, detach; the fan-out of one publication |
+//! | 5 | `engine/` | one broker's state: connect (limits, hooks), publish, subscribe, retained, timers, effects, stats |
+//! | 6 | `api/` | the public handles: [`Broker`], [`Client`] (blocking and async receives), [`Message`], and the transport API [`wire`] |
 //!
 //! # Features
 //!
-//! None: the default build is the whole library. Build with `RUSTFLAGS="--cfg loom"` to run
-//! the loom models of `mqlite-loom`.
+//! - `futures-core`: [`MessageStream`] implements `futures_core::Stream`. Off by default;
+//!   [`Client::recv_async`] and [`Client::poll_recv`] need no feature and no runtime.
+//!
+//! Build with `RUSTFLAGS="--cfg loom"` to run the loom models of `mqlite-loom`.
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
-mod broker;
-mod client;
-mod clock;
-mod config;
-mod connect_options;
-mod effects;
-mod error;
-mod hooks;
+mod api;
+mod engine;
 pub(crate) mod index;
-mod message;
-mod publish;
-mod qos;
-mod retained;
 mod router;
 mod session;
-mod stats;
-mod subscribe;
 pub(crate) mod sync;
-mod timers;
-pub mod topic;
-mod will;
+mod types;
 
-pub use broker::{Broker, BrokerBuilder, NEVER_EXPIRE};
+pub use api::wire;
+pub use api::{Broker, BrokerBuilder, Client, Message, MessageStream, Recv};
 pub use bytes::Bytes;
-pub use client::Client;
-pub use client::wire::{Outbound, Received};
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Config, OverflowPolicy, SharedStrategy};
-pub use connect_options::ConnectOptions;
-pub use error::{
+pub use types::clock::{Clock, ManualClock, SystemClock};
+pub use types::config::{Config, OverflowPolicy, SharedStrategy};
+pub use types::connect_options::{ConnectOptions, NEVER_EXPIRE};
+pub use types::error::{
     ConnectError, LimitError, PublishError, RecvError, SessionError, SubscribeError, TryRecvError,
 };
-pub use hooks::{
+pub use types::hooks::{
     AuthExchange, AuthStep, Authenticator, ClientInfo, DenyReason, DisconnectReason, DropReason,
     Event, Hooks,
 };
-pub use message::{Message, PublishProperties};
-pub use publish::PublishOptions;
-pub use qos::{QoS, RetainHandling, SubOptions};
-pub use session::Wake;
-pub use stats::{SessionStats, Stats};
-pub use topic::{TopicError, TopicFilter, TopicName};
-pub use will::Will;
+pub use types::message::PublishProperties;
+pub use types::publish_options::PublishOptions;
+pub use types::qos::{QoS, RetainHandling, SubOptions};
+pub use types::stats::{SessionStats, Stats};
+pub use types::topic;
+pub use types::topic::{TopicError, TopicFilter, TopicName};
+pub use types::will::Will;
 
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]

@@ -5,7 +5,7 @@
 use std::hash::Hash;
 
 use super::hash::{FxHashMap, shrink_if_sparse};
-use crate::SubOptions;
+use crate::types::qos::SubOptions;
 
 /// Lists longer than this get a handle → position map, so that a filter with thousands of
 /// subscribers (a broadcast topic) still inserts and removes in O(1).
@@ -180,7 +180,7 @@ impl<H: Copy + Eq + Hash> Table<H> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::QoS;
+    use crate::types::qos::QoS;
 
     fn opts(id: u32) -> SubOptions {
         SubOptions::new(QoS::AtLeastOnce).subscription_id(Some(id))

@@ -23,8 +23,8 @@ mod tests;
 
 use std::hash::Hash;
 
-use crate::SubOptions;
-use crate::topic::{TopicFilter, TopicName};
+use crate::types::qos::SubOptions;
+use crate::types::topic::{TopicFilter, TopicName};
 
 pub(crate) use shared::SharedGroup;
 

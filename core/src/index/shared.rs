@@ -10,8 +10,8 @@ use std::hash::Hash;
 
 use super::Filters;
 use super::hash::{FxHashMap, shrink_if_sparse};
-use crate::SubOptions;
-use crate::topic::TopicFilter;
+use crate::types::qos::SubOptions;
+use crate::types::topic::TopicFilter;
 
 /// A slot in [`Groups::slots`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

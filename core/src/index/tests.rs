@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 
 use super::*;
-use crate::QoS;
+use crate::types::qos::QoS;
 
 /// (filter, topic, matches): every example of MQTT 3.1.1 §4.7 and 5.0 §4.7, then edge cases.
 const MATCH_TABLE: &[(&str, &str, bool)] = &[

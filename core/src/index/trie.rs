@@ -14,7 +14,7 @@ use std::hash::Hash;
 
 use super::exact::Subscribers;
 use super::level::Children;
-use crate::SubOptions;
+use crate::types::qos::SubOptions;
 
 /// How many `+` branches a match follows by recursion before it continues on a heap stack.
 /// Real topics never get near it, so the match path stays free of allocation.
@@ -267,7 +267,7 @@ fn levels(path: Option<&str>) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::QoS;
+    use crate::types::qos::QoS;
 
     fn matches(trie: &Node<u32>, topic: &str) -> Vec<u32> {
         let mut found = Vec::new();

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use super::inflight::{Phase, Resend};
-use super::{STAGE, Session, SessionState};
-use crate::error::SessionError;
-use crate::message::Delivery;
-use crate::qos::QoS;
-use crate::session::Wake;
+use super::{Notify, STAGE, Session, SessionState};
 use crate::sync::ValueArc;
+use crate::types::clock::Clock;
+use crate::types::error::SessionError;
+use crate::types::message::Delivery;
+use crate::types::qos::QoS;
 
 /// One delivery handed to a consumer.
 #[derive(Debug)]
@@ -19,63 +19,74 @@ pub(crate) struct Taken {
     pub(crate) seq: u64,
 }
 
-/// What a consumer must send next.
+/// What a consumer must send (or receive) next.
 #[derive(Debug)]
-pub(crate) enum Outgoing {
+pub(crate) enum Next {
     /// A PUBLISH.
     Publish(Taken),
-    /// A PUBREL for a QoS 2 delivery the receiver already has (network consumers only).
+    /// A PUBREL for a QoS 2 delivery the receiver already has (transports only).
     Release(u16),
 }
 
+/// Where [`Session::take`] puts what it takes.
+pub(crate) trait TakeSink {
+    /// The next thing to send.
+    fn next(&mut self, next: Next);
+    /// A delivery skipped because its message expiry passed [MQTT-3.3.2-5] (for the event).
+    fn expired(&mut self, delivery: Delivery);
+}
+
+/// How one consumer takes: its connection, how much, and whether it acknowledges on receipt.
+#[derive(Clone, Copy)]
+pub(crate) struct TakeRequest<'a> {
+    pub(crate) generation: u64,
+    pub(crate) max: usize,
+    /// Acknowledge QoS 1/2 deliveries as they are handed out (no in-flight window).
+    pub(crate) auto_ack: bool,
+    pub(crate) clock: &'a dyn Clock,
+}
+
 impl Session {
-    /// Hands up to `max` items to `out`: first what is due again after a resume (in flight
-    /// before the connection ended), then queued deliveries in order. QoS 1/2 deliveries
-    /// enter the in-flight window (unless `auto_ack`) and stop at the receive maximum.
-    /// Expired deliveries are dropped on the way and collected in `expired` for the event
-    /// hook [MQTT-3.3.2-5].
+    /// Hands up to `req.max` items to `sink`: first what is due again after a resume (in
+    /// flight before the connection ended), then queued deliveries in order. QoS 1/2
+    /// deliveries enter the in-flight window (unless `auto_ack`) and stop at the receive
+    /// maximum. Expired deliveries are dropped on the way.
     pub(crate) fn take(
         &self,
-        generation: u64,
-        max: usize,
-        now: impl Fn() -> Duration,
-        auto_ack: bool,
-        mut out: impl FnMut(Outgoing),
-        expired: &mut Vec<Delivery>,
+        req: TakeRequest<'_>,
+        sink: &mut impl TakeSink,
     ) -> Result<(), SessionError> {
-        let mut guard = self.inner.lock();
+        let mut guard = self.lock();
         let state = &mut *guard;
         // A taken-over handle gets nothing more, even if its generation is still the last
         // one of a session that a clean start discarded [MQTT-3.1.4-3].
-        if state.generation != generation || state.ended == Some(SessionError::TakenOver) {
+        if state.generation != req.generation || state.ended == Some(SessionError::TakenOver) {
             return Err(SessionError::TakenOver);
         }
-        // Resends count against the receive maximum too, which may have shrunk since they
-        // were first sent [MQTT-4.9.0-2].
-        let receive_maximum = usize::from(state.limits.receive_maximum);
-        let room = receive_maximum.saturating_sub(state.window.outstanding());
-        let mut taken = 0;
-        if state.window.has_resends() {
-            taken = state.window.resends(max.min(room), auto_ack, |resend| {
-                out(match resend {
-                    Resend::Publish {
-                        delivery,
-                        packet_id,
-                        seq,
-                    } => Outgoing::Publish(Taken {
-                        delivery,
-                        packet_id: Some(packet_id),
-                        seq,
-                    }),
-                    Resend::Release { packet_id } => Outgoing::Release(packet_id),
-                })
-            });
+        let mut taken = take_resends(state, req, sink);
+        // Nothing queued goes out while resends wait for room: they go first, as the order
+        // after a resume demands [MQTT-4.6.0-1].
+        if !state.window.has_resends() {
+            taken += self.take_queued(state, req, taken, sink);
         }
-        let mut clock: Option<Duration> = None;
-        // Nothing queued goes out while resends wait for room: they go first, as the issue
-        // of order after a resume demands ([MQTT-4.6.0-1]).
-        let resends_waiting = state.window.has_resends();
-        while taken < max && !resends_waiting {
+        if taken == 0 {
+            // About to report nothing (and maybe park): the room must be seen as free.
+            self.queue.release(&mut state.held);
+        }
+        self.end_of_take(state, taken)
+    }
+
+    /// Hands out queued deliveries after `taken` items, up to `req.max`.
+    fn take_queued(
+        &self,
+        state: &mut SessionState,
+        req: TakeRequest<'_>,
+        mut taken: usize,
+        sink: &mut impl TakeSink,
+    ) -> usize {
+        let start = taken;
+        let mut now: Option<Duration> = None;
+        while taken < req.max {
             if state.front.is_empty()
                 && self
                     .queue
@@ -87,52 +98,33 @@ impl Session {
             let Some(delivery) = state.front.pop_front() else {
                 break;
             };
-            let needs_slot = delivery.qos != QoS::AtMostOnce && !auto_ack;
-            if needs_slot && state.window.len() >= usize::from(state.limits.receive_maximum) {
+            let needs_slot = delivery.qos != QoS::AtMostOnce && !req.auto_ack;
+            if needs_slot && state.window_full() {
                 state.front.push_front(delivery);
                 break;
             }
-            if let Some(expires_at) = delivery.publication.expires_at.get() {
-                let now = *clock.get_or_insert_with(&now);
-                if now >= expires_at {
-                    state.dropped_expired += 1;
-                    expired.push(delivery);
-                    continue;
-                }
+            if let Some(expires_at) = delivery.publication.expires_at.get()
+                && *now.get_or_insert_with(|| req.clock.now()) >= expires_at
+            {
+                state.dropped_expired += 1;
+                sink.expired(delivery);
+                continue;
             }
-            state.sent += 1;
-            let seq = state.window.next_seq();
-            let packet_id =
-                (delivery.qos != QoS::AtMostOnce).then(|| state.window.next_packet_id());
-            if let (true, Some(packet_id)) = (needs_slot, packet_id) {
-                // An in-process client has a QoS 2 message the moment it is handed out (as a
-                // network receiver has it when it sends PUBREC) and never gets it twice.
-                let phase = if delivery.qos == QoS::ExactlyOnce && state.in_process {
-                    Phase::Released
-                } else {
-                    Phase::Published
-                };
-                state.window.open(&delivery, packet_id, seq, phase);
-            }
-            out(Outgoing::Publish(Taken {
-                delivery,
-                packet_id,
-                seq,
-            }));
+            sink.next(Next::Publish(hand_out(state, delivery, needs_slot)));
             taken += 1;
         }
-        if taken == 0 {
-            // About to report nothing (and maybe park): the room must be seen as free.
-            self.queue.release(&mut state.held);
-        }
-        // An ended connection is told once it has nothing more to take: after a shutdown
-        // it may drain what was queued first, unless a full in-flight window stops it (no
-        // acknowledgement can come any more); a slow consumer is cut off at once.
-        let blocked = state.window.len() >= usize::from(state.limits.receive_maximum);
+        taken - start
+    }
+
+    /// An ended connection is told once it has nothing more to take: after a shutdown it may
+    /// drain what was queued first, unless a full in-flight window stops it (no
+    /// acknowledgement can come any more); a slow consumer is cut off at once.
+    fn end_of_take(&self, state: &SessionState, taken: usize) -> Result<(), SessionError> {
         let drained = state.front.is_empty() && self.queue.is_empty();
         match state.ended {
             Some(reason)
-                if taken == 0 && (drained || blocked || reason != SessionError::BrokerClosed) =>
+                if taken == 0
+                    && (drained || state.window_full() || reason != SessionError::BrokerClosed) =>
             {
                 Err(reason)
             }
@@ -145,11 +137,11 @@ impl Session {
         self.queue.looks_empty()
     }
 
-    /// The consumer found nothing to take and is about to sleep until woken: raises the
+    /// The consumer found nothing to take and is about to sleep until notified: raises the
     /// waiting flag. Returns `true` if a delivery arrived meanwhile; then the consumer must
     /// take again instead of sleeping (see `queue.rs` for the protocol). Deliveries that wait
     /// behind a full in-flight window do not count: the consumer sleeps until an
-    /// acknowledgement reopens the window, which wakes it.
+    /// acknowledgement reopens the window, which notifies it.
     pub(crate) fn park(&self) -> bool {
         if self.window_blocked() {
             return false;
@@ -158,47 +150,47 @@ impl Session {
     }
 
     /// Whether deliveries wait behind a full in-flight window. The consumer may then sleep
-    /// without raising the waiting flag: the acknowledgement that reopens the window wakes
+    /// without raising the waiting flag: the acknowledgement that reopens the window notifies
     /// it (`with_window` sees the window full with deliveries waiting), and the session lock
     /// orders that acknowledgement with this check. Deliveries only ever arrive meanwhile,
     /// so "something waits" seen here still holds when the acknowledgement looks.
     pub(crate) fn window_blocked(&self) -> bool {
-        let state = self.inner.lock();
-        state.window.len() >= usize::from(state.limits.receive_maximum)
-            && (state.window.has_resends() || !(state.front.is_empty() && self.queue.is_empty()))
+        let state = self.lock();
+        state.window_full() && self.has_waiting(&state)
     }
 
-    /// Runs `f` on the window of connection `generation`; returns its result and the waker
+    /// Whether resends or deliveries wait to be handed out.
+    fn has_waiting(&self, state: &SessionState) -> bool {
+        state.window.has_resends() || !(state.front.is_empty() && self.queue.is_empty())
+    }
+
+    /// Runs `f` on the window of connection `generation`; returns its result and the notify
     /// to call if it reopened a full window with deliveries waiting.
     fn with_window(
         &self,
         generation: u64,
         f: impl FnOnce(&mut SessionState) -> bool,
-    ) -> Result<(bool, Option<ValueArc<dyn Wake>>), SessionError> {
-        let mut state = self.inner.lock();
+    ) -> Result<(bool, Option<ValueArc<dyn Notify>>), SessionError> {
+        let mut state = self.lock();
         if state.generation != generation {
             return Err(SessionError::TakenOver);
         }
-        let was_full = state.window.len() >= usize::from(state.limits.receive_maximum);
+        let was_full = state.window_full();
         let done = f(&mut state);
-        let waiting =
-            state.window.has_resends() || !(state.front.is_empty() && self.queue.is_empty());
-        let wake = if done && was_full && waiting {
-            state.waker.clone()
-        } else {
-            None
-        };
+        let wake = (done && was_full && self.has_waiting(&state))
+            .then(|| state.notify.clone())
+            .flatten();
         Ok((done, wake))
     }
 
     /// An in-process acknowledgement of the delivery handed out as `seq` (a PUBACK, or a
-    /// PUBREC + PUBCOMP). Returns the waker to call if the window reopened.
+    /// PUBREC + PUBCOMP). Returns the notify to call if the window reopened.
     pub(crate) fn ack(
         &self,
         generation: u64,
         packet_id: u16,
         seq: u64,
-    ) -> Option<ValueArc<dyn Wake>> {
+    ) -> Option<ValueArc<dyn Notify>> {
         self.with_window(generation, |s| s.window.ack_seq(packet_id, seq))
             .ok()
             .and_then(|(_, wake)| wake)
@@ -210,7 +202,7 @@ impl Session {
         &self,
         generation: u64,
         packet_id: u16,
-    ) -> Result<(bool, Option<ValueArc<dyn Wake>>), SessionError> {
+    ) -> Result<(bool, Option<ValueArc<dyn Notify>>), SessionError> {
         self.with_window(generation, |s| s.window.puback(packet_id))
     }
 
@@ -227,7 +219,7 @@ impl Session {
         &self,
         generation: u64,
         packet_id: u16,
-    ) -> Result<(bool, Option<ValueArc<dyn Wake>>), SessionError> {
+    ) -> Result<(bool, Option<ValueArc<dyn Notify>>), SessionError> {
         self.with_window(generation, |s| s.window.pubcomp(packet_id))
     }
 
@@ -245,8 +237,8 @@ impl Session {
         packet_id: u16,
         max: usize,
     ) -> Result<Result<bool, ()>, SessionError> {
-        let mut state = self.inner.lock();
-        super::state_check(&state, generation)?;
+        let mut state = self.lock();
+        state.check(generation)?;
         if state.inbound.contains(packet_id) {
             return Ok(Ok(false));
         }
@@ -259,16 +251,65 @@ impl Session {
 
     /// Forgets an incoming QoS 2 packet id that could not be routed after all.
     pub(crate) fn inbound_forget(&self, packet_id: u16) {
-        self.inner.lock().inbound.release(packet_id);
+        self.lock().inbound.release(packet_id);
     }
 
     /// PUBREL from the sender: the id may be used for a new message again [MQTT-4.3.3-2].
     /// Whether it was held.
     pub(crate) fn pubrel(&self, generation: u64, packet_id: u16) -> Result<bool, SessionError> {
-        let mut state = self.inner.lock();
+        let mut state = self.lock();
         if state.generation != generation {
             return Err(SessionError::TakenOver);
         }
         Ok(state.inbound.release(packet_id))
+    }
+}
+
+/// Hands out what is due again after a resume, within the receive maximum (which may have
+/// shrunk since they were first sent [MQTT-4.9.0-2]). Returns how many.
+fn take_resends(state: &mut SessionState, req: TakeRequest<'_>, sink: &mut impl TakeSink) -> usize {
+    if !state.window.has_resends() {
+        return 0;
+    }
+    let receive_maximum = usize::from(state.limits.receive_maximum);
+    let room = receive_maximum.saturating_sub(state.window.outstanding());
+    state
+        .window
+        .resends(req.max.min(room), req.auto_ack, |resend| {
+            sink.next(match resend {
+                Resend::Publish {
+                    delivery,
+                    packet_id,
+                    seq,
+                } => Next::Publish(Taken {
+                    delivery,
+                    packet_id: Some(packet_id),
+                    seq,
+                }),
+                Resend::Release { packet_id } => Next::Release(packet_id),
+            })
+        })
+}
+
+/// Hands out one queued delivery: a sequence number, a packet id for QoS 1/2, and a place
+/// in the in-flight window when `needs_slot`.
+fn hand_out(state: &mut SessionState, delivery: Delivery, needs_slot: bool) -> Taken {
+    state.sent += 1;
+    let seq = state.window.next_seq();
+    let packet_id = (delivery.qos != QoS::AtMostOnce).then(|| state.window.next_packet_id());
+    if let (true, Some(packet_id)) = (needs_slot, packet_id) {
+        // An in-process client has a QoS 2 message the moment it is handed out (as a
+        // network receiver has it when it sends PUBREC) and never gets it twice.
+        let phase = if delivery.qos == QoS::ExactlyOnce && state.in_process {
+            Phase::Released
+        } else {
+            Phase::Published
+        };
+        state.window.open(&delivery, packet_id, seq, phase);
+    }
+    Taken {
+        delivery,
+        packet_id,
+        seq,
     }
 }

@@ -5,8 +5,8 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use crate::message::Delivery;
-use crate::qos::QoS;
+use crate::types::message::Delivery;
+use crate::types::qos::QoS;
 
 /// Where an outgoing QoS 1/2 delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,50 +1,54 @@
-//! One session: its queue, in-flight window and the connection attached to it.
+//! Layer 2: one session, which owns its state and every rule that changes it.
 //!
-//! Not here: routing and the session table (see `broker.rs`). A session is shared by the
-//! router (which enqueues) and at most one attached consumer (which takes and acknowledges).
-//! The queue ([`queue`]) is lock-free for publishers; everything else mutable sits behind one
-//! `Mutex` (lock order: after the router and retained locks, see `sync/mod.rs`), which
-//! publishers take only to wake a waiting consumer or end a slow one. `status` mirrors the
-//! attachment for lock-free checks on the publish path.
+//! A session is shared by the router (which enqueues) and at most one attached consumer
+//! (which takes and acknowledges). The queue ([`queue`]) is lock-free for publishers;
+//! everything else mutable sits behind one private `Mutex` that only this module takes (lock
+//! order: after the router and retained locks, see `sync/mod.rs`). Every change of a
+//! session's state is a method here: attach, end, detach, enqueue, take, acknowledge,
+//! subscription bookkeeping and expiry. `status` mirrors the attachment for lock-free checks
+//! on the publish path.
+//!
+//! Not here: routing and the session table (`router/`), limits and hooks (`engine/`).
+//!
+//! | file | what lives there |
+//! | --- | --- |
+//! | `mod.rs` | [`Session`]: attachment, ending, enqueue, subscriptions, expiry, stats |
+//! | `queue.rs` | the bounded lock-free delivery queue and its wake-up protocol |
+//! | `inflight.rs` | the in-flight window and the incoming QoS 2 ids (plain data) |
+//! | `consume.rs` | taking deliveries out and the acknowledgements, both directions |
+//! | `notify.rs` | [`Notify`], how a session wakes its consumer |
 
 mod consume;
 mod inflight;
+mod notify;
 mod queue;
 
-pub(crate) use consume::{Outgoing, Taken};
+pub(crate) use consume::{Next, TakeRequest, TakeSink, Taken};
+pub use notify::Notify;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::time::Duration;
 
-use crate::config::OverflowPolicy;
-use crate::error::SessionError;
-use crate::hooks::DropReason;
-use crate::message::Delivery;
-use crate::qos::SubOptions;
-use crate::sync::{Arc, AtomicU64, Mutex, Ordering, ValueArc};
-use crate::topic::{TopicFilter, TopicName};
-use crate::will::Will;
+use crate::sync::{Arc, AtomicU64, Mutex, MutexGuard, Ordering, ValueArc};
+use crate::types::config::OverflowPolicy;
+use crate::types::connect_options::NEVER_EXPIRE;
+use crate::types::error::SessionError;
+use crate::types::hooks::DropReason;
+use crate::types::message::Delivery;
+use crate::types::qos::SubOptions;
+use crate::types::stats::SessionStats;
+use crate::types::topic::{TopicFilter, TopicName};
+use crate::types::will::Will;
 use inflight::{Inbound, Window};
 use queue::{Held, Offer, Padded, Queue};
 
 /// Deliveries moved from the queue into `front` at once, so their room is released with one
 /// atomic operation. They wait there, outside the queue's bound, until handed out.
-pub(crate) const STAGE: usize = 64;
+const STAGE: usize = 64;
 
 /// Index of a session in the router's session table; the topic index's handle.
 pub(crate) type SessionKey = u32;
-
-/// Wakes the consumer of a session: when a delivery arrives after the consumer found nothing
-/// to take (so at most once per empty → non-empty change), when an acknowledgement reopens a
-/// full in-flight window, and when its connection ends.
-///
-/// The in-process client's implementation sends a token on a channel; the network frontend's
-/// wakes its mio worker. `wake` must not block; it is never called under a broker lock.
-pub trait Wake: Send + Sync + fmt::Debug + 'static {
-    /// Signals the consumer; spurious wake-ups are allowed.
-    fn wake(&self);
-}
 
 /// Per-session settings fixed at connect.
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +60,7 @@ pub(crate) struct SessionLimits {
     pub(crate) queue_qos0: bool,
 }
 
-/// Counters of one session (read for `$SYS` and [`crate::Broker::stats`]).
+/// Counters of one session (read for `$SYS` and the broker's stats).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct SessionCounters {
     pub(crate) sent: u64,
@@ -74,8 +78,22 @@ impl SessionCounters {
     }
 }
 
+/// What a new connection brings to the session it attaches to.
 #[derive(Debug)]
-pub(crate) struct SessionState {
+pub(crate) struct Attachment {
+    pub(crate) limits: SessionLimits,
+    pub(crate) will: Option<Will>,
+    /// How long the session outlives the connection.
+    pub(crate) expiry: Duration,
+    pub(crate) notify: ValueArc<dyn Notify>,
+    /// The consumer is an in-process client (it receives a QoS 2 message exactly when it
+    /// is handed out), not a transport (which confirms with PUBREC).
+    pub(crate) in_process: bool,
+}
+
+/// Everything mutable of a session but its queue; only this module locks it.
+#[derive(Debug)]
+struct SessionState {
     /// Deliveries taken from the queue but not handed out yet (a full in-flight window, or
     /// given back by a departing client); they go before the queue.
     front: VecDeque<Delivery>,
@@ -83,40 +101,63 @@ pub(crate) struct SessionState {
     held: Held,
     window: Window,
     inbound: Inbound,
-    /// The attached consumer is an in-process client (it receives a QoS 2 message exactly
-    /// when it is handed out), not a network connection (which confirms with PUBREC).
     in_process: bool,
     generation: u64,
-    waker: Option<ValueArc<dyn Wake>>,
+    notify: Option<ValueArc<dyn Notify>>,
     /// Why the current generation's connection ended, once it has.
     ended: Option<SessionError>,
     limits: SessionLimits,
-    pub(crate) subscriptions: HashMap<TopicFilter, SubOptions>,
-    pub(crate) will: Option<Will>,
-    pub(crate) username: Option<String>,
+    subscriptions: HashMap<TopicFilter, SubOptions>,
+    will: Option<Will>,
     /// Kept after its connection ends, until `expires_at`.
-    pub(crate) expiry: Duration,
-    pub(crate) expires_at: Option<Duration>,
+    expiry: Duration,
+    expires_at: Option<Duration>,
     sent: u64,
     dropped_expired: u64,
 }
 
-/// What ending a connection leaves to do: publish the will (if it is to be published) and
-/// wake the consumer.
-pub(crate) type Ended = (Option<Will>, Option<ValueArc<dyn Wake>>);
+/// What ending a connection leaves to do once the locks are released.
+#[derive(Debug, Default)]
+pub(crate) struct Ended {
+    /// The will to publish (or schedule), if it is to be published.
+    pub(crate) will: Option<Will>,
+    /// The consumer to wake, so it learns that its connection ended.
+    pub(crate) notify: Option<ValueArc<dyn Notify>>,
+}
 
 /// What happened to one delivery offered to a session.
 #[derive(Debug)]
 pub(crate) enum Enqueued {
     /// Queued; wake the consumer with this if set (it was waiting).
-    Queued(Option<ValueArc<dyn Wake>>),
+    Queued(Option<ValueArc<dyn Notify>>),
     /// Not queued, for this reason; counted already. The topic is for the event.
     Dropped(DropReason, TopicName),
     /// The queue overflowed under `OverflowPolicy::Disconnect`: the connection ended; publish
-    /// this will (if any) and wake the consumer. The topic is for the event.
+    /// its will (if any) and wake the consumer. The topic is for the event.
     Kicked(Box<Ended>, TopicName),
     /// Full, handed back as asked (the publisher waits for room).
     Full(Delivery),
+}
+
+/// Why a subscription was not recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SubscribeRefused {
+    /// The handle is unusable.
+    Session(SessionError),
+    /// The session already holds `max` subscriptions.
+    TooMany {
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// Where an unattached session stands against its expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expiry {
+    /// A connection is attached, or the session never expires.
+    None,
+    /// It ends at this clock time.
+    At(Duration),
 }
 
 /// A session shared by the router and its consumer.
@@ -124,18 +165,18 @@ pub(crate) struct Session {
     pub(crate) key: SessionKey,
     pub(crate) client_id: ValueArc<str>,
     /// `generation << 1 | live`: lets the publish path check its handle without the lock.
-    /// Release stores in `attach` / `end`; pairs with the Acquire in `is_live`.
+    /// Release stores in `attach` / `end_locked`; pairs with the Acquire in `is_live`.
     status: AtomicU64,
-    /// Publishes made through this session (only its own client writes it).
-    /// Written by the publishing client; kept off the consumer's lines.
-    pub(crate) published: Padded<AtomicU64>,
+    /// Publishes made through this session. Written by the publishing client; kept off the
+    /// consumer's lines.
+    published: Padded<AtomicU64>,
     queue: Queue,
     /// Taken by the consumer per receive: on lines of its own, away from the queue's counter
     /// that publishers write.
-    pub(crate) inner: Padded<Mutex<SessionState>>,
-    /// A copy of the attached connection's waker, so a publisher that must wake the consumer
-    /// does not contend for `inner` with it (lock order: after `inner`).
-    wake_slot: Mutex<Option<ValueArc<dyn Wake>>>,
+    inner: Padded<Mutex<SessionState>>,
+    /// A copy of the attached connection's notify, so a publisher that must wake the
+    /// consumer does not contend for `inner` with it (lock order: after `inner`).
+    wake_slot: Mutex<Option<ValueArc<dyn Notify>>>,
 }
 
 impl fmt::Debug for Session {
@@ -162,12 +203,11 @@ impl Session {
                 inbound: Inbound::default(),
                 in_process: true,
                 generation: 0,
-                waker: None,
+                notify: None,
                 ended: None,
                 limits,
                 subscriptions: HashMap::new(),
                 will: None,
-                username: None,
                 expiry: Duration::ZERO,
                 expires_at: None,
                 sent: 0,
@@ -177,9 +217,13 @@ impl Session {
         }
     }
 
+    fn lock(&self) -> MutexGuard<'_, SessionState> {
+        self.inner.lock()
+    }
+
     /// Whether generation `generation` is attached and has not ended.
     pub(crate) fn is_live(&self, generation: u64) -> bool {
-        // Acquire: pairs with the Release stores in `attach` and `end`.
+        // Acquire: pairs with the Release stores in `attach` and `end_locked`.
         self.status.load(Ordering::Acquire) == (generation << 1 | 1)
     }
 
@@ -188,22 +232,33 @@ impl Session {
         if self.is_live(generation) {
             return Ok(());
         }
-        state_check(&self.inner.lock(), generation)
+        self.lock().check(generation)
     }
 
-    /// Attaches a new connection: a new generation; what is in flight is due again
-    /// [MQTT-4.4.0-1]. Returns the generation.
-    pub(crate) fn attach(
-        &self,
-        state: &mut SessionState,
-        waker: ValueArc<dyn Wake>,
-        in_process: bool,
-    ) -> u64 {
+    /// Whether a connection is attached.
+    pub(crate) fn is_online(&self) -> bool {
+        self.lock().notify.is_some()
+    }
+
+    /// Attaches a new connection: a new generation with its limits, will and expiry; what is
+    /// in flight is due again [MQTT-4.4.0-1]. Returns the generation.
+    pub(crate) fn attach(&self, conn: Attachment) -> u64 {
+        let limits = conn.limits;
+        self.queue.configure(
+            limits.max_queued_messages,
+            limits.max_queued_bytes,
+            limits.overflow,
+            limits.queue_qos0,
+        );
+        let mut state = self.lock();
+        state.limits = limits;
+        state.will = conn.will;
+        state.expiry = conn.expiry;
         state.generation += 1;
-        state.in_process = in_process;
-        state.window.resume(in_process);
-        *self.wake_slot.lock() = Some(waker.clone());
-        state.waker = Some(waker);
+        state.in_process = conn.in_process;
+        state.window.resume(conn.in_process);
+        *self.wake_slot.lock() = Some(conn.notify.clone());
+        state.notify = Some(conn.notify);
         self.queue.set_waiting();
         state.ended = None;
         state.expires_at = None;
@@ -213,9 +268,37 @@ impl Session {
         state.generation
     }
 
-    /// Ends the attached connection of `generation` (if it still is); returns its waker to
-    /// wake and takes the will when `publish_will`.
-    pub(crate) fn end(
+    /// Ends the attached connection, whichever generation it is, for `reason`; its will is
+    /// to be published. `None` if no connection was attached.
+    pub(crate) fn end_current(&self, reason: SessionError) -> Option<Ended> {
+        let mut state = self.lock();
+        let generation = state.generation;
+        self.end_locked(&mut state, generation, reason, true)
+    }
+
+    /// Ends connection `generation` when it leaves (the handle disconnected or was
+    /// dropped): the will only if `publish_will`, its delay capped by the session's expiry
+    /// [MQTT-3.1.3-9], and the session's expiry starts at `now`. Returns what is left to
+    /// do and the session's expiry, or `None` if that connection had already ended.
+    pub(crate) fn detach(
+        &self,
+        generation: u64,
+        publish_will: bool,
+        now: Duration,
+    ) -> Option<(Ended, Duration)> {
+        let mut state = self.lock();
+        let mut ended =
+            self.end_locked(&mut state, generation, SessionError::TakenOver, publish_will)?;
+        let expiry = state.expiry;
+        state.expires_at = (expiry != NEVER_EXPIRE).then(|| now.saturating_add(expiry));
+        if let Some(will) = &mut ended.will {
+            will.delay = will.delay.min(expiry);
+        }
+        Some((ended, expiry))
+    }
+
+    /// Ends connection `generation` if it is still current and has not ended.
+    fn end_locked(
         &self,
         state: &mut SessionState,
         generation: u64,
@@ -226,19 +309,19 @@ impl Session {
             return None;
         }
         state.ended = Some(reason);
-        let waker = state.waker.take();
+        let notify = state.notify.take();
         *self.wake_slot.lock() = None;
         self.queue.release(&mut state.held);
         let will = state.will.take().filter(|_| publish_will);
         // Release: pairs with the Acquire in `is_live`.
         self.status.store(state.generation << 1, Ordering::Release);
-        Some((will, waker))
+        Some(Ended { will, notify })
     }
 
     /// Offers a delivery; applies the queue bounds and the overflow policy, or with
     /// `hand_back` returns a delivery that finds the queue full.
     pub(crate) fn enqueue(&self, delivery: Delivery, hand_back: bool) -> Enqueued {
-        // Acquire: pairs with the Release stores in `attach` and `end`.
+        // Acquire: pairs with the Release stores in `attach` and `end_locked`.
         let online = self.status.load(Ordering::Acquire) & 1 == 1;
         match self.queue.offer(delivery, online, hand_back) {
             Offer::Full(delivery) => Enqueued::Full(delivery),
@@ -246,11 +329,9 @@ impl Session {
             Offer::Queued { wake: true } => Enqueued::Queued(self.wake_slot.lock().clone()),
             Offer::Dropped(reason, topic) => Enqueued::Dropped(reason, topic),
             Offer::Overflow(topic) => {
-                let mut state = self.inner.lock();
-                let generation = state.generation;
                 let ended = self
-                    .end(&mut state, generation, SessionError::SlowConsumer, true)
-                    .unwrap_or((None, None));
+                    .end_current(SessionError::SlowConsumer)
+                    .unwrap_or_default();
                 Enqueued::Kicked(Box::new(ended), topic)
             }
         }
@@ -264,49 +345,84 @@ impl Session {
     /// Whether a connection is attached and the queue has room for `weight` more bytes
     /// (shared subscriptions skip members for which this is false).
     pub(crate) fn has_room_online(&self, weight: usize) -> bool {
-        // Acquire: pairs with the Release stores in `attach` and `end`.
+        // Acquire: pairs with the Release stores in `attach` and `end_locked`.
         self.status.load(Ordering::Acquire) & 1 == 1 && self.queue.has_room(weight)
     }
+
+    /// Counts a publish made through this session.
+    pub(crate) fn count_published(&self) {
+        self.published.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Publishes made through this session.
+    pub(crate) fn published(&self) -> u64 {
+        self.published.load(Ordering::Relaxed)
+    }
 }
 
-/// The check of [`Session::check`] with the lock held.
-pub(crate) fn state_check(state: &SessionState, generation: u64) -> Result<(), SessionError> {
-    if state.generation != generation {
-        return Err(SessionError::TakenOver);
-    }
-    match state.ended {
-        Some(reason) => Err(reason),
-        None => Ok(()),
-    }
-}
-
+/// Subscriptions and expiry: the bookkeeping the router's index mirrors.
 impl Session {
-    /// Sets the limits, will and user of a new connection.
-    pub(crate) fn configure(
+    /// Records a subscription of connection `generation`; a repeated filter replaces the
+    /// old one [MQTT-3.8.4-3]. Returns whether the filter is new to the session.
+    pub(crate) fn subscribe(
         &self,
-        state: &mut SessionState,
-        limits: SessionLimits,
-        will: Option<Will>,
-        username: Option<String>,
+        generation: u64,
+        filter: &TopicFilter,
+        opts: SubOptions,
+        max: usize,
+    ) -> Result<bool, SubscribeRefused> {
+        let mut state = self.lock();
+        state.check(generation).map_err(SubscribeRefused::Session)?;
+        if !state.subscriptions.contains_key(filter) && state.subscriptions.len() >= max {
+            return Err(SubscribeRefused::TooMany { max });
+        }
+        Ok(state.subscriptions.insert(filter.clone(), opts).is_none())
+    }
+
+    /// Removes a subscription of connection `generation`; whether it existed.
+    pub(crate) fn unsubscribe(
+        &self,
+        generation: u64,
+        filter: &TopicFilter,
+    ) -> Result<bool, SessionError> {
+        let mut state = self.lock();
+        state.check(generation)?;
+        Ok(state.subscriptions.remove(filter).is_some())
+    }
+
+    /// The session's subscription filters (to take them out of the index).
+    pub(crate) fn filters(&self) -> Vec<TopicFilter> {
+        self.lock().subscriptions.keys().cloned().collect()
+    }
+
+    /// When an unattached session expires.
+    pub(crate) fn expiry(&self) -> Expiry {
+        let state = self.lock();
+        match state.expires_at {
+            Some(at) if state.notify.is_none() => Expiry::At(at),
+            _ => Expiry::None,
+        }
+    }
+
+    /// Changes how long the session outlives connection `generation` (capped by `cap`, and
+    /// by [`NEVER_EXPIRE`]); it takes effect when the connection ends.
+    pub(crate) fn set_expiry(
+        &self,
+        generation: u64,
         expiry: Duration,
-    ) {
-        self.queue.configure(
-            limits.max_queued_messages,
-            limits.max_queued_bytes,
-            limits.overflow,
-            limits.queue_qos0,
-        );
-        state.limits = limits;
-        state.will = will;
-        state.username = username;
-        state.expiry = expiry;
+        cap: Duration,
+    ) -> Result<(), SessionError> {
+        let mut state = self.lock();
+        state.check(generation)?;
+        state.expiry = expiry.min(cap).min(NEVER_EXPIRE);
+        Ok(())
     }
 
     /// Takes out, as the session is discarded, what came through a shared subscription and
     /// may go to another member: every queued one, and QoS 1 ones in flight. QoS 2 ones in
     /// flight must not reach another client [MQTT-4.8.2-5] and are dropped with the session.
     pub(crate) fn drain_shared(&self) -> Vec<Delivery> {
-        let mut state = self.inner.lock();
+        let mut state = self.lock();
         // Oldest first: in flight, then staged, then queued.
         let mut out = state.window.drain_shared().0;
         out.extend(state.front.drain(..).filter(|d| d.shared().is_some()));
@@ -319,11 +435,11 @@ impl Session {
     }
 
     /// A snapshot of this session's queue, window and counters.
-    pub(crate) fn stats(&self) -> crate::stats::SessionStats {
+    pub(crate) fn stats(&self) -> SessionStats {
         let counters = self.counters();
-        let state = self.inner.lock();
-        crate::stats::SessionStats {
-            online: state.is_online(),
+        let state = self.lock();
+        SessionStats {
+            online: state.notify.is_some(),
             queued: self.queue.len() + state.front.len(),
             inflight: state.window.len(),
             sent: counters.sent,
@@ -335,7 +451,7 @@ impl Session {
 
     /// The session's counters.
     pub(crate) fn counters(&self) -> SessionCounters {
-        let state = self.inner.lock();
+        let state = self.lock();
         SessionCounters {
             sent: state.sent,
             dropped_queue_full: self.queue.dropped_queue_full.load(Ordering::Relaxed),
@@ -346,29 +462,47 @@ impl Session {
 }
 
 impl SessionState {
-    /// Whether a connection is attached.
-    pub(crate) fn is_online(&self) -> bool {
-        self.waker.is_some()
+    /// Why `generation`'s handle can no longer be used, or `Ok` if it still can.
+    fn check(&self, generation: u64) -> Result<(), SessionError> {
+        if self.generation != generation {
+            return Err(SessionError::TakenOver);
+        }
+        match self.ended {
+            Some(reason) => Err(reason),
+            None => Ok(()),
+        }
     }
 
-    /// The attached connection's generation.
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation
+    /// Whether the in-flight window is at the receive maximum.
+    fn window_full(&self) -> bool {
+        self.window.len() >= usize::from(self.limits.receive_maximum)
     }
 }
 
-/// A handle that lets a [`crate::Message`] acknowledge itself.
+/// What lets a received [`crate::Message`] acknowledge itself: its session, connection and
+/// hand-out sequence number, and nothing else.
 #[derive(Debug, Clone)]
 pub(crate) struct AckHandle {
-    pub(crate) session: Arc<Session>,
-    pub(crate) generation: u64,
-    pub(crate) seq: u64,
+    session: Arc<Session>,
+    generation: u64,
+    seq: u64,
 }
 
 impl AckHandle {
+    /// The handle of the delivery handed out as `seq` to connection `generation`.
+    pub(crate) fn new(session: Arc<Session>, generation: u64, seq: u64) -> Self {
+        Self {
+            session,
+            generation,
+            seq,
+        }
+    }
+
+    /// Completes the delivery (PUBACK, or PUBREC + PUBCOMP) and wakes the consumer if that
+    /// reopened its window.
     pub(crate) fn ack(&self, packet_id: u16) {
-        if let Some(waker) = self.session.ack(self.generation, packet_id, self.seq) {
-            waker.wake();
+        if let Some(notify) = self.session.ack(self.generation, packet_id, self.seq) {
+            notify.notify();
         }
     }
 }

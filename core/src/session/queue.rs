@@ -19,12 +19,12 @@
 
 use std::collections::VecDeque;
 
-use crate::config::OverflowPolicy;
-use crate::hooks::DropReason;
-use crate::message::Delivery;
-use crate::qos::QoS;
+use crate::types::config::OverflowPolicy;
+use crate::types::hooks::DropReason;
+use crate::types::message::Delivery;
+use crate::types::qos::QoS;
 use crate::sync::{AtomicU64, AtomicUsize, Ordering, channel, yield_now};
-use crate::topic::TopicName;
+use crate::types::topic::TopicName;
 
 /// Keeps a value on cache lines of its own, so that writes to it by one thread do not slow
 /// reads of its neighbours by another (false sharing). 128 bytes: two lines, as adjacent-line
@@ -347,7 +347,7 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::Publication;
+    use crate::types::message::Publication;
     use bytes::Bytes;
 
     fn delivery(qos: QoS, payload: &'static [u8]) -> Delivery {
@@ -359,7 +359,7 @@ mod tests {
                 retain: false,
                 properties: None,
                 origin: None,
-                expires_at: crate::message::Deadline::NONE,
+                expires_at: crate::types::message::Deadline::NONE,
             },
             qos,
             retain: false,

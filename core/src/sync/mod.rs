@@ -26,6 +26,8 @@ mod imp {
     pub(crate) use std::sync::Arc;
     pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+    pub(crate) use parking_lot::MutexGuard;
+
     /// Channels: crossbeam's, re-exported.
     pub(crate) mod channel {
         pub(crate) use crossbeam_channel::{
@@ -69,6 +71,7 @@ mod imp {
 #[cfg(loom)]
 mod imp {
     pub(crate) use loom::sync::Arc;
+    pub(crate) use loom::sync::MutexGuard;
     pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     /// Channels: our own, on loom's primitives, with crossbeam's names.

@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use super::Client;
-use crate::error::{RecvError, SessionError, TryRecvError};
-use crate::message::Message;
+use crate::api::message::Message;
 use crate::sync::channel;
+use crate::types::error::{RecvError, SessionError, TryRecvError};
 
 /// Lock-free looks at the queue before a receiver sleeps: the first `SPIN_STEPS` spin
 /// 1, 2, 4, … times, the rest yield the CPU.
@@ -49,22 +49,19 @@ impl Client {
             // moment before paying for a sleep and a wake-up. Spins grow, then yield, so a
             // publisher sharing this CPU gets to run (crossbeam's backoff does the same).
             // Deliveries behind a full in-flight window wait for an ack, not for spinning.
-            if !self.session.window_blocked()
+            if !self.conn.window_blocked()
                 && (0..BACKOFF_STEPS).any(|step| {
                     if step < SPIN_STEPS {
                         (0..1u32 << step).for_each(|_| std::hint::spin_loop());
                     } else {
                         std::thread::yield_now();
                     }
-                    !self.session.queue_is_empty()
+                    !self.conn.queue_is_empty()
                 })
             {
                 continue;
             }
-            let Some(doorbell) = &self.doorbell else {
-                return Err(RecvError::Timeout);
-            };
-            if self.session.park() {
+            if self.conn.park() {
                 continue;
             }
             let deadline = *deadline.get_or_insert_with(|| Instant::now().checked_add(timeout));
@@ -72,7 +69,7 @@ impl Client {
             if left.is_zero() {
                 return Err(RecvError::Timeout);
             }
-            match doorbell.recv_timeout(left) {
+            match self.doorbell.rx.recv_timeout(left) {
                 Ok(()) => {}
                 Err(channel::RecvTimeoutError::Timeout) => return Err(RecvError::Timeout),
                 // The session dropped its waker: this connection has ended.
@@ -80,12 +77,7 @@ impl Client {
                     return match self.try_recv() {
                         Ok(message) => Ok(message),
                         Err(TryRecvError::Session(e)) => Err(e.into()),
-                        Err(TryRecvError::Empty) => Err(self
-                            .session
-                            .check(self.generation)
-                            .err()
-                            .unwrap_or(SessionError::BrokerClosed)
-                            .into()),
+                        Err(TryRecvError::Empty) => Err(self.ended().into()),
                     };
                 }
             }
@@ -130,7 +122,7 @@ impl Client {
     /// A channel that receives a token whenever new messages may be ready, for waiting on
     /// several clients at once with `crossbeam_channel::select!`. After a token, drain the
     /// client with [`Client::try_recv`] until `Empty` (tokens are coalesced: one may stand for
-    /// many messages, and a token may be spurious). `None` for a client with a custom waker.
+    /// many messages, and a token may be spurious).
     ///
     /// ```
     /// use std::time::Duration;
@@ -143,14 +135,19 @@ impl Client {
     /// b.subscribe("y", QoS::AtMostOnce)?;
     /// b.publish("y", "hello b", QoS::AtMostOnce, false)?;
     /// select! {
-    ///     recv(a.wakeups().unwrap()) -> _ => unreachable!("nothing was published to x"),
-    ///     recv(b.wakeups().unwrap()) -> _ => assert_eq!(b.try_recv()?.topic(), "y"),
+    ///     recv(a.wakeups()) -> _ => unreachable!("nothing was published to x"),
+    ///     recv(b.wakeups()) -> _ => assert_eq!(b.try_recv()?.topic(), "y"),
     ///     default(Duration::from_secs(1)) => panic!("timed out"),
     /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(not(loom))]
-    pub fn wakeups(&self) -> Option<&crossbeam_channel::Receiver<()>> {
-        self.doorbell.as_ref()
+    pub fn wakeups(&self) -> &crossbeam_channel::Receiver<()> {
+        &self.doorbell.rx
+    }
+
+    /// Why this handle ended, once it has nothing more to receive.
+    pub(crate) fn ended(&self) -> SessionError {
+        self.conn.check().err().unwrap_or(SessionError::BrokerClosed)
     }
 }

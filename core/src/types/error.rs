@@ -1,6 +1,6 @@
 //! Error types of the public API. Each says exactly what went wrong so callers can `match`.
 
-use crate::topic::TopicError;
+use crate::types::topic::TopicError;
 
 /// Why a client handle can no longer be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -29,9 +29,6 @@ pub enum ConnectError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// The will's topic is not a valid topic name.
-    #[error("will topic: {0}")]
-    InvalidWillTopic(#[source] TopicError),
     /// The will's topic or payload breaks a configured limit.
     #[error("will: {0}")]
     WillLimit(#[source] LimitError),

@@ -10,8 +10,8 @@
 
 use std::fmt;
 
-use crate::qos::QoS;
-use crate::topic::{TopicFilter, TopicName};
+use crate::types::qos::QoS;
+use crate::types::topic::{TopicFilter, TopicName};
 
 /// Who is asking: passed to every hook.
 #[derive(Debug, Clone, Copy)]

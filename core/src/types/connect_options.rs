@@ -4,11 +4,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::config::OverflowPolicy;
-use crate::hooks::{AuthExchange, AuthProof};
-use crate::session::Wake;
-use crate::sync::ValueArc;
-use crate::will::Will;
+use crate::types::config::OverflowPolicy;
+use crate::types::hooks::{AuthExchange, AuthProof};
+use crate::types::will::Will;
+
+/// Session expiry meaning "never" (MQTT 5.0: 0xFFFFFFFF seconds; 3.1.1 clean session = 0).
+pub const NEVER_EXPIRE: Duration = Duration::from_secs(u32::MAX as u64);
 
 /// How a client connects. Built with [`ConnectOptions::new`] and chained setters.
 #[derive(Debug, Clone)]
@@ -23,7 +24,6 @@ pub struct ConnectOptions {
     pub(crate) overflow_policy: Option<OverflowPolicy>,
     pub(crate) max_queued_messages: Option<usize>,
     pub(crate) auto_ack: bool,
-    pub(crate) waker: Option<ValueArc<dyn Wake>>,
     /// A finished enhanced authentication exchange: replaces `Hooks::authenticate`.
     pub(crate) enhanced_auth: Option<AuthProof>,
 }
@@ -43,7 +43,6 @@ impl ConnectOptions {
             overflow_policy: None,
             max_queued_messages: None,
             auto_ack: false,
-            waker: None,
             enhanced_auth: None,
         }
     }
@@ -125,14 +124,6 @@ impl ConnectOptions {
     #[must_use]
     pub fn auto_ack(mut self, on: bool) -> Self {
         self.auto_ack = on;
-        self
-    }
-
-    /// A custom consumer wake-up (the network frontend's). A client with one must be drained
-    /// with [`Client::try_recv`](crate::Client::try_recv); the blocking receives would wait for a token never sent.
-    #[must_use]
-    pub fn waker(mut self, waker: std::sync::Arc<dyn Wake>) -> Self {
-        self.waker = Some(waker);
         self
     }
 }

@@ -4,24 +4,28 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::message::PublishProperties;
-use crate::qos::QoS;
+use crate::types::message::PublishProperties;
+use crate::types::qos::QoS;
+use crate::types::topic::{TopicError, TopicName};
 
 /// A last will message (MQTT 3.1.1 §3.1.2.5, MQTT 5.0 §3.1.2.5).
 ///
 /// It is published exactly once when its client ends without [`crate::Client::disconnect`]:
 /// the handle is dropped (also by a panicking thread), the session is taken over, or the
 /// broker shuts down. It is never published after a clean disconnect [MQTT-3.1.2-10].
-/// The topic is validated by [`crate::Broker::connect`].
+/// Its topic is validated when it is made: an invalid one is an error then, not a will
+/// silently lost at publish time.
 ///
 /// ```
 /// use mqlite::{QoS, Will};
-/// let will = Will::new("devices/42/status", "offline").qos(QoS::AtLeastOnce).retain(true);
+/// let will = Will::new("devices/42/status", "offline")?.qos(QoS::AtLeastOnce).retain(true);
 /// assert_eq!(will.topic(), "devices/42/status");
+/// assert!(Will::new("devices/+/status", "offline").is_err(), "a will topic has no wildcards");
+/// # Ok::<(), mqlite::TopicError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Will {
-    pub(crate) topic: String,
+    pub(crate) topic: TopicName,
     pub(crate) payload: Bytes,
     pub(crate) qos: QoS,
     pub(crate) retain: bool,
@@ -30,10 +34,20 @@ pub struct Will {
 }
 
 impl Will {
-    /// A QoS 0, non-retained will.
-    pub fn new(topic: impl Into<String>, payload: impl Into<Bytes>) -> Self {
+    /// A QoS 0, non-retained will to `topic`.
+    ///
+    /// # Errors
+    ///
+    /// [`TopicError`] if `topic` is not a valid topic name (a will topic has no wildcards
+    /// [MQTT-3.1.3-11], [MQTT-3.3.2-2]).
+    pub fn new(topic: &str, payload: impl Into<Bytes>) -> Result<Self, TopicError> {
+        Ok(Self::to_topic(TopicName::new(topic)?, payload))
+    }
+
+    /// A QoS 0, non-retained will to an already validated topic.
+    pub fn to_topic(topic: TopicName, payload: impl Into<Bytes>) -> Self {
         Self {
-            topic: topic.into(),
+            topic,
             payload: payload.into(),
             qos: QoS::AtMostOnce,
             retain: false,
@@ -73,6 +87,11 @@ impl Will {
 
     /// The will topic.
     pub fn topic(&self) -> &str {
+        self.topic.as_str()
+    }
+
+    /// The will topic as a validated [`TopicName`].
+    pub fn topic_name(&self) -> &TopicName {
         &self.topic
     }
 

@@ -1,35 +1,29 @@
-//! [`Client`]: one connection's handle to publish, subscribe and receive. The wire-level
-//! acknowledgement protocol for network frontends is in [`wire`].
+//! [`Client`]: an application thread's handle to publish, subscribe and receive. The
+//! blocking receives are in `receive.rs`, the async ones in `future.rs`, the client's
+//! wake-up in `doorbell.rs`. A transport's handle is [`crate::wire::WireClient`].
 
+mod doorbell;
+mod future;
 mod receive;
-pub(crate) mod wire;
+
+pub use future::{MessageStream, Recv};
 
 use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::broker::{BrokerShared, NEVER_EXPIRE};
-use crate::error::{PublishError, SessionError, SubscribeError, TryRecvError};
-use crate::hooks::{DisconnectReason, DropReason, Event};
-use crate::message::{Delivery, Message};
-use crate::publish::PublishOptions;
-use crate::qos::{QoS, SubOptions};
-use crate::router::RouteCache;
-use crate::session::{AckHandle, Outgoing, Session, Taken, Wake};
-use crate::sync::{Arc, Mutex, Ordering, channel};
-use crate::topic::TopicName;
-
-/// The in-process consumer's wake-up: a token on a one-slot channel.
-#[derive(Debug)]
-pub(crate) struct ChannelWaker(pub(crate) channel::Sender<()>);
-
-impl Wake for ChannelWaker {
-    fn wake(&self) {
-        // Full means a token is already waiting; disconnected means nobody is listening.
-        let _ = self.0.try_send(());
-    }
-}
+use super::message::Message;
+use crate::engine::{Connection, Consumer, Engine};
+use crate::session::Next;
+use crate::sync::{Arc, ValueArc};
+use crate::types::connect_options::ConnectOptions;
+use crate::types::error::{ConnectError, PublishError, SessionError, SubscribeError, TryRecvError};
+use crate::types::publish_options::PublishOptions;
+use crate::types::qos::{QoS, SubOptions};
+use crate::types::stats::SessionStats;
+use crate::types::topic::TopicName;
+use doorbell::{Bell, Doorbell};
 
 /// A connected client: publishes, subscribes and receives through its session.
 ///
@@ -51,63 +45,48 @@ impl Wake for ChannelWaker {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Client {
-    pub(crate) broker: Arc<BrokerShared>,
-    pub(crate) session: Arc<Session>,
-    pub(crate) generation: u64,
-    doorbell: Option<channel::Receiver<()>>,
-    session_present: bool,
-    username: Option<String>,
-    pub(crate) auto_ack: bool,
-    disconnected: bool,
-    /// Where this client's last topic routed (see `router::RouteCache`).
-    route_cache: Mutex<RouteCache>,
+    conn: Connection,
+    /// How the session wakes this client's receives, blocking and async.
+    doorbell: Doorbell,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("client_id", &self.client_id())
-            .field("generation", &self.generation)
             .finish_non_exhaustive()
     }
 }
 
 impl Client {
-    pub(crate) fn new(
-        broker: Arc<BrokerShared>,
-        session: Arc<Session>,
-        generation: u64,
-        doorbell: Option<channel::Receiver<()>>,
-        session_present: bool,
-        username: Option<String>,
-        auto_ack: bool,
-    ) -> Self {
-        Self {
-            broker,
-            session,
-            generation,
-            doorbell,
-            session_present,
-            username,
-            auto_ack,
-            disconnected: false,
-            route_cache: Mutex::new(RouteCache::default()),
-        }
+    /// Connects an in-process client to `engine`.
+    pub(crate) fn connect(
+        engine: &Arc<Engine>,
+        options: ConnectOptions,
+    ) -> Result<Self, ConnectError> {
+        let (bell, doorbell) = Bell::new();
+        let consumer = Consumer {
+            notify: ValueArc::new(bell),
+            in_process: true,
+            auto_ack: options.auto_ack,
+        };
+        let conn = engine.connect(options, consumer)?;
+        Ok(Self { conn, doorbell })
     }
 
     /// The client id (the assigned one, if connected with an empty id).
     pub fn client_id(&self) -> &str {
-        &self.session.client_id
+        self.conn.client_id()
     }
 
     /// A snapshot of this client's session: queued, in flight, sent and dropped.
-    pub fn stats(&self) -> crate::SessionStats {
-        self.session.stats()
+    pub fn stats(&self) -> SessionStats {
+        self.conn.stats()
     }
 
     /// Whether connect resumed an existing session [MQTT-3.2.2-2].
     pub fn session_present(&self) -> bool {
-        self.session_present
+        self.conn.session_present()
     }
 
     /// Publishes `payload` to `topic`.
@@ -154,38 +133,22 @@ impl Client {
         options: &PublishOptions,
     ) -> Result<(), PublishError> {
         let topic = TopicName::new(topic)?;
-        self.publish_name(topic, payload.into(), options)
+        self.publish_validated(topic, payload.into(), options)
     }
 
-    /// Publishes to an already validated topic (saves the validation on hot loops).
+    /// Publishes to a topic already validated as a [`TopicName`] (saves the validation in
+    /// hot loops that publish to the same topics).
     ///
     /// # Errors
     ///
     /// As [`Client::publish_with`].
-    pub fn publish_name(
+    pub fn publish_validated(
         &self,
         topic: TopicName,
         payload: Bytes,
         options: &PublishOptions,
     ) -> Result<(), PublishError> {
-        self.session.check(self.generation)?;
-        self.route(topic, payload, options)
-    }
-
-    /// Publishes without checking that the handle is still live: for a message the broker
-    /// already accepted (an incoming QoS 2 PUBLISH whose id is held).
-    pub(crate) fn route(
-        &self,
-        topic: TopicName,
-        payload: Bytes,
-        options: &PublishOptions,
-    ) -> Result<(), PublishError> {
-        let origin = (self.session.key, self.client_id(), self.username.as_deref());
-        let cache = Some(&self.route_cache);
-        self.broker
-            .publish(Some(origin), topic, payload, options, cache)?;
-        self.session.published.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        self.conn.publish(topic, payload, options)
     }
 
     /// Subscribes to one filter; returns the granted QoS. Retained messages matching it are
@@ -216,12 +179,7 @@ impl Client {
         &self,
         filters: &[(&str, SubOptions)],
     ) -> Result<Vec<Result<QoS, SubscribeError>>, SessionError> {
-        self.broker.subscribe(
-            &self.session,
-            self.generation,
-            self.username.as_deref(),
-            filters,
-        )
+        self.conn.subscribe(filters)
     }
 
     /// Unsubscribes from one filter; returns whether it was subscribed.
@@ -243,8 +201,7 @@ impl Client {
         &self,
         filters: &[&str],
     ) -> Result<Vec<Result<bool, SubscribeError>>, SessionError> {
-        self.broker
-            .unsubscribe(&self.session, self.generation, filters)
+        self.conn.unsubscribe(filters)
     }
 
     /// Takes the next message if one is ready, without blocking.
@@ -255,64 +212,13 @@ impl Client {
     /// the handle was taken over, or its broker shut down and the queue is drained.
     pub fn try_recv(&self) -> Result<Message, TryRecvError> {
         loop {
-            match self.take_one()? {
-                Some(Outgoing::Publish(taken)) => return Ok(self.message(taken)),
+            match self.conn.take_one()? {
+                Some(Next::Publish(taken)) => return Ok(Message::new(&self.conn, taken)),
                 // An in-process receiver has no PUBREL to send: a QoS 2 delivery it already
                 // has is complete (only a session last used over the network holds one).
-                Some(Outgoing::Release(packet_id)) => {
-                    self.session.pubcomp(self.generation, packet_id)?;
-                }
+                Some(Next::Release(packet_id)) => self.conn.complete_released(packet_id)?,
                 None => return Err(TryRecvError::Empty),
             }
-        }
-    }
-
-    /// Takes the next thing to send, reporting expired deliveries it skipped.
-    pub(crate) fn take_one(&self) -> Result<Option<Outgoing>, SessionError> {
-        let mut expired = Vec::new();
-        let mut got = None;
-        let clock = &self.broker.clock;
-        let result = self.session.take(
-            self.generation,
-            1,
-            || clock.now(),
-            self.auto_ack,
-            |out| got = Some(out),
-            &mut expired,
-        );
-        if !expired.is_empty() {
-            self.report_expired(expired);
-        }
-        result.map(|()| got)
-    }
-
-    pub(crate) fn message(&self, taken: Taken) -> Message {
-        let expiry_left = taken
-            .delivery
-            .publication
-            .expires_at
-            .get()
-            .map(|at| at.saturating_sub(self.broker.clock.now()));
-        let ack = (taken.packet_id.is_some() && !self.auto_ack).then(|| AckHandle {
-            session: self.session.clone(),
-            generation: self.generation,
-            seq: taken.seq,
-        });
-        Message {
-            delivery: taken.delivery,
-            packet_id: taken.packet_id,
-            expiry_left,
-            ack,
-        }
-    }
-
-    pub(crate) fn report_expired(&self, expired: Vec<Delivery>) {
-        for delivery in expired {
-            self.broker.emit(&Event::MessageDropped {
-                client_id: self.client_id(),
-                topic: &delivery.publication.topic,
-                reason: DropReason::Expired,
-            });
         }
     }
 
@@ -326,34 +232,13 @@ impl Client {
     ///
     /// The handle was taken over or its broker shut down.
     pub fn set_session_expiry(&self, expiry: Duration) -> Result<(), SessionError> {
-        let cap = self
-            .broker
-            .config
-            .max_session_expiry
-            .unwrap_or(NEVER_EXPIRE);
-        let mut state = self.session.inner.lock();
-        crate::session::state_check(&state, self.generation)?;
-        state.expiry = expiry.min(cap).min(NEVER_EXPIRE);
-        Ok(())
+        self.conn.set_session_expiry(expiry)
     }
 
     /// Ends the connection cleanly: the will is discarded [MQTT-3.1.2-10]. A persistent
     /// session keeps its subscriptions and queues messages until it expires; messages this
     /// handle received but did not acknowledge are redelivered on resume.
-    pub fn disconnect(mut self) {
-        self.disconnected = true;
-        self.end(DisconnectReason::Normal);
-    }
-
-    fn end(&self, reason: DisconnectReason) {
-        self.broker.detach(&self.session, self.generation, reason);
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        if !self.disconnected {
-            self.end(DisconnectReason::Dropped);
-        }
+    pub fn disconnect(self) {
+        self.conn.disconnect();
     }
 }

@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::message::Publication;
-use crate::topic::{TopicFilter, TopicName};
+use super::Engine;
+use crate::types::message::Publication;
+use crate::types::topic::{TopicFilter, TopicName};
 
 /// Retained messages by topic.
 #[derive(Debug, Default)]
@@ -78,5 +79,27 @@ impl RetainedStore {
     /// Bytes of retained messages.
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
+    }
+}
+
+impl Engine {
+    /// Stores or clears `publication` as its topic's retained message, within the configured
+    /// bounds. Lock order: after the router lock.
+    pub(crate) fn retain(&self, publication: &Publication) -> Result<(), StoreFull> {
+        let c = &self.config;
+        self.retained
+            .lock()
+            .set(publication, c.max_retained_messages, c.max_retained_bytes)
+    }
+
+    /// The retained messages matching `filter` that have not expired.
+    pub(crate) fn retained_matching(&self, filter: &TopicFilter) -> Vec<Publication> {
+        self.retained.lock().matching(filter, self.clock.now())
+    }
+
+    /// How many retained messages are stored, and their bytes.
+    pub(crate) fn retained_size(&self) -> (usize, usize) {
+        let store = self.retained.lock();
+        (store.len(), store.bytes())
     }
 }

@@ -1,19 +1,19 @@
 //! Work found under a lock and done after it is released: wake-ups, wills, events, and
-//! deliveries a waiting publisher must offer again. Not here: doing that work (see
-//! `publish.rs`, `BrokerShared::run_effects`).
+//! deliveries a waiting publisher must offer again. Not here: doing that work
+//! (`engine/effects.rs`, `Engine::run_effects`).
 
-use crate::hooks::{DisconnectReason, DropReason};
-use crate::message::Delivery;
-use crate::session::{Session, SessionKey, Wake};
+use crate::session::{Ended, Notify, Session, SessionKey};
 use crate::sync::{Arc, ValueArc};
-use crate::topic::TopicName;
-use crate::will::Will;
+use crate::types::hooks::{DisconnectReason, DropReason};
+use crate::types::message::Delivery;
+use crate::types::topic::TopicName;
+use crate::types::will::Will;
 
 /// The effects of one operation. The common publish has at most one consumer to wake and
 /// nothing else, so everything rarer sits behind one box that is never allocated then.
 #[derive(Debug, Default)]
 pub(crate) struct Effects {
-    first_wake: Option<ValueArc<dyn Wake>>,
+    first_wake: Option<ValueArc<dyn Notify>>,
     /// Whether anyone listens for drop events (an event hook is installed); if not, drops are
     /// only counted, and the publish path allocates nothing for them.
     pub(crate) record_drops: bool,
@@ -22,13 +22,13 @@ pub(crate) struct Effects {
     pub(crate) hand_back_full: bool,
     /// The first session whose full queue dropped a delivery.
     pub(crate) first_full: Option<ValueArc<str>>,
-    pub(crate) rare: Option<Box<Rare>>,
+    pub(crate) rare: Option<Box<RareEffects>>,
 }
 
 /// The less common effects.
 #[derive(Debug, Default)]
-pub(crate) struct Rare {
-    pub(crate) wakes: Vec<ValueArc<dyn Wake>>,
+pub(crate) struct RareEffects {
+    pub(crate) wakes: Vec<ValueArc<dyn Notify>>,
     pub(crate) drops: Vec<(ValueArc<str>, TopicName, DropReason)>,
     /// Wills to publish: (client id, publishing session key, will).
     pub(crate) wills: Vec<(ValueArc<str>, SessionKey, Will)>,
@@ -46,11 +46,11 @@ impl Effects {
     }
 
     /// The rare effects, allocated on first use.
-    pub(crate) fn rare(&mut self) -> &mut Rare {
+    pub(crate) fn rare(&mut self) -> &mut RareEffects {
         self.rare.get_or_insert_default()
     }
 
-    pub(crate) fn wake(&mut self, waker: ValueArc<dyn Wake>) {
+    pub(crate) fn wake(&mut self, waker: ValueArc<dyn Notify>) {
         if self.first_wake.is_none() {
             self.first_wake = Some(waker);
         } else {
@@ -74,7 +74,7 @@ impl Effects {
     /// Splits into the wake-ups and the rare rest.
     pub(crate) fn into_parts(
         self,
-    ) -> (impl Iterator<Item = ValueArc<dyn Wake>>, Option<Box<Rare>>) {
+    ) -> (impl Iterator<Item = ValueArc<dyn Notify>>, Option<Box<RareEffects>>) {
         let mut rare = self.rare;
         let more = rare
             .as_mut()
@@ -83,20 +83,14 @@ impl Effects {
         (self.first_wake.into_iter().chain(more), rare)
     }
 
-    /// Records an ended connection: its will, its waker and the event.
-    pub(crate) fn ended(
-        &mut self,
-        session: &Session,
-        reason: DisconnectReason,
-        will: Option<Will>,
-        waker: Option<ValueArc<dyn Wake>>,
-    ) {
-        if let Some(will) = will {
+    /// Records an ended connection: its will, its consumer to wake and the event.
+    pub(crate) fn ended(&mut self, session: &Session, reason: DisconnectReason, ended: Ended) {
+        if let Some(will) = ended.will {
             let entry = (session.client_id.clone(), session.key, will);
             self.rare().wills.push(entry);
         }
-        if let Some(waker) = waker {
-            self.wake(waker);
+        if let Some(notify) = ended.notify {
+            self.wake(notify);
         }
         let entry = (session.client_id.clone(), reason);
         self.rare().disconnects.push(entry);

@@ -1,17 +1,16 @@
 //! Subscribe and unsubscribe, including retained messages sent at subscribe.
 
-use crate::broker::BrokerShared;
-use crate::effects::Effects;
-use crate::error::{LimitError, SessionError, SubscribeError};
-use crate::hooks::{DenyReason, Event};
-use crate::message::Delivery;
-use crate::qos::{QoS, RetainHandling, SubOptions};
-use crate::router::settle;
-use crate::session::{Session, state_check};
+use super::Engine;
+use crate::router::{Effects, Router, settle};
+use crate::session::{Session, SubscribeRefused};
 use crate::sync::Arc;
-use crate::topic::TopicFilter;
+use crate::types::error::{LimitError, SessionError, SubscribeError};
+use crate::types::hooks::{DenyReason, Event};
+use crate::types::message::Delivery;
+use crate::types::qos::{QoS, RetainHandling, SubOptions};
+use crate::types::topic::TopicFilter;
 
-impl BrokerShared {
+impl Engine {
     fn check_filter(&self, filter: &TopicFilter) -> Result<(), LimitError> {
         let c = &self.config;
         let len = filter.as_str().len();
@@ -72,45 +71,56 @@ impl BrokerShared {
         let mut effects = self.effects();
         let mut results = Vec::with_capacity(prepared.len());
         {
-            let mut state = self.state.write();
-            if state.closed {
+            let mut router = self.router.write();
+            if router.is_closed() {
                 return Err(SessionError::BrokerClosed);
             }
             for item in prepared {
-                let (filter, opts) = match item {
-                    Ok(ok) => ok,
-                    Err(e) => {
-                        results.push(Err(e));
-                        continue;
+                let result = match item {
+                    Ok((filter, opts)) => {
+                        let sub = Subscription {
+                            session,
+                            generation,
+                            filter: &filter,
+                            opts,
+                        };
+                        self.subscribe_one(&mut router, sub, &mut effects)?
                     }
+                    Err(e) => Err(e),
                 };
-                let is_new = {
-                    let mut s = session.inner.lock();
-                    state_check(&s, generation)?;
-                    let limit = self.config.max_subscriptions_per_client;
-                    if !s.subscriptions.contains_key(&filter) && s.subscriptions.len() >= limit {
-                        results.push(Err(SubscribeError::TooManySubscriptions { max: limit }));
-                        continue;
-                    }
-                    // A repeated filter replaces the subscription [MQTT-3.8.4-3].
-                    s.subscriptions.insert(filter.clone(), opts).is_none()
-                };
-                state.index.insert(&filter, session.key, opts);
-                state.version += 1;
-                results.push(Ok(opts.qos));
-                let send_retained = match opts.retain_handling {
-                    RetainHandling::SendAtSubscribe => true,
-                    RetainHandling::SendAtSubscribeIfNew => is_new,
-                    _ => false,
-                };
-                // No retained messages on a shared subscription (MQTT 5.0 §4.8.2).
-                if send_retained && !filter.is_shared() {
-                    self.send_retained(session, &filter, opts, &mut effects);
-                }
+                results.push(result);
             }
         }
         self.run_effects(effects);
         Ok(results)
+    }
+
+    /// Records one subscription under the router's write lock and queues the retained
+    /// messages it asks for. The outer error ends the whole SUBSCRIBE (an unusable handle).
+    fn subscribe_one(
+        &self,
+        router: &mut Router,
+        sub: Subscription<'_>,
+        effects: &mut Effects,
+    ) -> Result<Result<QoS, SubscribeError>, SessionError> {
+        let max = self.config.max_subscriptions_per_client;
+        let is_new = match router.subscribe(sub.session, sub.generation, sub.filter, sub.opts, max) {
+            Ok(is_new) => is_new,
+            Err(SubscribeRefused::Session(e)) => return Err(e),
+            Err(SubscribeRefused::TooMany { max }) => {
+                return Ok(Err(SubscribeError::TooManySubscriptions { max }));
+            }
+        };
+        let send_retained = match sub.opts.retain_handling {
+            RetainHandling::SendAtSubscribe => true,
+            RetainHandling::SendAtSubscribeIfNew => is_new,
+            _ => false,
+        };
+        // No retained messages on a shared subscription (MQTT 5.0 §4.8.2).
+        if send_retained && !sub.filter.is_shared() {
+            self.send_retained(sub.session, sub.filter, sub.opts, effects);
+        }
+        Ok(Ok(sub.opts.qos))
     }
 
     /// Queues the retained messages matching a new subscription, with RETAIN set
@@ -122,7 +132,7 @@ impl BrokerShared {
         opts: SubOptions,
         effects: &mut Effects,
     ) {
-        let matching = self.retained.lock().matching(filter, self.clock.now());
+        let matching = self.retained_matching(filter);
         for publication in matching {
             let qos = publication.qos.min(opts.qos);
             let ids = opts.subscription_id.into_iter().collect();
@@ -138,23 +148,27 @@ impl BrokerShared {
         generation: u64,
         filters: &[&str],
     ) -> Result<Vec<Result<bool, SubscribeError>>, SessionError> {
-        let mut state = self.state.write();
-        if state.closed {
+        let mut router = self.router.write();
+        if router.is_closed() {
             return Err(SessionError::BrokerClosed);
         }
-        let mut s = session.inner.lock();
-        state_check(&s, generation)?;
-        Ok(filters
-            .iter()
-            .map(|f| {
-                let filter = TopicFilter::new(f)?;
-                let existed = s.subscriptions.remove(&filter).is_some();
-                if existed {
-                    state.index.remove(&filter, session.key);
-                    state.version += 1;
-                }
-                Ok(existed)
-            })
-            .collect())
+        session.check(generation)?;
+        let mut results = Vec::with_capacity(filters.len());
+        for filter in filters {
+            results.push(match TopicFilter::new(filter) {
+                Ok(filter) => Ok(router.unsubscribe(session, generation, &filter)?),
+                Err(e) => Err(e.into()),
+            });
+        }
+        Ok(results)
     }
+}
+
+/// One subscription being made.
+#[derive(Clone, Copy)]
+struct Subscription<'a> {
+    session: &'a Arc<Session>,
+    generation: u64,
+    filter: &'a TopicFilter,
+    opts: SubOptions,
 }

@@ -1,15 +1,13 @@
-//! Messages: the shared publication, one queued delivery of it, and the [`Message`] a client
-//! receives.
+//! Messages as values: the shared publication, one queued delivery of it, and the MQTT 5
+//! properties they carry. Not here: the [`crate::Message`] a client receives (`api/`).
 
-use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::qos::QoS;
-use crate::session::AckHandle;
 use crate::sync::ValueArc;
-use crate::topic::{TopicFilter, TopicName};
+use crate::types::qos::QoS;
+use crate::types::topic::{TopicFilter, TopicName};
 
 /// The MQTT 5 properties of a PUBLISH that the broker forwards untouched (MQTT 5.0 §3.3.2.3),
 /// plus the message expiry interval, which the broker applies.
@@ -184,93 +182,3 @@ impl Delivery {
     }
 }
 
-/// A message received by a [`crate::Client`].
-///
-/// QoS 1 and 2 messages stay in the session's in-flight window until [`Message::ack`] is
-/// called, as a network client's PUBACK / PUBCOMP would; an unacknowledged message is
-/// delivered again (with [`Message::dup`] set) when a persistent session resumes.
-pub struct Message {
-    pub(crate) delivery: Delivery,
-    pub(crate) packet_id: Option<u16>,
-    pub(crate) expiry_left: Option<Duration>,
-    pub(crate) ack: Option<AckHandle>,
-}
-
-impl Message {
-    /// The topic it was published to.
-    pub fn topic(&self) -> &str {
-        self.delivery.publication.topic.as_str()
-    }
-
-    /// The topic as a validated [`TopicName`] (cheap to clone).
-    pub fn topic_name(&self) -> &TopicName {
-        &self.delivery.publication.topic
-    }
-
-    /// The payload, shared with every other recipient.
-    pub fn payload(&self) -> &Bytes {
-        &self.delivery.publication.payload
-    }
-
-    /// The QoS of this delivery: min(publish QoS, granted QoS) [MQTT-3.8.4-8].
-    pub fn qos(&self) -> QoS {
-        self.delivery.qos
-    }
-
-    /// The RETAIN flag as delivered: set for retained messages sent at subscribe, clear for
-    /// live ones unless the subscription asked for retain-as-published [MQTT-3.3.1-9].
-    pub fn retain(&self) -> bool {
-        self.delivery.retain
-    }
-
-    /// Set when this is a redelivery of a message that may have been received before
-    /// [MQTT-3.3.1-1].
-    pub fn dup(&self) -> bool {
-        self.delivery.dup
-    }
-
-    /// The packet identifier of a QoS 1 or 2 delivery within its session.
-    pub fn packet_id(&self) -> Option<u16> {
-        self.packet_id
-    }
-
-    /// The MQTT 5 properties as published, if any were set.
-    pub fn properties(&self) -> Option<&PublishProperties> {
-        self.delivery.publication.properties.as_deref()
-    }
-
-    /// The time left before the message expires, if it had an expiry interval [MQTT-3.3.2-6].
-    pub fn message_expiry_interval(&self) -> Option<Duration> {
-        self.expiry_left
-    }
-
-    /// The identifiers of the subscriptions that matched (MQTT 5.0 §3.3.4).
-    pub fn subscription_ids(&self) -> &[u32] {
-        self.delivery
-            .extra
-            .as_ref()
-            .map_or(&[], |e| e.subscription_ids.as_slice())
-    }
-
-    /// Acknowledges a QoS 1 or 2 message (PUBACK / PUBCOMP), freeing its in-flight slot.
-    /// Does nothing for QoS 0, for a message already acknowledged, or once the session has
-    /// been taken over (the new owner receives the message again).
-    pub fn ack(&self) {
-        if let (Some(handle), Some(packet_id)) = (&self.ack, self.packet_id) {
-            handle.ack(packet_id);
-        }
-    }
-}
-
-impl fmt::Debug for Message {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Message")
-            .field("topic", &self.topic())
-            .field("payload_len", &self.payload().len())
-            .field("qos", &self.qos())
-            .field("retain", &self.retain())
-            .field("dup", &self.dup())
-            .field("packet_id", &self.packet_id)
-            .finish()
-    }
-}
