@@ -18,7 +18,7 @@
 //! dash.subscribe("devices/+/status", QoS::AtLeastOnce)?;
 //!
 //! let sensor = broker.connect(ConnectOptions::new("sensor-42")
-//!     .will(Will::new("devices/42/status", "offline").qos(QoS::AtLeastOnce).retain(true)))?;
+//!     .will(Will::new("devices/42/status", "offline")?.qos(QoS::AtLeastOnce).retain(true)))?;
 //! sensor.publish("devices/42/status", "online", QoS::AtLeastOnce, true)?;
 //! drop(sensor); // no disconnect(): the will is published
 //!

@@ -10,25 +10,25 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{assert_empty, broker, broker_with, connect, persistent, recv};
+use mqlite::wire::{Accepted, Notify, Outbound, WireClient};
 use mqlite::{
-    Client, Config, Outbound, PublishError, PublishOptions, PublishProperties, QoS, Received,
-    TopicName, TryRecvError, Wake,
+    Config, PublishError, PublishOptions, PublishProperties, QoS, TopicName, TryRecvError,
 };
 
-/// A network frontend's waker; these tests poll, so it only has to exist.
+/// A transport's notify; these tests poll, so it only has to exist.
 #[derive(Debug)]
 struct NoWake;
-impl Wake for NoWake {
-    fn wake(&self) {}
+impl Notify for NoWake {
+    fn notify(&self) {}
 }
 
-fn wire(broker: &mqlite::Broker, id: &str) -> Client {
+fn wire(broker: &mqlite::Broker, id: &str) -> WireClient {
     broker
-        .connect(persistent(id).waker(Arc::new(NoWake)))
+        .connect_wire(persistent(id), Arc::new(NoWake))
         .unwrap()
 }
 
-fn next(client: &Client) -> Outbound {
+fn next(client: &WireClient) -> Outbound {
     client.poll_outbound().unwrap()
 }
 
@@ -117,7 +117,7 @@ fn inbound_qos2_resend_delivered_once() {
     let publisher = wire(&broker, "device");
     let topic = TopicName::new("t").unwrap();
     let opts = PublishOptions::new(QoS::ExactlyOnce);
-    let send = |c: &Client, payload: &'static str| {
+    let send = |c: &WireClient, payload: &'static str| {
         c.publish_packet(
             7,
             topic.clone(),
@@ -126,18 +126,18 @@ fn inbound_qos2_resend_delivered_once() {
         )
         .unwrap()
     };
-    assert_eq!(send(&publisher, "a"), Received::Routed);
-    assert_eq!(send(&publisher, "a"), Received::Duplicate);
+    assert_eq!(send(&publisher, "a"), Accepted::Routed);
+    assert_eq!(send(&publisher, "a"), Accepted::Duplicate);
     drop(publisher);
     let publisher = wire(&broker, "device");
     assert_eq!(
         send(&publisher, "a"),
-        Received::Duplicate,
+        Accepted::Duplicate,
         "held across a resume"
     );
     assert!(publisher.pubrel(7).unwrap());
     assert!(!publisher.pubrel(7).unwrap());
-    assert_eq!(send(&publisher, "b"), Received::Routed);
+    assert_eq!(send(&publisher, "b"), Accepted::Routed);
     let got: Vec<_> = sub.try_iter().map(|m| m.payload().clone()).collect();
     assert_eq!(got, [Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
 }

@@ -137,7 +137,7 @@ fn successful_exchange_replaces_authenticate() {
         .publish("open/a", "x", QoS::AtMostOnce, false)
         .unwrap();
     client.disconnect();
-    let with_secret_will = options.will(Will::new("secret/will", "gone"));
+    let with_secret_will = options.will(Will::new("secret/will", "gone").unwrap());
     assert!(matches!(
         broker.connect(with_secret_will),
         Err(ConnectError::NotAuthorized { .. })
@@ -290,7 +290,7 @@ fn panicking_broker(connect_panics: bool) -> (Broker, mqlite::Client) {
 }
 
 fn connect_boom(broker: &Broker) -> Result<mqlite::Client, ConnectError> {
-    broker.connect(ConnectOptions::new("boom").will(Will::new("wills/boom", "gone")))
+    broker.connect(ConnectOptions::new("boom").will(Will::new("wills/boom", "gone").unwrap()))
 }
 
 /// An embedder's hook that panics while a client connects ends that session as lost (its

@@ -195,7 +195,7 @@ fn disconnect_policy_ends_slow_consumer() {
         .connect(
             ConnectOptions::new("slow")
                 .overflow_policy(OverflowPolicy::Disconnect)
-                .will(Will::new("status", "slow gone")),
+                .will(Will::new("status", "slow gone").unwrap()),
         )
         .unwrap();
     slow.subscribe("t", QoS::AtLeastOnce).unwrap();

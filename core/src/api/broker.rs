@@ -217,4 +217,3 @@ impl Broker {
         self.engine.session_stats(client_id)
     }
 }
-

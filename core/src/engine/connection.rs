@@ -133,8 +133,13 @@ impl Connection {
         options: &PublishOptions,
     ) -> Result<(), PublishError> {
         let origin = (self.session.key, self.client_id(), self.username.as_deref());
-        self.engine
-            .publish(Some(origin), topic, payload, options, Some(&self.route_cache))?;
+        self.engine.publish(
+            Some(origin),
+            topic,
+            payload,
+            options,
+            Some(&self.route_cache),
+        )?;
         self.session.count_published();
         Ok(())
     }
@@ -212,7 +217,11 @@ impl Connection {
     /// Changes how long the session outlives this connection, capped by
     /// `max_session_expiry`.
     pub(crate) fn set_session_expiry(&self, expiry: Duration) -> Result<(), SessionError> {
-        let cap = self.engine.config().max_session_expiry.unwrap_or(NEVER_EXPIRE);
+        let cap = self
+            .engine
+            .config()
+            .max_session_expiry
+            .unwrap_or(NEVER_EXPIRE);
         self.session.set_expiry(self.generation, expiry, cap)
     }
 

@@ -104,7 +104,8 @@ impl Engine {
         effects: &mut Effects,
     ) -> Result<Result<QoS, SubscribeError>, SessionError> {
         let max = self.config.max_subscriptions_per_client;
-        let is_new = match router.subscribe(sub.session, sub.generation, sub.filter, sub.opts, max) {
+        let is_new = match router.subscribe(sub.session, sub.generation, sub.filter, sub.opts, max)
+        {
             Ok(is_new) => is_new,
             Err(SubscribeRefused::Session(e)) => return Err(e),
             Err(SubscribeRefused::TooMany { max }) => {

@@ -74,7 +74,10 @@ impl Effects {
     /// Splits into the wake-ups and the rare rest.
     pub(crate) fn into_parts(
         self,
-    ) -> (impl Iterator<Item = ValueArc<dyn Notify>>, Option<Box<RareEffects>>) {
+    ) -> (
+        impl Iterator<Item = ValueArc<dyn Notify>>,
+        Option<Box<RareEffects>>,
+    ) {
         let mut rare = self.rare;
         let more = rare
             .as_mut()

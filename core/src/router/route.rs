@@ -111,7 +111,11 @@ impl Router {
             let simple = matched.is_simple();
             cache.version = self.version;
             cache.topic = simple.then(|| publication.topic.clone());
-            cache.target = matched.first.as_ref().filter(|_| simple).map(|t| (t.key, t.opts));
+            cache.target = matched
+                .first
+                .as_ref()
+                .filter(|_| simple)
+                .map(|t| (t.key, t.opts));
         }
         if matched.is_simple() {
             if let Some(first) = matched.first {

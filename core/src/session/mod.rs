@@ -287,8 +287,12 @@ impl Session {
         now: Duration,
     ) -> Option<(Ended, Duration)> {
         let mut state = self.lock();
-        let mut ended =
-            self.end_locked(&mut state, generation, SessionError::TakenOver, publish_will)?;
+        let mut ended = self.end_locked(
+            &mut state,
+            generation,
+            SessionError::TakenOver,
+            publish_will,
+        )?;
         let expiry = state.expiry;
         state.expires_at = (expiry != NEVER_EXPIRE).then(|| now.saturating_add(expiry));
         if let Some(will) = &mut ended.will {

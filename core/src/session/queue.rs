@@ -19,11 +19,11 @@
 
 use std::collections::VecDeque;
 
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, channel, yield_now};
 use crate::types::config::OverflowPolicy;
 use crate::types::hooks::DropReason;
 use crate::types::message::Delivery;
 use crate::types::qos::QoS;
-use crate::sync::{AtomicU64, AtomicUsize, Ordering, channel, yield_now};
 use crate::types::topic::TopicName;
 
 /// Keeps a value on cache lines of its own, so that writes to it by one thread do not slow

@@ -181,4 +181,3 @@ impl Delivery {
         self.extra.as_ref().and_then(|e| e.shared.as_ref())
     }
 }
-

@@ -55,7 +55,7 @@ impl Conn {
         if let Some(done) = &enhanced {
             options = options.enhanced_auth(done.exchange());
         }
-        let client = match self.broker.connect(options) {
+        let client = match self.broker.connect_wire(options, self.wake.clone()) {
             Ok(client) => client,
             Err(e) => {
                 tracing::debug!(client = %c.client_id, error = %e, "connection refused");
@@ -134,8 +134,7 @@ impl Conn {
         };
         let mut options = ConnectOptions::new(c.client_id.clone())
             .clean_start(c.clean_start)
-            .session_expiry(expiry)
-            .waker(self.wake.clone());
+            .session_expiry(expiry);
         if let Some(max) = c.properties.receive_maximum {
             options = options.receive_maximum(max);
         }
@@ -143,10 +142,8 @@ impl Conn {
             options = options.credentials(username.clone(), c.password.clone());
         }
         if let Some(will) = &c.will {
-            if will.topic.is_empty() {
-                return Err(ReasonCode::TOPIC_NAME_INVALID);
-            }
             let mut w = mqlite::Will::new(will.topic.as_str(), will.payload.clone())
+                .map_err(|_| ReasonCode::TOPIC_NAME_INVALID)?
                 .qos(will.qos)
                 .retain(will.retain);
             if let Some(props) = inbound::publish_properties(&will.properties) {
@@ -270,7 +267,6 @@ impl Conn {
 fn connect_error_code(error: &ConnectError) -> ReasonCode {
     match error {
         ConnectError::InvalidClientId { .. } => ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
-        ConnectError::InvalidWillTopic(_) => ReasonCode::TOPIC_NAME_INVALID,
         ConnectError::WillLimit(LimitError::PayloadTooLarge { .. }) => ReasonCode::PACKET_TOO_LARGE,
         ConnectError::WillLimit(_) => ReasonCode::TOPIC_NAME_INVALID,
         ConnectError::NotAuthorized { .. } => ReasonCode::NOT_AUTHORIZED,

@@ -1,11 +1,12 @@
-//! Every packet a connected client may send, turned into calls on its [`mqlite::Client`].
+//! Every packet a connected client may send, turned into calls on its [`WireClient`].
 //! Packets a client must not send close the connection with a protocol error.
 
 use std::time::Duration;
 
 use bytes::Bytes;
+use mqlite::wire::{Accepted, WireClient};
 use mqlite::{
-    DenyReason, Event, PublishError, PublishOptions, PublishProperties, QoS, Received, SubOptions,
+    DenyReason, Event, PublishError, PublishOptions, PublishProperties, QoS, SubOptions,
     SubscribeError, TopicName,
 };
 
@@ -64,7 +65,7 @@ impl Conn {
     /// Runs an acknowledgement call whose only failure is a session that ended.
     fn with_client(
         &mut self,
-        f: impl FnOnce(&mqlite::Client) -> Result<(), mqlite::SessionError>,
+        f: impl FnOnce(&WireClient) -> Result<(), mqlite::SessionError>,
     ) -> Flow {
         let live = self.live()?;
         match f(&live.client) {
@@ -120,8 +121,8 @@ impl Conn {
                 .publish_packet(id.get(), topic, payload, &options),
             None => live
                 .client
-                .publish_name(topic, payload, &options)
-                .map(|()| Received::Routed),
+                .publish(topic, payload, &options)
+                .map(|()| Accepted::Routed),
         };
         let code = match result {
             Ok(_) => ReasonCode::SUCCESS,
@@ -193,13 +194,13 @@ impl Conn {
     }
 
     fn on_pubrec(&mut self, id: PacketId) -> Flow {
-        self.answer_qos2_step(id, mqlite::Client::pubrec, |id, code| {
+        self.answer_qos2_step(id, WireClient::pubrec, |id, code| {
             Packet::PubRel(with_code(PubRel::new(id), code))
         })
     }
 
     fn on_pubrel(&mut self, id: PacketId) -> Flow {
-        self.answer_qos2_step(id, mqlite::Client::pubrel, |id, code| {
+        self.answer_qos2_step(id, WireClient::pubrel, |id, code| {
             Packet::PubComp(with_code(PubComp::new(id), code))
         })
     }
@@ -209,7 +210,7 @@ impl Conn {
     fn answer_qos2_step(
         &mut self,
         id: PacketId,
-        step: fn(&mqlite::Client, u16) -> Result<bool, mqlite::SessionError>,
+        step: fn(&WireClient, u16) -> Result<bool, mqlite::SessionError>,
         answer: fn(PacketId, ReasonCode) -> Packet,
     ) -> Flow {
         let live = self.live()?;

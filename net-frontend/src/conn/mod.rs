@@ -1,6 +1,6 @@
 //! One network connection as a sans-I/O state machine: bytes in ([`Conn::on_read`]),
 //! deliveries out ([`Conn::on_delivery`]), time passing ([`Conn::on_tick`]). It speaks to the
-//! router through the same [`mqlite::Client`] an in-process thread uses, and leaves encoded
+//! router through a [`mqlite::wire::WireClient`], the transport's handle on the same sessions an in-process thread uses, and leaves encoded
 //! bytes in [`Conn::write`] for whoever owns the socket.
 //!
 //! - `connect.rs`: CONNECT → [`mqlite::ConnectOptions`], CONNACK, refusals.
@@ -22,7 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use mqlite::{Broker, Client, SessionError, TopicName, TryRecvError, Wake};
+use mqlite::wire::{Notify, WireClient};
+use mqlite::{Broker, SessionError, TopicName, TryRecvError};
 
 use crate::codec::{
     self, DecodeLimits, Disconnect, Packet, Properties, ProtocolVersion, ReasonCode,
@@ -74,7 +75,7 @@ pub(crate) enum Drain {
 pub(crate) struct Conn {
     broker: Broker,
     shared: Arc<Shared>,
-    wake: Arc<dyn Wake>,
+    wake: Arc<dyn Notify>,
     phase: Phase,
     /// Bytes received and not yet decoded.
     pub(crate) read: BytesMut,
@@ -116,7 +117,7 @@ enum Phase {
 /// The state of a connected client.
 #[derive(Debug)]
 struct Live {
-    client: Client,
+    client: WireClient,
     version: ProtocolVersion,
     /// 1.5 × keep alive [MQTT-3.1.2-22]; `None` when keep alive is 0.
     keep_alive: Option<Duration>,
@@ -140,7 +141,7 @@ impl Conn {
     pub(crate) fn new(
         broker: Broker,
         shared: Arc<Shared>,
-        wake: Arc<dyn Wake>,
+        wake: Arc<dyn Notify>,
         now: Instant,
     ) -> Self {
         let auth = shared.config.auth.clone();

@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use mqlite::{Client, Message, Outbound, QoS, SessionError, TopicName, TryRecvError};
+use mqlite::wire::{Outbound, WireClient};
+use mqlite::{Message, QoS, SessionError, TopicName, TryRecvError};
 
 use super::{Closed, Conn, Drain, Phase};
 use crate::codec::{Packet, PacketId, Properties, PubRel, PublishRef};
@@ -72,7 +73,7 @@ impl Conn {
                 }
                 Ok(_) => {}
                 Err(TryRecvError::Empty) => {
-                    if !live.client.park() {
+                    if live.client.arm_notify() {
                         return Ok(Drain::Idle);
                     }
                 }
@@ -144,7 +145,7 @@ impl Conn {
 }
 
 /// Completes a delivery that is not sent, as if the client had acknowledged it.
-fn complete_unsent(client: &Client, message: &Message) -> Result<(), SessionError> {
+fn complete_unsent(client: &WireClient, message: &Message) -> Result<(), SessionError> {
     let id = message.packet_id().unwrap_or(0);
     match message.qos() {
         QoS::AtMostOnce => Ok(()),

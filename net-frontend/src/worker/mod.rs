@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
-use mqlite::{Broker, Wake};
+use mqlite::Broker;
+use mqlite::wire::Notify;
 use parking_lot::Mutex;
 
 use crate::conn::{Conn, Shared};
@@ -117,8 +118,8 @@ struct ConnWake {
     slot: usize,
 }
 
-impl Wake for ConnWake {
-    fn wake(&self) {
+impl Notify for ConnWake {
+    fn notify(&self) {
         self.worker.ready.lock().push(self.slot);
         self.worker.notify();
     }

@@ -148,6 +148,9 @@ impl Client {
 
     /// Why this handle ended, once it has nothing more to receive.
     pub(crate) fn ended(&self) -> SessionError {
-        self.conn.check().err().unwrap_or(SessionError::BrokerClosed)
+        self.conn
+            .check()
+            .err()
+            .unwrap_or(SessionError::BrokerClosed)
     }
 }

@@ -24,9 +24,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use mqlite::{
-    Broker, Client, Config, ConnectOptions, ManualClock, QoS, SubOptions, TopicFilter, Wake,
-};
+use mqlite::wire::Notify;
+use mqlite::{Broker, Client, Config, ConnectOptions, ManualClock, QoS, SubOptions, TopicFilter};
 
 use super::{Conn, Flow, Shared};
 use crate::codec::{
@@ -40,8 +39,8 @@ use crate::stats::NetStats;
 #[derive(Debug, Default)]
 struct Wakes(AtomicUsize);
 
-impl Wake for Wakes {
-    fn wake(&self) {
+impl Notify for Wakes {
+    fn notify(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
 }
