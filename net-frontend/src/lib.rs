@@ -31,8 +31,9 @@
 //!
 //! # Features
 //!
-//! - `cli` (default): the `mqlite` broker binary (configuration file, command line, logs,
-//!   signals). A library user that only calls [`Server::bind`] can turn it off.
+//! None: this crate is only the library. The `mqlite` broker binary (configuration file,
+//! command line, logs, signals) is the `mqlite-broker` crate (`broker/`), so embedders do not
+//! build its dependencies.
 
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]

@@ -1,5 +1,5 @@
 //! The `mqlite` configuration file (TOML): every key optional, unknown keys refused. The
-//! annotated example is `net-frontend/mqlite.example.toml`.
+//! annotated example is `broker/mqlite.example.toml`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -268,7 +268,7 @@ mod tests {
 
     #[test]
     fn the_example_file_parses_and_applies() {
-        let text = include_str!("../../../mqlite.example.toml");
+        let text = include_str!("../mqlite.example.toml");
         let file: FileConfig = toml::from_str(text).unwrap();
         assert_eq!(
             file.listen.as_deref(),
@@ -341,7 +341,7 @@ mod tests {
     /// make a TLS listener and a plain one.
     #[test]
     fn the_example_listener_tables_parse() {
-        let text = include_str!("../../../mqlite.example.toml");
+        let text = include_str!("../mqlite.example.toml");
         let tables: String = text
             .lines()
             .skip_while(|line| *line != "# [[listener]]")
