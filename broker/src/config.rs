@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use mqlite::{Config, OverflowPolicy, SharedStrategy};
+use mqlite::Config;
 use mqlite_net::ServerConfig;
 use mqlite_net::auth::Auth;
 use serde::Deserialize;
@@ -212,24 +212,12 @@ impl FileConfig {
         );
         apply!(c, b, max_clients, max_client_id_length);
         if let Some(policy) = &b.overflow_policy {
-            c.overflow_policy = match policy.as_str() {
-                "drop_newest" => OverflowPolicy::DropNewest,
-                "drop_oldest" => OverflowPolicy::DropOldest,
-                "disconnect" => OverflowPolicy::Disconnect,
-                other => bail!(
-                    "broker.overflow_policy `{other}`: expected drop_newest, drop_oldest or disconnect"
-                ),
-            };
+            c.overflow_policy = policy.parse().context("broker.overflow_policy")?;
         }
         if let Some(strategy) = &b.shared_subscription_strategy {
-            c.shared_subscription_strategy = match strategy.as_str() {
-                "round_robin" => SharedStrategy::RoundRobin,
-                "random" => SharedStrategy::Random,
-                "sticky" => SharedStrategy::Sticky,
-                other => bail!(
-                    "broker.shared_subscription_strategy `{other}`: expected round_robin, random or sticky"
-                ),
-            };
+            c.shared_subscription_strategy = strategy
+                .parse()
+                .context("broker.shared_subscription_strategy")?;
         }
         if let Some(secs) = b.max_session_expiry {
             c.max_session_expiry = Some(Duration::from_secs(secs));
@@ -288,8 +276,19 @@ mod tests {
         assert!(toml::from_str::<FileConfig>("[server]\nmax_conections = 5\n").is_err());
         let file: FileConfig =
             toml::from_str("[broker]\noverflow_policy = \"drop_all\"\n").unwrap();
-        let err = file.broker_config().unwrap_err().to_string();
-        assert!(err.contains("drop_all"), "{err}");
+        let err = format!("{:#}", file.broker_config().unwrap_err());
+        assert_eq!(
+            err,
+            "broker.overflow_policy: overflow policy `drop_all`: \
+             expected drop_newest, drop_oldest or disconnect"
+        );
+        let file: FileConfig =
+            toml::from_str("[broker]\nshared_subscription_strategy = \"fair\"\n").unwrap();
+        let err = format!("{:#}", file.broker_config().unwrap_err());
+        assert!(
+            err.contains("`fair`: expected round_robin, random or sticky"),
+            "{err}"
+        );
     }
 
     #[test]
