@@ -53,6 +53,6 @@ pub use codec::{DecodeError, DecodeLimits, EncodeError, Packet, ProtocolVersion}
 pub use config::ServerConfig;
 pub use limits::{ListenerLimits, Rate};
 pub use listener::ListenerConfig;
-pub use server::{Server, ServerBuilder, ServerHandle, Stopper};
+pub use server::{BindError, Server, ServerBuilder, ServerHandle, Stopper};
 pub use stats::NetStats;
 pub use tls::{IdentitySource, TlsConfig, TlsError, TlsVersion};
