@@ -237,8 +237,9 @@ fn server_listens_on_several_addresses() {
     assert_eq!(&sub.recv_publish().payload[..], b"across");
 }
 
-/// Binding an address in use fails with [`BindError::Io`], which names it; a builder without
-/// any address and an address that does not resolve fail with their own variants.
+/// Binding an address in use fails with [`BindError::Io`], which names it (and becomes an
+/// `io::Error` of kind `AddrInUse`); a builder without any address and an address that does
+/// not resolve fail with their own variants.
 #[test]
 fn bind_errors_name_the_address() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -258,6 +259,12 @@ fn bind_errors_name_the_address() {
         }
         other => panic!("expected BindError::Io, got {other:?}"),
     }
+    // Converted for an `io::Result` caller, it keeps the system's error kind.
+    let err = mqlite_net::Server::bind(broker.clone(), addr).expect_err("address in use");
+    assert_eq!(
+        std::io::Error::from(err).kind(),
+        std::io::ErrorKind::AddrInUse
+    );
     let err = mqlite_net::Server::builder(broker)
         .bind()
         .expect_err("no address");

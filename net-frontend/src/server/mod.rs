@@ -106,6 +106,19 @@ pub enum BindError {
     Tls(#[from] TlsError),
 }
 
+/// For callers that return `io::Result`: the system's error kind for [`BindError::Resolve`]
+/// and [`BindError::Io`], [`io::ErrorKind::InvalidInput`] otherwise, with the [`BindError`]
+/// inside (`get_ref` and `downcast_ref`).
+impl From<BindError> for io::Error {
+    fn from(e: BindError) -> Self {
+        let kind = match &e {
+            BindError::Resolve(source) | BindError::Io { source, .. } => source.kind(),
+            BindError::NoAddress | BindError::Tls(_) => io::ErrorKind::InvalidInput,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
 impl ServerBuilder {
     /// Uses `config` instead of the defaults.
     #[must_use]
