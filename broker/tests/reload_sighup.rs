@@ -4,7 +4,7 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../net-frontend/tests/auth_common/mod.rs"]
+#[path = "../../net-frontend/tests/it/auth_common/mod.rs"]
 mod auth_common;
 mod common;
 

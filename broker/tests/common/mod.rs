@@ -3,7 +3,7 @@
 //! `net-frontend/tests/` rather than copied, so both crates test against the same client.
 #![allow(dead_code, unused_imports)]
 
-#[path = "../../../net-frontend/tests/common/mod.rs"]
+#[path = "../../../net-frontend/tests/it/common/mod.rs"]
 mod net;
 pub(crate) mod process;
 

@@ -1,6 +1,6 @@
 //! ACL parsing and evaluation, table-driven. Each expectation follows Mosquitto 2.0's
 //! `mosquitto_acl_check_default` and `aclfile__parse` (the module docs of `acl.rs` sum them up);
-//! the differential test (`tests/acl_differential.rs`) checks the same against a real Mosquitto.
+//! the differential test (`tests/it/acl_differential.rs`) checks the same against a real Mosquitto.
 
 use super::parse::{Line, parse_line};
 use super::*;

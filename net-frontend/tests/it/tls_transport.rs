@@ -4,8 +4,8 @@
 //! reloaded without dropping connections.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod tls_fixtures;
+use crate::common;
+use crate::tls_fixtures;
 
 use common::*;
 use mqlite::{Broker, Config, QoS};

@@ -3,7 +3,7 @@
 //! clients and network devices share one router: messages both ways at every QoS, retained
 //! messages, wills, and a shutdown of the server that leaves the broker running.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
