@@ -74,7 +74,7 @@ fi
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DIRTY=$([ -n "$(git status --porcelain 2>/dev/null)" ] && echo ' (with uncommitted changes)' || true)
 log "building mqlite, mqlite-bench and login_flood (release)"
-cargo build --release --locked -q -p mqlite-net --bin mqlite
+cargo build --release --locked -q -p mqlite-broker
 cargo build --release --locked -q -p mqlite-benches --bin mqlite-bench --example login_flood
 
 mkdir -p "$OUT"

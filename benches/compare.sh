@@ -87,7 +87,7 @@ if [ "$("$RUMQTTD" --version 2>/dev/null)" != "rumqttd $RUMQTTD_VERSION" ]; then
 fi
 
 log "building mqlite, mqlite-bench and mqlite-charts (release)"
-cargo build --release --locked -q -p mqlite-net --bin mqlite
+cargo build --release --locked -q -p mqlite-broker
 cargo build --release --locked -q -p mqlite-benches --bin mqlite-bench --bin mqlite-charts
 
 ulimit -n "$(ulimit -Hn)"

@@ -35,7 +35,7 @@ PY="$PY_VENV/bin/python"
 
 if [ -z "${INTEROP_BROKER:-}" ]; then
   step "build mqlite"
-  cargo build --release --locked -p mqlite-net --bin mqlite
+  cargo build --release --locked -p mqlite-broker
   export MQLITE_BIN="$PWD/target/release/mqlite"
 fi
 

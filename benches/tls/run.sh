@@ -13,7 +13,7 @@ ROUNDS=${1:-3}
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 
 if [ -z "${MQLITE_BIN:-}" ]; then
-  cargo build --release --locked -p mqlite-net --bin mqlite
+  cargo build --release --locked -p mqlite-broker
   MQLITE_BIN=$TARGET/release/mqlite
 fi
 cargo build --release --manifest-path benches/tls/Cargo.toml

@@ -31,8 +31,9 @@
 //!
 //! # Features
 //!
-//! - `cli` (default): the `mqlite` broker binary (configuration file, command line, logs,
-//!   signals). A library user that only calls [`Server::bind`] can turn it off.
+//! None: this crate is only the library. The `mqlite` broker binary (configuration file,
+//! command line, logs, signals) is the `mqlite-broker` crate (`broker/`), so embedders do not
+//! build its dependencies.
 
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
@@ -52,6 +53,6 @@ pub use codec::{DecodeError, DecodeLimits, EncodeError, Packet, ProtocolVersion}
 pub use config::ServerConfig;
 pub use limits::{ListenerLimits, Rate};
 pub use listener::ListenerConfig;
-pub use server::{Server, ServerBuilder, ServerHandle, Stopper};
+pub use server::{BindError, Server, ServerBuilder, ServerHandle, Stopper};
 pub use stats::NetStats;
 pub use tls::{IdentitySource, TlsConfig, TlsError, TlsVersion};

@@ -1,8 +1,11 @@
 //! Issue #10: "1,000 failed logins in a row leave other clients' latency unchanged and memory
-//! flat". Its own test binary, so no other test's allocations blur the memory reading.
+//! flat". Its own test binary, so no other test's allocations blur the memory reading; it
+//! compiles in the fixtures of the other tests (`it/`).
 #![allow(clippy::unwrap_used)]
 
+#[path = "it/auth_common/mod.rs"]
 mod auth_common;
+#[path = "it/common/mod.rs"]
 mod common;
 
 use mqlite::QoS;

@@ -109,7 +109,7 @@ impl Broker {
             options = options.receive_maximum(max);
         }
         if let Some(policy) = overflow_policy {
-            options = options.overflow_policy(config::overflow_policy(policy)?);
+            options = options.overflow_policy(config::from_name("overflow_policy", policy)?);
         }
         if let Some(max) = max_queued_messages {
             options = options.max_queued_messages(max);

@@ -1,33 +1,24 @@
 //! `Config`: the broker's limits and policies, with core's defaults.
 
+use std::fmt;
+use std::str::FromStr;
+
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use mqlite::{OverflowPolicy, SharedStrategy};
-
 use crate::convert;
 
-/// An overflow policy from its name.
-pub(crate) fn overflow_policy(name: &str) -> PyResult<OverflowPolicy> {
-    match name {
-        "drop_newest" => Ok(OverflowPolicy::DropNewest),
-        "drop_oldest" => Ok(OverflowPolicy::DropOldest),
-        "disconnect" => Ok(OverflowPolicy::Disconnect),
-        other => Err(PyValueError::new_err(format!(
-            "overflow_policy must be 'drop_newest', 'drop_oldest' or 'disconnect', not {other:?}"
-        ))),
-    }
-}
-
-fn shared_strategy(name: &str) -> PyResult<SharedStrategy> {
-    match name {
-        "round_robin" => Ok(SharedStrategy::RoundRobin),
-        "random" => Ok(SharedStrategy::Random),
-        "sticky" => Ok(SharedStrategy::Sticky),
-        other => Err(PyValueError::new_err(format!(
-            "shared_subscription_strategy must be 'round_robin', 'random' or 'sticky', not {other:?}"
-        ))),
-    }
+/// `value` read by core's `FromStr` (an overflow policy or a shared subscription strategy, by
+/// the name its `Display` writes), or a `ValueError` naming the argument `arg` and the names
+/// accepted.
+pub(crate) fn from_name<T>(arg: &str, value: &str) -> PyResult<T>
+where
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    value
+        .parse()
+        .map_err(|e| PyValueError::new_err(format!("{arg}: {e}")))
 }
 
 /// Broker-wide limits and policies, given to `Broker(config=...)`. Every argument is
@@ -90,10 +81,10 @@ impl Config {
             max_client_id_length
         );
         if let Some(p) = overflow_policy {
-            c.overflow_policy = self::overflow_policy(p)?;
+            c.overflow_policy = from_name("overflow_policy", p)?;
         }
         if let Some(s) = shared_subscription_strategy {
-            c.shared_subscription_strategy = shared_strategy(s)?;
+            c.shared_subscription_strategy = from_name("shared_subscription_strategy", s)?;
         }
         if max_session_expiry.is_some() {
             c.max_session_expiry = convert::seconds(max_session_expiry, "max_session_expiry")?;
@@ -137,12 +128,8 @@ impl Config {
 
     /// What a full queue does: `'drop_newest'`, `'drop_oldest'` or `'disconnect'`.
     #[getter]
-    fn overflow_policy(&self) -> &'static str {
-        match self.inner.overflow_policy {
-            OverflowPolicy::DropOldest => "drop_oldest",
-            OverflowPolicy::Disconnect => "disconnect",
-            _ => "drop_newest",
-        }
+    fn overflow_policy(&self) -> String {
+        self.inner.overflow_policy.to_string()
     }
 
     /// Whether QoS 0 messages are queued for offline persistent sessions (default false).
@@ -189,12 +176,8 @@ impl Config {
 
     /// How shared subscriptions pick a member: `'round_robin'`, `'random'` or `'sticky'`.
     #[getter]
-    fn shared_subscription_strategy(&self) -> &'static str {
-        match self.inner.shared_subscription_strategy {
-            SharedStrategy::Random => "random",
-            SharedStrategy::Sticky => "sticky",
-            _ => "round_robin",
-        }
+    fn shared_subscription_strategy(&self) -> String {
+        self.inner.shared_subscription_strategy.to_string()
     }
 
     /// The cap on session expiry, in seconds, or `None` for no cap.

@@ -6,7 +6,7 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use mqlite_net::{NetStats, Server as NetServer, ServerConfig, ServerHandle};
+use mqlite_net::{BindError, NetStats, Server as NetServer, ServerConfig, ServerHandle};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
@@ -90,6 +90,18 @@ pub(crate) enum ListenError {
     Io(io::Error),
 }
 
+impl ListenError {
+    /// A failed bind: `OSError` with the system's error kind (so the errno) for a socket
+    /// that could not be opened, `ValueError` for the rest; the message names the address.
+    fn bind(e: BindError) -> Self {
+        let message = e.to_string();
+        match e {
+            BindError::Io { source, .. } => Self::Io(io::Error::new(source.kind(), message)),
+            _ => Self::Address(message),
+        }
+    }
+}
+
 impl From<ListenError> for PyErr {
     fn from(e: ListenError) -> Self {
         match e {
@@ -132,7 +144,7 @@ impl Listener {
             .config(config)
             .listen(&addrs[..])
             .bind()
-            .map_err(ListenError::Io)?;
+            .map_err(ListenError::bind)?;
         let local = server.local_addr();
         let handle = server.spawn().map_err(|e| {
             ListenError::Io(io::Error::new(

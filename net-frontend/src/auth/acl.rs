@@ -112,14 +112,20 @@ impl Rules {
 
     /// `Some(allowed)` when a rule decides `access` to `topic` at `qos`; `None` to go on.
     fn decide(&self, topic: &str, access: u8, qos: QoS) -> Option<bool> {
-        if self.deny.iter().any(|r| filter::matches(&r.filter, topic)) {
+        if self
+            .deny
+            .iter()
+            .any(|r| mqlite::topic::filter_matches(&r.filter, topic))
+        {
             return Some(false);
         }
         // A grant whose `qos` is too low does not decide: a later rule may allow more.
         self.grant
             .iter()
             .any(|r| {
-                r.access & access != 0 && qos <= r.max_qos && filter::matches(&r.filter, topic)
+                r.access & access != 0
+                    && qos <= r.max_qos
+                    && mqlite::topic::filter_matches(&r.filter, topic)
             })
             .then_some(true)
     }

@@ -25,7 +25,7 @@ use crate::config::ServerConfig;
 use crate::conn::Shared;
 use crate::listener::{Listener, ListenerConfig};
 use crate::stats::NetStats;
-use crate::tls::{TlsConfig, TlsListener};
+use crate::tls::{TlsConfig, TlsError, TlsListener};
 use crate::worker::{Worker, WorkerShared};
 use accept::Acceptor;
 
@@ -78,7 +78,45 @@ pub struct ServerBuilder {
     config: ServerConfig,
     /// What each `listen*` call asked for: the addresses it resolved to and its settings.
     listeners: Vec<(Vec<SocketAddr>, ListenerConfig)>,
+    /// The first address that did not resolve, reported by [`ServerBuilder::bind`].
     error: Option<io::Error>,
+}
+
+/// Why [`ServerBuilder::bind`] (or [`Server::bind`]) could not open the listeners.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BindError {
+    /// An address given to a `listen*` call did not resolve.
+    #[error("cannot resolve a listen address: {0}")]
+    Resolve(#[source] io::Error),
+    /// No `listen*` call gave an address.
+    #[error("no address to listen on")]
+    NoAddress,
+    /// A listener could not be opened on `addr` (in use, no permission).
+    #[error("cannot listen on {addr}: {source}")]
+    Io {
+        /// The address.
+        addr: SocketAddr,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// A TLS listener's certificate, key or CA files could not be loaded; the error names
+    /// the file.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// For callers that return `io::Result`: the system's error kind for [`BindError::Resolve`]
+/// and [`BindError::Io`], [`io::ErrorKind::InvalidInput`] otherwise, with the [`BindError`]
+/// inside (`get_ref` and `downcast_ref`).
+impl From<BindError> for io::Error {
+    fn from(e: BindError) -> Self {
+        let kind = match &e {
+            BindError::Resolve(source) | BindError::Io { source, .. } => source.kind(),
+            BindError::NoAddress | BindError::Tls(_) => io::ErrorKind::InvalidInput,
+        };
+        io::Error::new(kind, e)
+    }
 }
 
 impl ServerBuilder {
@@ -121,30 +159,25 @@ impl ServerBuilder {
     ///
     /// # Errors
     ///
-    /// An address that did not resolve, none given, or a listener that could not bind (in
-    /// use, no permission); the error names the address. A TLS listener whose files could
-    /// not be loaded: an [`io::ErrorKind::InvalidInput`] error wrapping the
-    /// [`TlsError`](crate::TlsError) (`error.get_ref()` and `downcast_ref`), which names the
-    /// file.
-    pub fn bind(self) -> io::Result<Server> {
+    /// [`BindError::Resolve`]: an address did not resolve; [`BindError::NoAddress`]: none
+    /// was given; [`BindError::Io`]: a listener could not bind (in use, no permission), with
+    /// its address; [`BindError::Tls`]: a TLS listener's files could not be loaded, with the
+    /// [`TlsError`] that names the file.
+    pub fn bind(self) -> Result<Server, BindError> {
         if let Some(e) = self.error {
-            return Err(e);
+            return Err(BindError::Resolve(e));
         }
         if self.listeners.iter().all(|(addrs, _)| addrs.is_empty()) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "no address to listen on",
-            ));
+            return Err(BindError::NoAddress);
         }
         let (mut sockets, mut addrs, mut listeners) = (Vec::new(), Vec::new(), Vec::new());
         for (resolved, settings) in self.listeners {
             // One listener per `listen*` call, shared by the addresses it resolved to.
             let listener = Arc::new(self.config.listener(settings)?);
             for addr in resolved {
-                let socket = TcpListener::bind(addr).map_err(|e| {
-                    io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-                })?;
-                addrs.push(socket.local_addr()?);
+                let io = |source| BindError::Io { addr, source };
+                let socket = TcpListener::bind(addr).map_err(io)?;
+                addrs.push(socket.local_addr().map_err(io)?);
                 sockets.push(socket);
                 listeners.push(listener.clone());
             }
@@ -161,13 +194,9 @@ impl ServerBuilder {
 
 impl ServerConfig {
     /// A running listener from its settings, falling back to these.
-    fn listener(&self, settings: ListenerConfig) -> io::Result<Listener> {
+    fn listener(&self, settings: ListenerConfig) -> Result<Listener, TlsError> {
         let tls = match settings.tls {
-            Some(tls) => {
-                Some(Arc::new(TlsListener::load(tls).map_err(|e| {
-                    io::Error::new(io::ErrorKind::InvalidInput, e)
-                })?))
-            }
+            Some(tls) => Some(Arc::new(TlsListener::load(tls)?)),
             None => None,
         };
         let auth = settings.auth.unwrap_or_else(|| self.auth.clone());
@@ -193,7 +222,7 @@ impl Server {
     /// # Errors
     ///
     /// As [`ServerBuilder::bind`].
-    pub fn bind(broker: Broker, addr: impl ToSocketAddrs) -> io::Result<Self> {
+    pub fn bind(broker: Broker, addr: impl ToSocketAddrs) -> Result<Self, BindError> {
         Self::builder(broker).listen(addr).bind()
     }
 

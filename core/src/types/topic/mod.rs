@@ -7,7 +7,8 @@
 //! Errors live in `error.rs`. Not here: the subscription index (`crate::index`), which matches
 //! many filters at once.
 //! [`TopicFilter::matches`] is the plain level-by-level matcher: the reference for the index and
-//! the matcher used to scan retained messages.
+//! the matcher used to scan retained messages. [`filter_matches`] and [`check_filter`] are the
+//! same matcher and checks on plain strings, for filters kept in another form (ACL rules).
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
@@ -173,23 +174,71 @@ impl TopicFilter {
     /// wildcard does not match a topic starting with `$` [MQTT-4.7.2-1]. No normalisation is
     /// applied [MQTT-4.7.3-4].
     pub fn matches(&self, topic: &TopicName) -> bool {
-        let filter = self.filter();
-        let topic = topic.as_str();
-        if topic.starts_with('$') && filter.starts_with(['+', '#']) {
-            return false;
-        }
-        let mut filter_levels = filter.split('/');
-        let mut topic_levels = topic.split('/');
-        loop {
-            match (filter_levels.next(), topic_levels.next()) {
-                (Some("#"), _) => return true,
-                (Some("+"), Some(_)) => {}
-                (Some(f), Some(t)) if f == t => {}
-                (None, None) => return true,
-                _ => return false,
-            }
+        filter_matches(self.filter(), topic.as_str())
+    }
+}
+
+/// Whether `topic` matches `filter`: the rule of [`TopicFilter::matches`], on plain strings.
+///
+/// For filters a caller keeps in a form of its own rather than as a [`TopicFilter`], such as
+/// the rules of an ACL file, which are matched against topics but never subscribed. Neither
+/// string is validated (check a filter once with [`check_filter`]), and `filter` is taken
+/// whole: a `$share/{group}/` prefix is not skipped.
+///
+/// # Examples
+///
+/// ```
+/// use mqlite::topic::filter_matches;
+///
+/// assert!(filter_matches("sport/tennis/+", "sport/tennis/player1"));
+/// assert!(filter_matches("sport/#", "sport"), "`#` includes the parent level");
+/// assert!(!filter_matches("sport/+", "sport"));
+/// assert!(!filter_matches("#", "$SYS/broker/uptime"), "[MQTT-4.7.2-1]");
+/// assert!(filter_matches("$SYS/#", "$SYS/broker/uptime"));
+/// ```
+pub fn filter_matches(filter: &str, topic: &str) -> bool {
+    if topic.starts_with('$') && filter.starts_with(['+', '#']) {
+        return false;
+    }
+    let mut filter_levels = filter.split('/');
+    let mut topic_levels = topic.split('/');
+    loop {
+        match (filter_levels.next(), topic_levels.next()) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some(_)) => {}
+            (Some(f), Some(t)) if f == t => {}
+            (None, None) => return true,
+            _ => return false,
         }
     }
+}
+
+/// Checks `filter` as a plain topic filter: the rules [`TopicFilter::new`] applies, except
+/// that `$share/{group}/{filter}` has no meaning of its own and is checked as any other
+/// filter.
+///
+/// For filters a caller keeps in a form of its own, such as the topics of an ACL file, which
+/// are never subscribed (Mosquitto's `mosquitto_sub_topic_check`); match them with
+/// [`filter_matches`].
+///
+/// # Errors
+///
+/// [`TopicError`] if `filter` is empty, longer than 65,535 bytes or contains U+0000, if `+`
+/// or `#` shares a level with other characters, or if `#` is not the last level.
+///
+/// # Examples
+///
+/// ```
+/// use mqlite::topic::{TopicError, check_filter};
+///
+/// assert_eq!(check_filter("clients/%c/#"), Ok(()));
+/// assert_eq!(check_filter("$share"), Ok(()), "no share group needed");
+/// assert!(matches!(check_filter("a/#/b"), Err(TopicError::HashNotLast { .. })));
+/// assert!(matches!(check_filter("a+/b"), Err(TopicError::MisplacedWildcard { .. })));
+/// ```
+pub fn check_filter(filter: &str) -> Result<(), TopicError> {
+    validate_common(filter, TopicKind::Filter)?;
+    validate_levels(filter, filter).map(|_has_wildcards| ())
 }
 
 fn utf8(bytes: &[u8], kind: TopicKind) -> Result<&str, TopicError> {

@@ -337,3 +337,21 @@ fn maps_are_queried_by_str() {
         .collect();
     assert!(names.contains("a"));
 }
+
+/// `check_filter` applies `TopicFilter::new`'s rules to filters without a share prefix, and
+/// `filter_matches` is `TopicFilter::matches` on strings.
+#[test]
+fn string_checks_agree_with_the_newtypes() {
+    for s in [
+        "#", "+", "a/+/b", "a/#", "/", "a//b", "a/#/b", "a#", "a/b+", "#/a", "", "a\0",
+    ] {
+        assert_eq!(check_filter(s), TopicFilter::new(s).map(|_| ()), "{s:?}");
+    }
+    // Only TopicFilter::new reads `$share/{group}/`: the plain check takes it as levels.
+    assert!(TopicFilter::new("$share/+/x").is_err());
+    assert_eq!(check_filter("$share/+/x"), Ok(()));
+    let topic = TopicName::new("a/b").unwrap();
+    for f in ["a/b", "a/+", "#", "a/#", "+/+/+", "a"] {
+        assert_eq!(filter_matches(f, "a/b"), filter(f).matches(&topic), "{f}");
+    }
+}

@@ -4,7 +4,6 @@
 use mqlite::QoS;
 
 use super::{READ, Rule, WRITE};
-use crate::auth::filter;
 
 /// One line of the file.
 #[derive(Debug, PartialEq, Eq)]
@@ -72,7 +71,7 @@ fn parse_rule(rest: &str) -> Result<Rule, String> {
             ));
         }
     };
-    filter::validate(topic).map_err(|e| format!("topic `{topic}`: {e}"))?;
+    mqlite::topic::check_filter(topic).map_err(|e| e.to_string())?;
     if access == 0 && max_qos.is_some() {
         return Err("`qos` does not apply to a deny rule".to_owned());
     }

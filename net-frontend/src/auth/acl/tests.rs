@@ -1,6 +1,6 @@
 //! ACL parsing and evaluation, table-driven. Each expectation follows Mosquitto 2.0's
 //! `mosquitto_acl_check_default` and `aclfile__parse` (the module docs of `acl.rs` sum them up);
-//! the differential test (`tests/acl_differential.rs`) checks the same against a real Mosquitto.
+//! the differential test (`tests/it/acl_differential.rs`) checks the same against a real Mosquitto.
 
 use super::parse::{Line, parse_line};
 use super::*;
@@ -157,7 +157,7 @@ fn bad_lines_are_errors_naming_the_line() {
         ("topic", "empty topic"),
         ("topic readonly x", "access `readonly`"),
         ("topic read a/#/b", "`#` must be the last level"),
-        ("pattern read a+/b", "must fill a whole level"),
+        ("pattern read a+/b", "must occupy a whole level"),
         ("user", "needs a user name"),
         ("user    ", "needs a user name"),
         ("topic read x qos 3", "`qos 3`"),
@@ -225,4 +225,23 @@ fn the_documented_setup_works() {
         !acl.may_read(None, "anon", "sensors/x"),
         "anonymous clients get nothing"
     );
+}
+
+/// Rule topics Mosquitto's `mosquitto_sub_topic_check` accepts load (checked by core's
+/// `check_filter`): wildcards filling whole levels, `%c` / `%u`, spaces, empty levels.
+#[test]
+fn valid_rule_topics_load() {
+    for topic in [
+        "#",
+        "+",
+        "a/+/b",
+        "a/#",
+        "/",
+        "clients/%c/#",
+        "%u/+",
+        "with space/x",
+    ] {
+        let text = format!("topic read {topic}\npattern write {topic}\n");
+        assert!(Acl::parse(&text).is_ok(), "{topic}");
+    }
 }

@@ -4,13 +4,13 @@
 //! reloaded without dropping connections.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod tls_fixtures;
+use crate::common;
+use crate::tls_fixtures;
 
 use common::*;
 use mqlite::{Broker, Config, QoS};
 use mqlite_net::codec::{ReasonCode, SubAck};
-use mqlite_net::{Packet, Server, TlsError, TlsVersion};
+use mqlite_net::{BindError, Packet, Server, TlsError, TlsVersion};
 use rustls::version::{TLS12, TLS13};
 use tls_fixtures::*;
 
@@ -205,6 +205,8 @@ fn reload_changes_new_handshakes_and_keeps_connections() {
     TlsClient::connected(server.local_addr(), &trusts_other, V311, "still");
 }
 
+/// A TLS listener whose key file is missing fails to bind with [`BindError::Tls`], which
+/// holds the [`TlsError`] naming the file.
 #[test]
 fn bind_reports_bad_tls_files() {
     let pki = Pki::new();
@@ -214,12 +216,40 @@ fn bind_reports_bad_tls_files() {
         .listen_tls("127.0.0.1:0", tls)
         .bind()
         .unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
-    let tls_err = err
-        .get_ref()
-        .and_then(|e| e.downcast_ref::<TlsError>())
-        .expect("a TlsError inside");
-    assert!(matches!(tls_err, TlsError::Read { path, .. } if path.ends_with("missing.key")));
+    assert!(err.to_string().contains("missing.key"), "{err}");
+    assert!(
+        matches!(&err, BindError::Tls(TlsError::Read { path, .. }) if path.ends_with("missing.key")),
+        "{err:?}"
+    );
+}
+
+/// A certificate path that does not exist, or a file with no certificate in it, is a
+/// [`BindError::Tls`] too, naming the certificate file.
+#[test]
+fn bind_reports_a_bad_certificate_path_as_tls() {
+    let pki = Pki::new();
+    let broker = Broker::new(Config::default());
+    let addr = "127.0.0.1:0";
+    let tls = mqlite_net::TlsConfig::new(pki.path("no-such-cert.pem"), pki.path("server.key"));
+    let err = Server::builder(broker.clone())
+        .listen_tls(addr, tls)
+        .bind()
+        .unwrap_err();
+    match err {
+        BindError::Tls(TlsError::Read { path, .. }) => assert!(path.ends_with("no-such-cert.pem")),
+        other => panic!("expected BindError::Tls(TlsError::Read), got {other:?}"),
+    }
+    let garbage = pki.path("garbage.pem");
+    std::fs::write(&garbage, "not a certificate").unwrap();
+    let tls = mqlite_net::TlsConfig::new(garbage, pki.path("server.key"));
+    let err = Server::builder(broker)
+        .listen_tls(addr, tls)
+        .bind()
+        .unwrap_err();
+    assert!(
+        matches!(err, BindError::Tls(TlsError::Pem { .. })),
+        "{err:?}"
+    );
 }
 
 #[test]

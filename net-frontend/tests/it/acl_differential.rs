@@ -12,8 +12,8 @@
 //! Skipped, with a message, where `mosquitto` is not installed (Debian package `mosquitto`).
 #![allow(clippy::unwrap_used)]
 
-mod auth_common;
-mod common;
+use crate::auth_common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

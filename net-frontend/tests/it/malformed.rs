@@ -8,7 +8,7 @@
 //! aliases, subscriptions, server packets, ...) are in `malformed_requests.rs`; the first
 //! packet of a connection (CONNECT itself) is in `malformed_connect.rs`.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -2,7 +2,7 @@
 //! server cannot give. Each kind checks the exact reply (a CONNACK refusal or nothing), that
 //! the server closes the connection, and the counter that took it.
 
-mod common;
+use crate::common;
 
 use common::*;
 use mqlite_net::codec::ReasonCode;

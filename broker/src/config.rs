@@ -1,12 +1,12 @@
 //! The `mqlite` configuration file (TOML): every key optional, unknown keys refused. The
-//! annotated example is `net-frontend/mqlite.example.toml`.
+//! annotated example is `broker/mqlite.example.toml`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use mqlite::{Config, OverflowPolicy, SharedStrategy};
+use mqlite::Config;
 use mqlite_net::ServerConfig;
 use mqlite_net::auth::Auth;
 use serde::Deserialize;
@@ -212,24 +212,12 @@ impl FileConfig {
         );
         apply!(c, b, max_clients, max_client_id_length);
         if let Some(policy) = &b.overflow_policy {
-            c.overflow_policy = match policy.as_str() {
-                "drop_newest" => OverflowPolicy::DropNewest,
-                "drop_oldest" => OverflowPolicy::DropOldest,
-                "disconnect" => OverflowPolicy::Disconnect,
-                other => bail!(
-                    "broker.overflow_policy `{other}`: expected drop_newest, drop_oldest or disconnect"
-                ),
-            };
+            c.overflow_policy = policy.parse().context("broker.overflow_policy")?;
         }
         if let Some(strategy) = &b.shared_subscription_strategy {
-            c.shared_subscription_strategy = match strategy.as_str() {
-                "round_robin" => SharedStrategy::RoundRobin,
-                "random" => SharedStrategy::Random,
-                "sticky" => SharedStrategy::Sticky,
-                other => bail!(
-                    "broker.shared_subscription_strategy `{other}`: expected round_robin, random or sticky"
-                ),
-            };
+            c.shared_subscription_strategy = strategy
+                .parse()
+                .context("broker.shared_subscription_strategy")?;
         }
         if let Some(secs) = b.max_session_expiry {
             c.max_session_expiry = Some(Duration::from_secs(secs));
@@ -268,7 +256,7 @@ mod tests {
 
     #[test]
     fn the_example_file_parses_and_applies() {
-        let text = include_str!("../../../mqlite.example.toml");
+        let text = include_str!("../mqlite.example.toml");
         let file: FileConfig = toml::from_str(text).unwrap();
         assert_eq!(
             file.listen.as_deref(),
@@ -288,8 +276,19 @@ mod tests {
         assert!(toml::from_str::<FileConfig>("[server]\nmax_conections = 5\n").is_err());
         let file: FileConfig =
             toml::from_str("[broker]\noverflow_policy = \"drop_all\"\n").unwrap();
-        let err = file.broker_config().unwrap_err().to_string();
-        assert!(err.contains("drop_all"), "{err}");
+        let err = format!("{:#}", file.broker_config().unwrap_err());
+        assert_eq!(
+            err,
+            "broker.overflow_policy: overflow policy `drop_all`: \
+             expected drop_newest, drop_oldest or disconnect"
+        );
+        let file: FileConfig =
+            toml::from_str("[broker]\nshared_subscription_strategy = \"fair\"\n").unwrap();
+        let err = format!("{:#}", file.broker_config().unwrap_err());
+        assert!(
+            err.contains("`fair`: expected round_robin, random or sticky"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -341,7 +340,7 @@ mod tests {
     /// make a TLS listener and a plain one.
     #[test]
     fn the_example_listener_tables_parse() {
-        let text = include_str!("../../../mqlite.example.toml");
+        let text = include_str!("../mqlite.example.toml");
         let tables: String = text
             .lines()
             .skip_while(|line| *line != "# [[listener]]")

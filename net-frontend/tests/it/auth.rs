@@ -3,8 +3,8 @@
 //! burst of failed logins. Issue #10, "Authentication".
 #![allow(clippy::unwrap_used)]
 
-mod auth_common;
-mod common;
+use crate::auth_common;
+use crate::common;
 
 use std::process::Command;
 

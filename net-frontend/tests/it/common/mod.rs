@@ -1,11 +1,10 @@
 //! Fixtures of the network tests: a server on 127.0.0.1:0 in front of a broker, and a raw
 //! TCP MQTT client that sends bytes or packets and reads packets back with a timeout, decoding
-//! them with the crate's own codec. `expect.rs`: the checks of the malformed-input tests;
-//! `process.rs`: the `mqlite` binary as a subprocess.
+//! them with the crate's own codec. `expect.rs`: the checks of the malformed-input tests.
+//! The tests of the `mqlite` binary (`broker/tests/`) compile these fixtures in too.
 #![allow(dead_code)]
 
 mod expect;
-pub(crate) mod process;
 
 #[allow(unused_imports)] // not every test file checks malformed input
 pub(crate) use expect::*;

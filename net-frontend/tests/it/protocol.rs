@@ -1,7 +1,7 @@
 //! Protocol behaviour over real sockets: the CONNECT timeout, keep alive, session takeover,
 //! and a persistent session resumed with its queued and unacknowledged QoS 1 messages.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

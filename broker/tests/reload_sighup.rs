@@ -4,6 +4,7 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)]
 
+#[path = "../../net-frontend/tests/it/auth_common/mod.rs"]
 mod auth_common;
 mod common;
 

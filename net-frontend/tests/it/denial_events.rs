@@ -4,8 +4,8 @@
 //! denial is counted and reported through the event hook".
 #![allow(clippy::unwrap_used, clippy::disallowed_types)]
 
-mod auth_common;
-mod common;
+use crate::auth_common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

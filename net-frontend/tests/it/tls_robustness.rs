@@ -4,8 +4,8 @@
 //! client keeps publishing and receiving.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod tls_fixtures;
+use crate::common;
+use crate::tls_fixtures;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -3,14 +3,14 @@
 //! clients and network devices share one router: messages both ways at every QoS, retained
 //! messages, wills, and a shutdown of the server that leaves the broker running.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use common::*;
 use mqlite::{Broker, Config, ConnectOptions, QoS};
 use mqlite_net::codec::{self, PubComp, PubRec, PubRel, ReasonCode};
-use mqlite_net::{Packet, ServerHandle};
+use mqlite_net::{BindError, Packet, ServerHandle};
 
 /// A broker with default limits on the network with the default server settings.
 fn embedded() -> (Broker, ServerHandle) {
@@ -237,20 +237,41 @@ fn server_listens_on_several_addresses() {
     assert_eq!(&sub.recv_publish().payload[..], b"across");
 }
 
-/// Binding an address in use fails with an error that names it; a builder without any
-/// address fails too.
+/// Binding an address in use fails with [`BindError::Io`], which names it (and becomes an
+/// `io::Error` of kind `AddrInUse`); a builder without any address and an address that does
+/// not resolve fail with their own variants.
 #[test]
 fn bind_errors_name_the_address() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr");
     let broker = Broker::new(Config::default());
     let err = mqlite_net::Server::bind(broker.clone(), addr).expect_err("address in use");
-    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    match err {
+        BindError::Io {
+            addr: failed,
+            source,
+        } => {
+            assert_eq!(
+                (failed, source.kind()),
+                (addr, std::io::ErrorKind::AddrInUse)
+            );
+        }
+        other => panic!("expected BindError::Io, got {other:?}"),
+    }
+    // Converted for an `io::Result` caller, it keeps the system's error kind.
+    let err = mqlite_net::Server::bind(broker.clone(), addr).expect_err("address in use");
+    assert_eq!(
+        std::io::Error::from(err).kind(),
+        std::io::ErrorKind::AddrInUse
+    );
     let err = mqlite_net::Server::builder(broker)
         .bind()
         .expect_err("no address");
-    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(matches!(err, BindError::NoAddress), "{err:?}");
+    let err = mqlite_net::Server::bind(Broker::new(Config::default()), "no-port")
+        .expect_err("an address without a port");
+    assert!(matches!(err, BindError::Resolve(_)), "{err:?}");
 }
 
 /// `Broker::shutdown` under a running server ends the network sessions too: 5.0 clients get

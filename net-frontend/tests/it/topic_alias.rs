@@ -2,7 +2,7 @@
 //! subscriber that accepts aliases, and one that does not. The choice of aliases is the
 //! state machine's (`src/conn/tests/alias.rs`); here the client only checks the rules.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

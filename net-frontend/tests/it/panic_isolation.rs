@@ -4,7 +4,7 @@
 //! other connection on it. Every test runs one worker, so the healthy clients share the
 //! worker the panic happens on.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -2,7 +2,7 @@
 //! come and go, connected clients (network and in-process) keep receiving and their queued
 //! messages stay intact. Random input is in `fuzz.rs`.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 

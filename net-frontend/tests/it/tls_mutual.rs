@@ -4,8 +4,8 @@
 //! chosen Subject Alternative Name) in place of the CONNECT's username and password.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-mod tls_fixtures;
+use crate::common;
+use crate::tls_fixtures;
 
 use std::sync::{Arc, Mutex};
 

@@ -2,8 +2,8 @@
 //! the `qos` extension, and what reaches subscribers. Issue #10, "Authorization".
 #![allow(clippy::unwrap_used)]
 
-mod auth_common;
-mod common;
+use crate::auth_common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

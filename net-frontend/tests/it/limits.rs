@@ -3,7 +3,7 @@
 //! buffer stops at `max_write_buffer_bytes`), it is closed as a slow consumer after
 //! `write_stall_timeout`, and the other clients keep receiving meanwhile.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! QoS 2 than the Receive Maximum, a second CONNECT. Each checks the exact reply, the close
 //! and the counter, as in `malformed.rs`.
 
-mod common;
+use crate::common;
 
 use common::*;
 use mqlite::Broker;

@@ -3,8 +3,8 @@
 //! they report through `Hooks::on_event`. Issue #10, "Authentication".
 #![allow(clippy::unwrap_used, clippy::disallowed_types)]
 
-mod auth_common;
-mod common;
+use crate::auth_common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

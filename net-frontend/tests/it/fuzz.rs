@@ -1,7 +1,7 @@
 //! Random bytes over a thousand connections never panic the server, leak a connection or
 //! stop it serving.
 
-mod common;
+use crate::common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};

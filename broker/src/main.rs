@@ -6,7 +6,11 @@
 //! and the password and ACL files. `config.rs` reads the TOML file, `listener.rs` its
 //! `[[listener]]` tables.
 //! `mqlite passwd FILE USER` manages a password file (`passwd.rs`).
+//!
+//! This is the `mqlite-broker` package; the library it runs is `mqlite-net`, which embedders
+//! use without this binary's dependencies.
 
+#![forbid(unsafe_code)]
 #![allow(clippy::print_stdout)]
 
 mod config;
@@ -297,7 +301,7 @@ mod tests {
     /// exist, passes the anonymous check and sets the limits it says.
     #[test]
     fn the_security_guide_example_is_a_valid_config() {
-        let guide = include_str!("../../../../docs/security.md");
+        let guide = include_str!("../../docs/security.md");
         let section = guide.split("## Everything together").nth(1).unwrap();
         let toml_text = section.split("```toml\n").nth(1).unwrap();
         let toml_text = toml_text.split("```").next().unwrap();

@@ -4,7 +4,7 @@
 //! or dropping anything it sent. Every client here comes from 127.0.0.1, one address.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::net::SocketAddr;

@@ -3,8 +3,8 @@
 //! reload, called here as the library function the binary's handler calls).
 #![allow(clippy::unwrap_used)]
 
-mod auth_common;
-mod common;
+use crate::auth_common;
+use crate::common;
 
 use std::path::Path;
 
