@@ -66,7 +66,7 @@ pub use api::wire;
 pub use api::{Broker, BrokerBuilder, Client, Message, MessageStream, Recv};
 pub use bytes::Bytes;
 pub use types::clock::{Clock, ManualClock, SystemClock};
-pub use types::config::{Config, OverflowPolicy, SharedStrategy};
+pub use types::config::{Config, OverflowPolicy, ParseNameError, SharedStrategy};
 pub use types::connect_options::{ConnectOptions, NEVER_EXPIRE};
 pub use types::error::{
     ConnectError, LimitError, PublishError, RecvError, SessionError, SubscribeError, TryRecvError,

@@ -184,13 +184,14 @@ fn empty_client_id_is_assigned() {
 }
 
 /// Shutdown wakes a receiver blocked in another thread with `BrokerClosed`, and refuses
-/// new connections.
+/// new connections. Whether the waiter is already asleep when the broker shuts down or not
+/// yet, it must end with `BrokerClosed` (no sleep orders the two; the test below parks a
+/// receiver deterministically).
 #[test]
 fn shutdown_wakes_blocked_receiver() {
     let broker = Broker::new(Config::default());
     let sub = connect(&broker, "sub");
     let waiter = std::thread::spawn(move || sub.recv_timeout(Duration::from_secs(30)));
-    std::thread::sleep(Duration::from_millis(50));
     broker.shutdown();
     assert_eq!(
         waiter.join().unwrap().unwrap_err(),
@@ -334,4 +335,41 @@ fn takeover_keeps_persistent_state() {
         .publish("t", "live", QoS::AtLeastOnce, false)
         .unwrap();
     assert_eq!(recv(&new).payload().as_ref(), b"live");
+}
+
+/// A waker that counts its wake-ups.
+#[derive(Default)]
+struct CountWakes(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountWakes {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A receiver that is parked for certain (an async poll returned `Pending`, so its waker is
+/// registered and the queue's waiting flag is up) is woken by a shutdown and then told
+/// `BrokerClosed`; a publish wakes it the same way.
+#[test]
+fn parked_receiver_is_woken_by_publish_and_by_shutdown() {
+    use std::task::{Context, Poll, Waker};
+    let broker = broker();
+    let sub = connect(&broker, "sub");
+    sub.subscribe("t", QoS::AtMostOnce).unwrap();
+    let wakes = Arc::new(CountWakes::default());
+    let waker = Waker::from(wakes.clone());
+    let mut cx = Context::from_waker(&waker);
+    assert!(sub.poll_recv(&mut cx).is_pending());
+    connect(&broker, "pub")
+        .publish("t", "x", QoS::AtMostOnce, false)
+        .unwrap();
+    assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "the publish woke it");
+    assert!(matches!(sub.poll_recv(&mut cx), Poll::Ready(Ok(m)) if m.topic() == "t"));
+    assert!(sub.poll_recv(&mut cx).is_pending());
+    broker.shutdown();
+    assert_eq!(wakes.0.load(Ordering::SeqCst), 2, "the shutdown woke it");
+    assert!(matches!(
+        sub.poll_recv(&mut cx),
+        Poll::Ready(Err(SessionError::BrokerClosed))
+    ));
 }

@@ -98,7 +98,7 @@ impl Broker {
     /// Connects a client: a new session, or the existing one of that client id.
     ///
     /// If a client with the same id is connected, its session is taken over: the old handle's
-    /// next call fails with [`SessionError::TakenOver`] and its will is published
+    /// next call fails with [`SessionError::TakenOver`](crate::SessionError::TakenOver) and its will is published
     /// [MQTT-3.1.4-3]. With `clean_start(false)` the existing session's subscriptions and queue
     /// carry over and [`Client::session_present`] is true [MQTT-3.2.2-2].
     ///
@@ -128,7 +128,7 @@ impl Broker {
     }
 
     /// Ends every connection (publishing wills), refuses new ones, and wakes every blocked
-    /// receiver: after draining what is queued, it gets [`SessionError::BrokerClosed`].
+    /// receiver: after draining what is queued, it gets [`SessionError::BrokerClosed`](crate::SessionError::BrokerClosed).
     /// Idempotent.
     pub fn shutdown(&self) {
         self.engine.shutdown();

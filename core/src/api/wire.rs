@@ -123,7 +123,7 @@ impl WireClient {
             in_process: false,
             auto_ack: false,
         };
-        let conn = engine.connect(options, consumer)?;
+        let conn = Engine::connect(engine, options, consumer)?;
         Ok(Self { conn })
     }
 

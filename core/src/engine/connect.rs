@@ -14,13 +14,13 @@ impl Engine {
     /// Connects a client: validates and authenticates it, then attaches it to a new session
     /// or the existing one of its client id (taking over a connected one).
     pub(crate) fn connect(
-        self: &Arc<Self>,
+        this: &Arc<Self>,
         mut options: ConnectOptions,
         consumer: Consumer,
     ) -> Result<Connection, ConnectError> {
-        self.validate_connect(&mut options)?;
-        let limits = self.limits_for(&options);
-        if let Some(cap) = self.config.max_session_expiry {
+        this.validate_connect(&mut options)?;
+        let limits = this.limits_for(&options);
+        if let Some(cap) = this.config.max_session_expiry {
             options.session_expiry = options.session_expiry.min(cap);
         }
         let client_id: ValueArc<str> = ValueArc::from(options.client_id.as_str());
@@ -37,23 +37,23 @@ impl Engine {
                 in_process: consumer.in_process,
             },
         };
-        let mut effects = self.effects();
+        let mut effects = this.effects();
         let attached = {
-            let mut router = self.router.write();
-            let attached = router.attach(request, || self.admit(), &mut effects)?;
-            self.connected.fetch_add(1, Ordering::Relaxed);
+            let mut router = this.router.write();
+            let attached = router.attach(request, || this.admit(), &mut effects)?;
+            this.connected.fetch_add(1, Ordering::Relaxed);
             attached
         };
         // A new connection to the session cancels a delayed will [MQTT-3.1.3-9].
-        self.pending_wills
+        this.pending_wills
             .lock()
             .retain(|w| w.client_id != client_id);
-        self.run_effects(effects);
+        this.run_effects(effects);
         // The handle exists before the embedder's hook runs: if the hook panics, unwinding
         // drops it and the session ends as lost, instead of staying attached to nobody.
         let session_present = attached.session_present;
-        let connection = Connection::new(self.clone(), attached, options.username, auto_ack);
-        self.emit(&Event::ClientConnected {
+        let connection = Connection::new(this.clone(), attached, options.username, auto_ack);
+        this.emit(&Event::ClientConnected {
             client_id: &client_id,
             session_present,
         });

@@ -23,14 +23,14 @@ pub(crate) struct Doorbell {
 
 /// The waker of the task that last polled a receive and found nothing. A lock of its own,
 /// always taken alone (see the lock order in `sync/mod.rs`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct TaskSlot(Mutex<Option<Waker>>);
 
 impl Bell {
     /// A connected bell and doorbell.
     pub(crate) fn new() -> (Bell, Doorbell) {
         let (tx, rx) = channel::bounded(1);
-        let task = Arc::new(TaskSlot::default());
+        let task = Arc::new(TaskSlot(Mutex::new(None)));
         let bell = Bell {
             tx,
             task: task.clone(),

@@ -70,7 +70,7 @@ impl Client {
             in_process: true,
             auto_ack: options.auto_ack,
         };
-        let conn = engine.connect(options, consumer)?;
+        let conn = Engine::connect(engine, options, consumer)?;
         Ok(Self { conn, doorbell })
     }
 
