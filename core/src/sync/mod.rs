@@ -15,10 +15,13 @@
 //! 2. `Retained::map` (the retained store)
 //! 3. `Session::inner` (one session's in-flight window and state; at most one at a time)
 //! 4. `Session::wake_slot` (the attached consumer's waker)
-//! 5. `Client::route_cache` (a publisher's memo of its last route; only ever `try_lock`ed)
+//! 5. `Connection::route_cache` (a publisher's memo of its last route; only ever `try_lock`ed)
+//!
+//! Taken alone, never with another lock held: an in-process client's task slot
+//! (`api/client/doorbell.rs`, the waker of an async receive).
 //!
 //! No lock is held while blocking on a channel, calling an embedder hook ([`crate::Hooks`]) or
-//! waking a consumer ([`crate::Wake`]); those are collected and run after the locks are released.
+//! waking a consumer ([`crate::wire::Notify`]); those are collected and run after the locks are released.
 #![allow(clippy::disallowed_types)]
 
 #[cfg(not(loom))]
