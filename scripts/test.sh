@@ -43,6 +43,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 step "tests (unit, integration, doc)"
 cargo test --workspace --locked
+# Core's optional feature: `MessageStream` as a `futures_core::Stream`.
+cargo clippy -p mqlite --all-targets --locked --features futures-core -- -D warnings
+cargo test -p mqlite --locked --features futures-core --test async_recv
 
 step "benches build"
 # The criterion benches and the load generator compile; they are run by hand (benches/).

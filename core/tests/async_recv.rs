@@ -1,0 +1,152 @@
+//! Async receiving with no runtime: `recv_async`, `poll_recv` and `stream` driven by a tiny
+//! executor that parks its thread, woken only by the session (no polling loop, no timer).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+
+use common::{broker, connect};
+use mqlite::{QoS, SessionError};
+
+/// Wakes the thread that runs `block_on`.
+struct Unpark(Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Runs `future` to completion on this thread, sleeping between polls until woken.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        thread::park();
+    }
+}
+
+/// Messages published by another thread reach an async receiver in order, at every QoS,
+/// and each QoS 1/2 one is acknowledged as an in-process client does.
+#[test]
+fn recv_async_gets_messages_from_another_thread_in_order() {
+    let broker = broker();
+    let sub = connect(&broker, "sub");
+    sub.subscribe("t/#", QoS::ExactlyOnce).unwrap();
+    let publisher = connect(&broker, "pub");
+    let sender = thread::spawn(move || {
+        for i in 0..300u32 {
+            let qos = QoS::from_u8((i % 3) as u8).unwrap();
+            publisher
+                .publish(&format!("t/{i}"), i.to_be_bytes().to_vec(), qos, false)
+                .unwrap();
+        }
+    });
+    for i in 0..300u32 {
+        let message = block_on(sub.recv_async()).unwrap();
+        assert_eq!(message.payload().as_ref(), i.to_be_bytes());
+        message.ack();
+    }
+    sender.join().unwrap();
+}
+
+/// A receive waiting in `block_on` ends with `TakenOver` when another connection takes the
+/// session over [MQTT-3.1.4-3], and with `BrokerClosed` when the broker shuts down.
+#[test]
+fn recv_async_ends_when_the_session_does() {
+    let broker = broker();
+    let sub = connect(&broker, "sub");
+    let taker = {
+        let broker = broker.clone();
+        thread::spawn(move || connect(&broker, "sub"))
+    };
+    assert_eq!(
+        block_on(sub.recv_async()).unwrap_err(),
+        SessionError::TakenOver
+    );
+    let sub = taker.join().unwrap();
+    let closer = {
+        let broker = broker.clone();
+        thread::spawn(move || broker.shutdown())
+    };
+    assert_eq!(
+        block_on(sub.recv_async()).unwrap_err(),
+        SessionError::BrokerClosed
+    );
+    closer.join().unwrap();
+}
+
+/// A receive future dropped before it completes loses no message (cancel safety).
+#[test]
+fn a_dropped_recv_future_loses_nothing() {
+    let broker = broker();
+    let sub = connect(&broker, "sub");
+    sub.subscribe("t", QoS::AtLeastOnce).unwrap();
+    let waker = Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    {
+        let mut recv = pin!(sub.recv_async());
+        assert!(recv.as_mut().poll(&mut cx).is_pending());
+    }
+    connect(&broker, "pub")
+        .publish("t", "kept", QoS::AtLeastOnce, false)
+        .unwrap();
+    let message = block_on(sub.recv_async()).unwrap();
+    assert_eq!(message.payload().as_ref(), b"kept");
+}
+
+/// `stream()` yields the messages and ends when the handle becomes unusable.
+#[test]
+fn the_stream_ends_with_the_session() {
+    let broker = broker();
+    let sub = connect(&broker, "sub");
+    sub.subscribe("t", QoS::AtMostOnce).unwrap();
+    let publisher = connect(&broker, "pub");
+    for n in 0..3u8 {
+        publisher
+            .publish("t", vec![n], QoS::AtMostOnce, false)
+            .unwrap();
+    }
+    broker.shutdown();
+    let mut stream = sub.stream();
+    let got: Vec<u8> = block_on(async {
+        let mut got = Vec::new();
+        while let Some(message) = stream.next().await {
+            got.push(message.payload()[0]);
+        }
+        got
+    });
+    assert_eq!(got, [0, 1, 2], "what was queued is drained before the end");
+}
+
+/// With the `futures-core` feature the stream is a `futures_core::Stream`.
+#[cfg(feature = "futures-core")]
+#[test]
+fn the_stream_is_a_futures_stream() {
+    use futures_core::Stream;
+    let broker = broker();
+    let sub = connect(&broker, "sub");
+    sub.subscribe("t", QoS::AtMostOnce).unwrap();
+    connect(&broker, "pub")
+        .publish("t", "x", QoS::AtMostOnce, false)
+        .unwrap();
+    let mut stream = pin!(sub.stream());
+    let waker = Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    let Poll::Ready(Some(message)) = stream.as_mut().poll_next(&mut cx) else {
+        panic!("a message was queued");
+    };
+    assert_eq!(message.topic(), "t");
+    assert!(stream.as_mut().poll_next(&mut cx).is_pending());
+    broker.shutdown();
+    assert!(matches!(stream.poll_next(&mut cx), Poll::Ready(None)));
+}
