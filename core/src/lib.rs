@@ -63,7 +63,7 @@ pub(crate) mod sync;
 mod types;
 
 pub use api::wire;
-pub use api::{Broker, BrokerBuilder, Client, Message, MessageStream, Recv};
+pub use api::{Broker, BrokerBuilder, Client, Message, MessageStream, Publish, Recv};
 pub use bytes::Bytes;
 pub use types::clock::{Clock, ManualClock, SystemClock};
 pub use types::config::{Config, OverflowPolicy, ParseNameError, SharedStrategy};

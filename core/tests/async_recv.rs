@@ -1,5 +1,6 @@
-//! Async receiving with no runtime: `recv_async`, `poll_recv` and `stream` driven by a tiny
-//! executor that parks its thread, woken only by the session (no polling loop, no timer).
+//! Async receiving and publishing with no runtime: `recv_async`, `poll_recv`, `stream` and
+//! `publish_async`, driven by a tiny executor that parks its thread, woken only by the
+//! session, the full queue's consumer or the alarm (no polling loop).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -9,9 +10,10 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
 
 use common::{broker, connect};
-use mqlite::{QoS, SessionError};
+use mqlite::{ConnectOptions, PublishError, PublishOptions, QoS, SessionError};
 
 /// Wakes the thread that runs `block_on`.
 struct Unpark(Thread);
@@ -149,4 +151,100 @@ fn the_stream_is_a_futures_stream() {
     assert!(stream.as_mut().poll_next(&mut cx).is_pending());
     broker.shutdown();
     assert!(matches!(stream.poll_next(&mut cx), Poll::Ready(None)));
+}
+
+/// Options that wait up to `secs` for room in full queues.
+fn waiting(qos: QoS, secs: u64) -> PublishOptions {
+    PublishOptions::new(qos).wait_if_full(Some(Duration::from_secs(secs)))
+}
+
+/// An async publisher waiting for room is woken by the consumer that releases it, and every
+/// message arrives, in order, none dropped, with the queue bound at 2.
+#[test]
+fn publish_async_waits_for_room_without_blocking() {
+    let broker = broker();
+    let sub = broker
+        .connect(ConnectOptions::new("sub").max_queued_messages(2))
+        .unwrap();
+    sub.subscribe("t", QoS::AtLeastOnce).unwrap();
+    let publisher = connect(&broker, "pub");
+    let consumer = thread::spawn(move || {
+        let got: Vec<u32> = (0..200u32)
+            .map(|_| {
+                let m = sub.recv_timeout(Duration::from_secs(10)).unwrap();
+                m.ack();
+                u32::from_be_bytes(m.payload()[..].try_into().unwrap())
+            })
+            .collect();
+        (got, sub.stats().dropped_queue_full)
+    });
+    block_on(async {
+        for i in 0..200u32 {
+            let opts = waiting(QoS::AtLeastOnce, 10).fail_if_full(true);
+            publisher
+                .publish_async("t", i.to_be_bytes().to_vec(), &opts)
+                .await
+                .unwrap();
+        }
+    });
+    let (got, dropped) = consumer.join().unwrap();
+    assert_eq!(got, (0..200).collect::<Vec<_>>());
+    assert_eq!(dropped, 0);
+}
+
+/// No consumer ever makes room: the wait ends at its deadline (the alarm wakes the task),
+/// and the overflow policy applies: the message is dropped and, with `fail_if_full`,
+/// reported.
+#[test]
+fn publish_async_ends_at_its_deadline() {
+    let broker = broker();
+    let sub = broker
+        .connect(ConnectOptions::new("sub").max_queued_messages(1))
+        .unwrap();
+    sub.subscribe("t", QoS::AtLeastOnce).unwrap();
+    let publisher = connect(&broker, "pub");
+    let opts = PublishOptions::new(QoS::AtLeastOnce)
+        .wait_if_full(Some(Duration::from_millis(50)))
+        .fail_if_full(true);
+    block_on(publisher.publish_async("t", "fits", &opts)).unwrap();
+    let started = Instant::now();
+    let err = block_on(publisher.publish_async("t", "late", &opts)).unwrap_err();
+    assert!(matches!(err, PublishError::QueueFull { .. }), "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(broker.session_stats("sub").unwrap().dropped_queue_full, 1);
+}
+
+/// A publish future dropped while it waits places the message under the overflow policy
+/// at once (here: dropped, counted), and a dropped future before its first poll publishes
+/// nothing.
+#[test]
+fn a_dropped_publish_future_applies_the_policy() {
+    let broker = broker();
+    let sub = broker
+        .connect(ConnectOptions::new("sub").max_queued_messages(1))
+        .unwrap();
+    sub.subscribe("t", QoS::AtLeastOnce).unwrap();
+    let publisher = connect(&broker, "pub");
+    let opts = waiting(QoS::AtLeastOnce, 60);
+    drop(publisher.publish_async("t", "never polled", &opts));
+    block_on(publisher.publish_async("t", "first", &opts)).unwrap();
+    let mut cx = Context::from_waker(Waker::noop());
+    {
+        let mut second = pin!(publisher.publish_async("t", "second", &opts));
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+    }
+    let stats = broker.session_stats("sub").unwrap();
+    assert_eq!((stats.queued, stats.dropped_queue_full), (1, 1));
+    assert_eq!(sub.try_recv().unwrap().payload().as_ref(), b"first");
+}
+
+/// An invalid topic is the future's error, at its first poll.
+#[test]
+fn publish_async_reports_an_invalid_topic() {
+    let broker = broker();
+    let publisher = connect(&broker, "pub");
+    let err = block_on(publisher.publish_async("a/+", "x", &PublishOptions::new(QoS::AtMostOnce)))
+        .unwrap_err();
+    assert!(matches!(err, PublishError::InvalidTopic(_)), "{err}");
 }

@@ -11,5 +11,5 @@ mod message;
 pub mod wire;
 
 pub use broker::{Broker, BrokerBuilder};
-pub use client::{Client, MessageStream, Recv};
+pub use client::{Client, MessageStream, Publish, Recv};
 pub use message::Message;

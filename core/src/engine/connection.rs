@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::Engine;
+use super::publish::Started;
 use crate::router::{Attached, RouteCache};
 use crate::session::{AckHandle, Next, Notify, Session, TakeRequest, TakeSink, Taken};
 use crate::sync::{Arc, Mutex, ValueArc};
@@ -122,6 +123,32 @@ impl Connection {
     ) -> Result<(), PublishError> {
         self.check()?;
         self.route(topic, payload, options)
+    }
+
+    /// The publish up to waiting for room ([`Engine::publish_start`]), if the handle is
+    /// still live: for a publisher that waits for room asynchronously.
+    pub(crate) fn publish_start(
+        &self,
+        topic: TopicName,
+        payload: Bytes,
+        options: &PublishOptions,
+    ) -> Result<Started, PublishError> {
+        self.check()?;
+        let origin = (self.session.key, self.client_id(), self.username.as_deref());
+        let started = self.engine.publish_start(
+            Some(origin),
+            topic,
+            payload,
+            options,
+            Some(&self.route_cache),
+        )?;
+        self.session.count_published();
+        Ok(started)
+    }
+
+    /// The broker's engine.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// Publishes without checking that the handle is still live: for a message the broker

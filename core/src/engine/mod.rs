@@ -11,24 +11,29 @@
 //! | `mod.rs` | [`Engine`], its construction, events |
 //! | `connect.rs` | connect (validation, hooks, limits), detach, shutdown |
 //! | `connection.rs` | [`Connection`]: one attached connection, what `Client` and `WireClient` share |
-//! | `publish.rs` | the publish path, waiting for room, the broker's own messages and wills |
+//! | `publish.rs` | the publish path, the broker's own messages and wills |
+//! | `room.rs`, `alarm.rs` | waiting for room in full queues (blocking or async), and the deadline alarm |
 //! | `subscribe.rs` | subscribe and unsubscribe, retained messages at subscribe |
 //! | `effects.rs` | running what `Effects` collected, with no lock held |
 //! | `retained.rs` | the retained store |
 //! | `timers.rs`, `sys.rs` | `tick`: delayed wills, session expiry, `$SYS`; the timer thread |
 //! | `stats.rs` | summing the counters into [`crate::Stats`] |
 
+mod alarm;
 mod connect;
 mod connection;
 mod effects;
 mod publish;
 mod retained;
+mod room;
 mod stats;
 mod subscribe;
 mod sys;
 mod timers;
 
 pub(crate) use connection::{Connection, Consumer};
+pub(crate) use publish::publish_result;
+pub(crate) use room::RoomWait;
 
 use std::fmt;
 use std::time::Duration;
@@ -58,6 +63,8 @@ pub(crate) struct Engine {
     last_sys: Mutex<Option<Duration>>,
     /// Dropping it stops the timer thread.
     timer_stop: Mutex<Option<channel::Sender<()>>>,
+    /// Deadlines of async waits (started on first use).
+    alarm: alarm::Alarm,
 }
 
 impl fmt::Debug for Engine {
@@ -94,6 +101,7 @@ impl Engine {
             started,
             last_sys: Mutex::new(None),
             timer_stop: Mutex::new(None),
+            alarm: alarm::Alarm::new(),
         });
         if start_timer {
             timers::spawn_timer(&engine);
@@ -114,6 +122,11 @@ impl Engine {
     /// Whether the broker was shut down.
     pub(crate) fn is_closed(&self) -> bool {
         self.router.read().is_closed()
+    }
+
+    /// Wakes `waker` at `at` (the alarm thread).
+    pub(crate) fn wake_at(&self, at: std::time::Instant, waker: &std::task::Waker) {
+        self.alarm.wake_at(at, waker);
     }
 
     /// The hooks' view of a client.

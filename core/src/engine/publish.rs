@@ -1,18 +1,17 @@
 //! The publish path: limits, the authorize hook, the retained store, fan-out, and waiting
 //! for room; the broker's own messages (`$SYS`, wills).
 
-use std::time::{Duration, Instant};
-
 use bytes::Bytes;
 
 use super::Engine;
-use crate::router::{RouteCache, settle};
+use super::room::RoomWait;
+use crate::router::RouteCache;
 use crate::session::{Session, SessionKey};
 use crate::sync::{Arc, Mutex, Ordering, ValueArc};
 use crate::types::error::{LimitError, PublishError, SessionError};
 use crate::types::hooks::{DenyReason, Event};
 use crate::types::message::{Deadline, Delivery, Publication, origin_of};
-use crate::types::publish_options::{INTERRUPT_EVERY, Interrupt, PublishOptions};
+use crate::types::publish_options::PublishOptions;
 use crate::types::topic::TopicName;
 use crate::types::will::Will;
 
@@ -48,7 +47,8 @@ impl Engine {
     }
 
     /// Publishes one message from session `origin` (or from the broker itself), using and
-    /// refreshing the publisher's route cache if it has one and nobody else holds it.
+    /// refreshing the publisher's route cache if it has one and nobody else holds it; waits
+    /// for room (blocking this thread) if the options ask for it.
     pub(crate) fn publish(
         &self,
         origin: Option<(SessionKey, &str, Option<&str>)>,
@@ -57,6 +57,26 @@ impl Engine {
         options: &PublishOptions,
         cache: Option<&Mutex<RouteCache>>,
     ) -> Result<(), PublishError> {
+        let started = self.publish_start(origin, topic, payload, options, cache)?;
+        let mut full = started.full;
+        if let (Some(wait), false) = (options.wait_if_full, started.blocked.is_empty()) {
+            let room = RoomWait::new(self, started.blocked, wait);
+            full = full.or(room.block(options.interrupt.as_ref()));
+        }
+        publish_result(full, options)
+    }
+
+    /// The publish up to waiting for room: limits, hooks, retained store, fan-out. Returns
+    /// the deliveries handed back by full queues (only when the options wait for room) and
+    /// the first session whose full queue dropped the message.
+    pub(crate) fn publish_start(
+        &self,
+        origin: Option<(SessionKey, &str, Option<&str>)>,
+        topic: TopicName,
+        payload: Bytes,
+        options: &PublishOptions,
+        cache: Option<&Mutex<RouteCache>>,
+    ) -> Result<Started, PublishError> {
         self.check_limits(&topic, payload.len())?;
         if let Some((_, client_id, username)) = origin {
             self.authorize_publish(client_id, username, &topic, options)?;
@@ -88,17 +108,9 @@ impl Engine {
             router.route(publication, &mut effects, cache.as_deref_mut());
         }
         let blocked = effects.take_blocked();
-        let mut full = effects.first_full.take();
+        let full = effects.first_full.take();
         self.run_effects(effects);
-        if let (Some(wait), false) = (options.wait_if_full, blocked.is_empty()) {
-            full = full.or(self.wait_for_room(blocked, wait, options.interrupt.as_ref()));
-        }
-        match full {
-            Some(client_id) if options.fail_if_full => Err(PublishError::QueueFull {
-                client_id: client_id.to_string(),
-            }),
-            _ => Ok(()),
-        }
+        Ok(Started { blocked, full })
     }
 
     /// The hooks' `authorize_publish`; a refusal is reported and returned as an error.
@@ -135,55 +147,6 @@ impl Engine {
             .map_or(Deadline::NONE, |interval| {
                 Deadline::at(self.clock.now().saturating_add(interval))
             })
-    }
-
-    /// Offers each delivery that found its queue full again as room appears, for up to
-    /// `wait`; past it, the session's overflow policy applies. No lock is held while waiting.
-    /// Returns the first session whose queue was still full at the deadline.
-    fn wait_for_room(
-        &self,
-        blocked: Vec<(Arc<Session>, Delivery)>,
-        wait: Duration,
-        interrupt: Option<&Interrupt>,
-    ) -> Option<ValueArc<str>> {
-        // Waiting is real time; the broker clock only drives MQTT's time rules.
-        let deadline = Instant::now().checked_add(wait);
-        let mut still_full = None;
-        let mut asked = Instant::now();
-        let mut interrupted = false;
-        for (session, mut delivery) in blocked {
-            let mut pause = Duration::from_micros(1);
-            loop {
-                if let Some(Interrupt(check)) = interrupt
-                    && !interrupted
-                    && asked.elapsed() >= INTERRUPT_EVERY
-                {
-                    asked = Instant::now();
-                    interrupted = check();
-                }
-                let late = interrupted || deadline.is_some_and(|d| Instant::now() >= d);
-                let mut effects = self.effects();
-                effects.hand_back_full = !late;
-                let weight = delivery.publication.weight();
-                if late || session.has_room(weight) {
-                    settle(&session, session.enqueue(delivery, !late), &mut effects);
-                } else {
-                    effects.rare().blocked.push((session.clone(), delivery));
-                }
-                if still_full.is_none() {
-                    still_full = effects.first_full.take();
-                }
-                let retry = effects.rare.as_mut().and_then(|r| r.blocked.pop());
-                self.run_effects(effects);
-                match retry {
-                    Some((_, back)) => delivery = back,
-                    None => break,
-                }
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(1));
-            }
-        }
-        still_full
     }
 
     /// Publishes a message of the broker's own (`$SYS`, a will) without hooks or limits.
@@ -224,5 +187,28 @@ impl Engine {
             options = options.properties(properties);
         }
         self.publish_internal(Some(origin), topic, will.payload, &options);
+    }
+}
+
+/// What [`Engine::publish_start`] leaves to do.
+#[derive(Debug)]
+pub(crate) struct Started {
+    /// Deliveries that found their queue full, for a publisher that waits for room.
+    pub(crate) blocked: Vec<(Arc<Session>, Delivery)>,
+    /// The first session whose full queue dropped the message.
+    pub(crate) full: Option<ValueArc<str>>,
+}
+
+/// A publish's result: [`PublishError::QueueFull`] if a full queue dropped it and the
+/// options asked to hear of that.
+pub(crate) fn publish_result(
+    full: Option<ValueArc<str>>,
+    options: &PublishOptions,
+) -> Result<(), PublishError> {
+    match full {
+        Some(client_id) if options.fail_if_full => Err(PublishError::QueueFull {
+            client_id: client_id.to_string(),
+        }),
+        _ => Ok(()),
     }
 }

@@ -73,7 +73,13 @@ impl Session {
             // About to report nothing (and maybe park): the room must be seen as free.
             self.queue.release(&mut state.held);
         }
-        self.end_of_take(state, taken)
+        let result = self.end_of_take(state, taken);
+        let released = std::mem::take(&mut state.held.released);
+        drop(guard);
+        if released {
+            self.queue.wake_room_waiters();
+        }
+        result
     }
 
     /// Hands out queued deliveries after `taken` items, up to `req.max`.

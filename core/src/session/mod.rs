@@ -28,6 +28,7 @@ pub use notify::Notify;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::task::Waker;
 use std::time::Duration;
 
 use crate::sync::{Arc, AtomicU64, Mutex, MutexGuard, Ordering, ValueArc};
@@ -271,9 +272,13 @@ impl Session {
     /// Ends the attached connection, whichever generation it is, for `reason`; its will is
     /// to be published. `None` if no connection was attached.
     pub(crate) fn end_current(&self, reason: SessionError) -> Option<Ended> {
-        let mut state = self.lock();
-        let generation = state.generation;
-        self.end_locked(&mut state, generation, reason, true)
+        let ended = {
+            let mut state = self.lock();
+            let generation = state.generation;
+            self.end_locked(&mut state, generation, reason, true)
+        };
+        self.queue.wake_room_waiters();
+        ended
     }
 
     /// Ends connection `generation` when it leaves (the handle disconnected or was
@@ -286,15 +291,19 @@ impl Session {
         publish_will: bool,
         now: Duration,
     ) -> Option<(Ended, Duration)> {
-        let mut state = self.lock();
-        let mut ended = self.end_locked(
-            &mut state,
-            generation,
-            SessionError::TakenOver,
-            publish_will,
-        )?;
-        let expiry = state.expiry;
-        state.expires_at = (expiry != NEVER_EXPIRE).then(|| now.saturating_add(expiry));
+        let (mut ended, expiry) = {
+            let mut state = self.lock();
+            let ended = self.end_locked(
+                &mut state,
+                generation,
+                SessionError::TakenOver,
+                publish_will,
+            )?;
+            let expiry = state.expiry;
+            state.expires_at = (expiry != NEVER_EXPIRE).then(|| now.saturating_add(expiry));
+            (ended, expiry)
+        };
+        self.queue.wake_room_waiters();
         if let Some(will) = &mut ended.will {
             will.delay = will.delay.min(expiry);
         }
@@ -344,6 +353,13 @@ impl Session {
     /// Whether the queue has room for `weight` more bytes (a hint).
     pub(crate) fn has_room(&self, weight: usize) -> bool {
         self.queue.has_room(weight)
+    }
+
+    /// A publisher waits for room in this session's queue: `waker` is woken once room is
+    /// released (or the connection ends). Look with [`Session::has_room`] after it, and wait
+    /// only if there is still none (see "Waiting for room" in `queue.rs`).
+    pub(crate) fn wait_for_room(&self, waker: &Waker) {
+        self.queue.wait_for_room(waker);
     }
 
     /// Whether a connection is attached and the queue has room for `weight` more bytes

@@ -16,10 +16,22 @@
 //! sleep) or the park does (the publisher sees `WAITING` and wakes it). A consumer woken
 //! while a push is still in flight sees a count above zero with nothing to pop, and looks
 //! again instead of sleeping. No delivery waits without a wake-up, and no fence is needed.
+//!
+//! # Waiting for room
+//!
+//! A publisher that waits for room in a full queue ([`Queue::wait_for_room`]) pushes its
+//! task's waker onto `room_waiters`, raises `room_wanted`, then looks at the word again. A
+//! consumer that released room (its `fetch_sub` of the word) then reads `room_wanted` and,
+//! if it is up, lowers it and wakes every waiter ([`Queue::wake_room_waiters`]). All four
+//! are SeqCst, so in their single total order either the consumer's read comes after the
+//! publisher's raise (it sees the flag, and the waker pushed before it) or before it (then
+//! the consumer's release came before the publisher's second look, which sees the room).
+//! A waiter is never left asleep beside free room. (Loom model: `room_wait`.)
 
 use std::collections::VecDeque;
+use std::task::Waker;
 
-use crate::sync::{AtomicU64, AtomicUsize, Ordering, channel, yield_now};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, channel, yield_now};
 use crate::types::config::OverflowPolicy;
 use crate::types::hooks::DropReason;
 use crate::types::message::Delivery;
@@ -69,6 +81,8 @@ fn bytes(word: u64) -> usize {
 pub(crate) struct Held {
     units: u64,
     items: usize,
+    /// Room was released since the consumer last looked for waiting publishers.
+    pub(crate) released: bool,
 }
 
 /// How many times a drop-oldest publisher yields for a consumer mid-release before it gives
@@ -109,6 +123,10 @@ pub(crate) struct Queue {
     policy: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_offline: AtomicU64,
+    /// Wakers of publishers waiting for room (see "Waiting for room" above).
+    room_waiters: Mutex<Vec<Waker>>,
+    /// `room_waiters` may be non-empty. SeqCst, with the word (see the module docs).
+    room_wanted: AtomicBool,
 }
 
 fn policy_code(policy: OverflowPolicy) -> u64 {
@@ -131,6 +149,8 @@ impl Queue {
             policy: AtomicU64::new(0),
             dropped_queue_full: AtomicU64::new(0),
             dropped_offline: AtomicU64::new(0),
+            room_waiters: Mutex::new(Vec::new()),
+            room_wanted: AtomicBool::new(false),
         }
     }
 
@@ -296,8 +316,36 @@ impl Queue {
     pub(crate) fn release(&self, held: &mut Held) {
         if held.units != 0 {
             self.word.fetch_sub(held.units, Ordering::SeqCst);
+            held.released = true;
         }
-        *held = Held::default();
+        held.units = 0;
+        held.items = 0;
+    }
+
+    /// A publisher waits for room: `waker` is woken after the next release of room. Call
+    /// [`Queue::has_room`] after it and wait only if there is still none.
+    pub(crate) fn wait_for_room(&self, waker: &Waker) {
+        {
+            let mut waiters = self.room_waiters.lock();
+            if !waiters.iter().any(|w| w.will_wake(waker)) {
+                waiters.push(waker.clone());
+            }
+        }
+        self.room_wanted.store(true, Ordering::SeqCst);
+    }
+
+    /// After room was released: wakes the publishers waiting for it, if any. Call it with no
+    /// lock held. One SeqCst load when nobody waits.
+    pub(crate) fn wake_room_waiters(&self) {
+        if !self.room_wanted.load(Ordering::SeqCst)
+            || !self.room_wanted.swap(false, Ordering::SeqCst)
+        {
+            return;
+        }
+        let waiters = std::mem::take(&mut *self.room_waiters.lock());
+        for waker in waiters {
+            waker.wake();
+        }
     }
 
     /// Takes the oldest delivery and releases its room.

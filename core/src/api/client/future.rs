@@ -1,15 +1,24 @@
-//! Async receiving with no runtime: [`Client::poll_recv`], [`Client::recv_async`] (a
-//! [`Recv`] future) and [`Client::stream`] (a [`MessageStream`], a `futures_core::Stream`
-//! with the `futures-core` feature). Any executor drives them: the session wakes the task
-//! through the client's doorbell (`doorbell.rs`) exactly as it wakes a blocked receive.
+//! Async receiving and publishing with no runtime: [`Client::poll_recv`],
+//! [`Client::recv_async`] (a [`Recv`] future), [`Client::stream`] (a [`MessageStream`], a
+//! `futures_core::Stream` with the `futures-core` feature), and [`Client::publish_async`]
+//! (a [`Publish`] future, which waits for room without blocking a thread). Any executor
+//! drives them: the session wakes a receiving task through the client's doorbell
+//! (`doorbell.rs`) exactly as it wakes a blocked receive, and a publishing task through
+//! the full queue's room waiters (`session/queue.rs`).
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
 
 use super::Client;
 use crate::api::message::Message;
-use crate::types::error::{SessionError, TryRecvError};
+use crate::engine::{Connection, RoomWait, publish_result};
+use crate::sync::ValueArc;
+use crate::types::error::{PublishError, SessionError, TryRecvError};
+use crate::types::publish_options::PublishOptions;
+use crate::types::topic::{TopicError, TopicName};
 
 impl Client {
     /// Polls for the next message: `Ready` with one, or with the reason the handle became
@@ -68,6 +77,52 @@ impl Client {
         Recv { client: self }
     }
 
+    /// Publishes as [`Client::publish_with`] does, but where that would block the thread
+    /// waiting for room in a full subscriber queue ([`PublishOptions::wait_if_full`]), this
+    /// future is pending instead, and its task is woken when the subscriber releases room
+    /// or the wait's deadline passes. Without `wait_if_full` it completes at its first poll.
+    /// Nothing happens until it is polled. Dropped while it waits, it places what is left
+    /// under each subscriber's overflow policy at once, as a passed deadline does.
+    /// ([`PublishOptions::interrupt`] is for blocking waits and is not asked here.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::Future;
+    /// use std::pin::pin;
+    /// use std::task::{Context, Waker};
+    /// use std::time::Duration;
+    /// use mqlite::{Broker, Config, ConnectOptions, PublishOptions, QoS};
+    /// let broker = Broker::new(Config::default());
+    /// let slow = broker.connect(ConnectOptions::new("slow").max_queued_messages(1))?;
+    /// slow.subscribe("t", QoS::AtLeastOnce)?;
+    /// let publisher = broker.connect(ConnectOptions::new("pub"))?;
+    /// let wait = PublishOptions::new(QoS::AtLeastOnce).wait_if_full(Some(Duration::from_secs(5)));
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert!(pin!(publisher.publish_async("t", "1", &wait)).poll(&mut cx).is_ready());
+    /// let mut second = pin!(publisher.publish_async("t", "2", &wait));
+    /// assert!(second.as_mut().poll(&mut cx).is_pending(), "the queue holds one");
+    /// slow.recv_timeout(Duration::from_secs(1))?.ack(); // room again
+    /// assert!(second.poll(&mut cx).is_ready());
+    /// assert_eq!(slow.recv_timeout(Duration::from_secs(1))?.payload().as_ref(), b"2");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn publish_async(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        options: &PublishOptions,
+    ) -> Publish<'_> {
+        Publish {
+            conn: &self.conn,
+            options: options.clone(),
+            state: PublishState::Start {
+                topic: TopicName::new(topic),
+                payload: payload.into(),
+            },
+        }
+    }
+
     /// The messages of this client as a stream; it ends when the handle becomes unusable.
     /// With the `futures-core` feature it is a `futures_core::Stream`; without, call
     /// [`MessageStream::next`].
@@ -115,5 +170,78 @@ impl futures_core::Stream for MessageStream<'_> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
         self.get_mut().poll_next_message(cx)
+    }
+}
+
+/// The future of [`Client::publish_async`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct Publish<'a> {
+    conn: &'a Connection,
+    options: PublishOptions,
+    state: PublishState<'a>,
+}
+
+#[derive(Debug)]
+enum PublishState<'a> {
+    /// Not polled yet.
+    Start {
+        topic: Result<TopicName, TopicError>,
+        payload: Bytes,
+    },
+    /// Routed; some subscribers' queues were full and it waits for room in them.
+    Waiting {
+        room: RoomWait<'a>,
+        /// The first session whose full queue dropped the message at routing.
+        full: Option<ValueArc<str>>,
+        /// The waker the alarm holds for the deadline, if it was given one.
+        alarm: Option<Waker>,
+    },
+    /// Complete.
+    Done,
+}
+
+impl Future for Publish<'_> {
+    type Output = Result<(), PublishError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            match std::mem::replace(&mut this.state, PublishState::Done) {
+                PublishState::Start { topic, payload } => {
+                    let started = this.conn.publish_start(topic?, payload, &this.options)?;
+                    match this.options.wait_if_full {
+                        Some(wait) if !started.blocked.is_empty() => {
+                            let room = RoomWait::new(this.conn.engine(), started.blocked, wait);
+                            this.state = PublishState::Waiting {
+                                room,
+                                full: started.full,
+                                alarm: None,
+                            };
+                        }
+                        _ => return Poll::Ready(publish_result(started.full, &this.options)),
+                    }
+                }
+                PublishState::Waiting {
+                    mut room,
+                    full,
+                    mut alarm,
+                } => {
+                    if let Poll::Ready(still) = room.poll(cx, false) {
+                        return Poll::Ready(publish_result(full.or(still), &this.options));
+                    }
+                    // The deadline must end the wait even if no room is ever released.
+                    if let Some(deadline) = room.deadline()
+                        && !alarm.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
+                    {
+                        this.conn.engine().wake_at(deadline, cx.waker());
+                        alarm = Some(cx.waker().clone());
+                    }
+                    this.state = PublishState::Waiting { room, full, alarm };
+                    return Poll::Pending;
+                }
+                PublishState::Done => return Poll::Ready(Ok(())),
+            }
+        }
     }
 }

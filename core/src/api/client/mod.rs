@@ -6,7 +6,7 @@ mod doorbell;
 mod future;
 mod receive;
 
-pub use future::{MessageStream, Recv};
+pub use future::{MessageStream, Publish, Recv};
 
 use std::fmt;
 use std::time::Duration;
