@@ -63,9 +63,8 @@ impl<'a> RoomWait<'a> {
             match self.engine.offer_again(&session, delivery, late) {
                 Ok(full) => self.still_full = self.still_full.take().or(full),
                 Err(delivery) => {
-                    session.wait_for_room(cx.waker());
-                    // Registered first, then looked again: room released in between is seen.
-                    let room = session.has_room(delivery.publication.weight());
+                    // Registers and looks again in one step: room released meanwhile is seen.
+                    let room = session.wait_for_room(cx.waker(), delivery.publication.weight());
                     self.blocked.push_front((session, delivery));
                     if !room {
                         return Poll::Pending;

@@ -74,9 +74,9 @@ impl Session {
             self.queue.release(&mut state.held);
         }
         let result = self.end_of_take(state, taken);
-        let released = std::mem::take(&mut state.held.released);
+        let room_wanted = std::mem::take(&mut state.held.room_wanted);
         drop(guard);
-        if released {
+        if room_wanted {
             self.queue.wake_room_waiters();
         }
         result

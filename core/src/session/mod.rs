@@ -355,11 +355,11 @@ impl Session {
         self.queue.has_room(weight)
     }
 
-    /// A publisher waits for room in this session's queue: `waker` is woken once room is
-    /// released (or the connection ends). Look with [`Session::has_room`] after it, and wait
-    /// only if there is still none (see "Waiting for room" in `queue.rs`).
-    pub(crate) fn wait_for_room(&self, waker: &Waker) {
-        self.queue.wait_for_room(waker);
+    /// A publisher waits for room for `weight` bytes in this session's queue: `waker` is
+    /// woken once room is released (or the connection ends). Returns `true` if there is
+    /// room already: offer again instead of waiting (see "Waiting for room" in `queue.rs`).
+    pub(crate) fn wait_for_room(&self, waker: &Waker, weight: usize) -> bool {
+        self.queue.wait_for_room(waker, weight)
     }
 
     /// Whether a connection is attached and the queue has room for `weight` more bytes

@@ -20,18 +20,19 @@
 //! # Waiting for room
 //!
 //! A publisher that waits for room in a full queue ([`Queue::wait_for_room`]) pushes its
-//! task's waker onto `room_waiters`, raises `room_wanted`, then looks at the word again. A
-//! consumer that released room (its `fetch_sub` of the word) then reads `room_wanted` and,
-//! if it is up, lowers it and wakes every waiter ([`Queue::wake_room_waiters`]). All four
-//! are SeqCst, so in their single total order either the consumer's read comes after the
-//! publisher's raise (it sees the flag, and the waker pushed before it) or before it (then
-//! the consumer's release came before the publisher's second look, which sees the room).
-//! A waiter is never left asleep beside free room. (Loom model: `room_wait`.)
+//! task's waker onto `room_waiters`, then raises `ROOM_WANTED` in the same word with one
+//! RMW, which also returns the word: if that shows room, it does not wait. A consumer's
+//! release of room is an RMW of the word too, which returns whether `ROOM_WANTED` was up;
+//! if it was, the consumer (after its locks are released) clears it and wakes every waiter
+//! ([`Queue::wake_room_waiters`]; only the one that clears it wakes). Either the raise comes
+//! first (the release sees it, and the waker pushed before it) or the release does (the
+//! raise returns the freed room). A waiter is never left asleep beside free room, and a
+//! consumer pays nothing for it but a bit test. (Loom model: `room_wait`.)
 
 use std::collections::VecDeque;
 use std::task::Waker;
 
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, channel, yield_now};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering, channel, yield_now};
 use crate::types::config::OverflowPolicy;
 use crate::types::hooks::DropReason;
 use crate::types::message::Delivery;
@@ -52,17 +53,19 @@ impl<T> std::ops::Deref for Padded<T> {
     }
 }
 
-/// Bits of the packed word: `WAITING | count << COUNT_SHIFT | bytes`.
+/// Bits of the packed word: `WAITING | ROOM_WANTED | count << COUNT_SHIFT | bytes`.
 const BYTES_BITS: u32 = 38;
 const BYTES_MASK: u64 = (1 << BYTES_BITS) - 1;
 const COUNT_SHIFT: u32 = BYTES_BITS;
 const COUNT_UNIT: u64 = 1 << COUNT_SHIFT;
-const COUNT_MASK: u64 = ((1 << 25) - 1) << COUNT_SHIFT;
+const COUNT_MASK: u64 = ((1 << 24) - 1) << COUNT_SHIFT;
+/// A publisher waits for room (see "Waiting for room").
+const ROOM_WANTED: u64 = 1 << 62;
 const WAITING: u64 = 1 << 63;
 
 /// The largest count bound: half the count field, so reservations that overshoot together
-/// before undoing can never carry into the `WAITING` bit.
-pub(crate) const MAX_QUEUED_MESSAGES: usize = 1 << 23;
+/// before undoing can never carry into the flag bits.
+pub(crate) const MAX_QUEUED_MESSAGES: usize = 1 << 22;
 /// The largest byte bound (64 GiB), likewise half the byte field.
 pub(crate) const MAX_QUEUED_BYTES: usize = 1 << (BYTES_BITS - 2);
 
@@ -81,8 +84,9 @@ fn bytes(word: u64) -> usize {
 pub(crate) struct Held {
     units: u64,
     items: usize,
-    /// Room was released since the consumer last looked for waiting publishers.
-    pub(crate) released: bool,
+    /// A release found `ROOM_WANTED` up: wake the waiting publishers once the locks are
+    /// released ([`Queue::wake_room_waiters`]).
+    pub(crate) room_wanted: bool,
 }
 
 /// How many times a drop-oldest publisher yields for a consumer mid-release before it gives
@@ -125,8 +129,6 @@ pub(crate) struct Queue {
     pub(crate) dropped_offline: AtomicU64,
     /// Wakers of publishers waiting for room (see "Waiting for room" above).
     room_waiters: Mutex<Vec<Waker>>,
-    /// `room_waiters` may be non-empty. SeqCst, with the word (see the module docs).
-    room_wanted: AtomicBool,
 }
 
 fn policy_code(policy: OverflowPolicy) -> u64 {
@@ -150,7 +152,6 @@ impl Queue {
             dropped_queue_full: AtomicU64::new(0),
             dropped_offline: AtomicU64::new(0),
             room_waiters: Mutex::new(Vec::new()),
-            room_wanted: AtomicBool::new(false),
         }
     }
 
@@ -312,34 +313,37 @@ impl Queue {
         moved
     }
 
-    /// Releases the room of every delivery in `held`.
+    /// Releases the room of every delivery in `held`; notes in `held` whether a publisher
+    /// waits for room.
     pub(crate) fn release(&self, held: &mut Held) {
         if held.units != 0 {
-            self.word.fetch_sub(held.units, Ordering::SeqCst);
-            held.released = true;
+            let old = self.word.fetch_sub(held.units, Ordering::SeqCst);
+            held.room_wanted |= old & ROOM_WANTED != 0;
         }
         held.units = 0;
         held.items = 0;
     }
 
-    /// A publisher waits for room: `waker` is woken after the next release of room. Call
-    /// [`Queue::has_room`] after it and wait only if there is still none.
-    pub(crate) fn wait_for_room(&self, waker: &Waker) {
+    /// A publisher waits for room for `weight` bytes: `waker` is woken after the next
+    /// release of room (or by [`Queue::wake_room_waiters`]). Returns `true` if there is room
+    /// already, in which case the publisher offers again instead of waiting.
+    pub(crate) fn wait_for_room(&self, waker: &Waker, weight: usize) -> bool {
         {
             let mut waiters = self.room_waiters.lock();
             if !waiters.iter().any(|w| w.will_wake(waker)) {
                 waiters.push(waker.clone());
             }
         }
-        self.room_wanted.store(true, Ordering::SeqCst);
+        // The same RMW raises the flag and reads the word: totally ordered with releases.
+        let word = self.word.fetch_or(ROOM_WANTED, Ordering::SeqCst);
+        count(word) < self.max_len.load(Ordering::Relaxed)
+            && bytes(word) + weight <= self.max_bytes.load(Ordering::Relaxed)
     }
 
-    /// After room was released: wakes the publishers waiting for it, if any. Call it with no
-    /// lock held. One SeqCst load when nobody waits.
+    /// Wakes the publishers waiting for room, if any: call it with no lock held, after a
+    /// release that found `ROOM_WANTED` up, or when the session ends.
     pub(crate) fn wake_room_waiters(&self) {
-        if !self.room_wanted.load(Ordering::SeqCst)
-            || !self.room_wanted.swap(false, Ordering::SeqCst)
-        {
+        if self.word.fetch_and(!ROOM_WANTED, Ordering::SeqCst) & ROOM_WANTED == 0 {
             return;
         }
         let waiters = std::mem::take(&mut *self.room_waiters.lock());
