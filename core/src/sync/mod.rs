@@ -15,11 +15,11 @@
 //! 2. `Retained::map` (the retained store)
 //! 3. `Session::inner` (one session's in-flight window and state; at most one at a time)
 //! 4. `Session::wake_slot` (the attached consumer's waker)
-//! 4. `Queue::room_waiters` (publishers waiting for room; never held with `wake_slot`)
 //! 5. `Connection::route_cache` (a publisher's memo of its last route; only ever `try_lock`ed)
 //!
 //! Taken alone, never with another lock held: an in-process client's task slot
-//! (`api/client/doorbell.rs`, the waker of an async receive).
+//! (`api/client/doorbell.rs`, the waker of an async receive) and a queue's `room_waiters`
+//! (publishers waiting for room, `session/queue.rs`).
 //!
 //! No lock is held while blocking on a channel, calling an embedder hook ([`crate::Hooks`]) or
 //! waking a consumer ([`crate::wire::Notify`]); those are collected and run after the locks are released.
@@ -28,7 +28,7 @@
 #[cfg(not(loom))]
 mod imp {
     pub(crate) use std::sync::Arc;
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     pub(crate) use parking_lot::MutexGuard;
 
@@ -76,7 +76,7 @@ mod imp {
 mod imp {
     pub(crate) use loom::sync::Arc;
     pub(crate) use loom::sync::MutexGuard;
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     /// Channels: our own, on loom's primitives, with crossbeam's names.
     pub(crate) mod channel {
