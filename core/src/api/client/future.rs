@@ -45,6 +45,8 @@ impl Client {
                 });
             }
             if self.conn.park() {
+                // A push is in flight (reserved, not yet in the channel): let it land.
+                crate::sync::yield_now();
                 continue;
             }
             return Poll::Pending;
