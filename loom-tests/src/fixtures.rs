@@ -1,5 +1,5 @@
 //! Fixtures shared by the models and the stress tests: brokers on a manual clock, clients,
-//! draining helpers and a counting waker.
+//! draining helpers and a counting [`Notify`] for transport-style clients.
 //!
 //! Everything here only calls `mqlite`'s public API. Under `cfg(loom)` these must be called
 //! inside a loom model, as core's locks and atomics are then loom's.
@@ -7,9 +7,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use mqlite::wire::{Notify, Outbound, WireClient};
 use mqlite::{
-    Broker, Client, Config, ConnectOptions, ManualClock, Message, NEVER_EXPIRE, Outbound, QoS,
-    TryRecvError, Wake, Will,
+    Broker, Client, Config, ConnectOptions, ManualClock, Message, NEVER_EXPIRE, QoS, TryRecvError,
+    Will,
 };
 
 #[cfg(loom)]
@@ -39,6 +40,23 @@ pub fn broker(config: Config) -> Broker {
 /// If the broker refuses the connection.
 pub fn connect(broker: &Broker, options: ConnectOptions) -> Client {
     match broker.connect(options) {
+        Ok(client) => client,
+        Err(e) => panic!("connect refused: {e}"),
+    }
+}
+
+/// Connects a transport's client (`Broker::connect_wire`) with `options`, notified through
+/// `notify`.
+///
+/// # Panics
+///
+/// If the broker refuses the connection.
+pub fn connect_wire(
+    broker: &Broker,
+    options: ConnectOptions,
+    notify: Arc<dyn Notify>,
+) -> WireClient {
+    match broker.connect_wire(options, notify) {
         Ok(client) => client,
         Err(e) => panic!("connect refused: {e}"),
     }
@@ -94,14 +112,14 @@ pub fn drain(client: &Client) -> Vec<Got> {
     }
 }
 
-/// Takes every PUBLISH a network-style `client` has to send now, acknowledging each as a
+/// Takes every PUBLISH a transport's `client` has to send now, acknowledging each as a
 /// network receiver would (PUBACK for QoS 1; PUBREC then PUBCOMP for QoS 2; PUBCOMP for a
 /// resent PUBREL).
 ///
 /// # Panics
 ///
 /// If the handle is no longer usable.
-pub fn poll_all(client: &Client) -> Vec<Got> {
+pub fn poll_all(client: &WireClient) -> Vec<Got> {
     let mut got = Vec::new();
     loop {
         match client.poll_outbound() {
@@ -120,7 +138,7 @@ pub fn poll_all(client: &Client) -> Vec<Got> {
 }
 
 /// Acknowledges `message` on the wire, as a network receiver would.
-pub fn acknowledge(client: &Client, message: &Message) {
+pub fn acknowledge(client: &WireClient, message: &Message) {
     let Some(packet_id) = message.packet_id() else {
         return;
     };
@@ -133,14 +151,14 @@ pub fn acknowledge(client: &Client, message: &Message) {
     };
 }
 
-/// A [`Wake`] that counts its calls, for network-style consumers (`ConnectOptions::waker`).
-/// Its counter is a loom atomic under `cfg(loom)`.
-pub struct CountingWaker {
+/// A [`Notify`] that counts its calls, for transport-style consumers
+/// (`Broker::connect_wire`). Its counter is a loom atomic under `cfg(loom)`.
+pub struct CountingNotify {
     wakes: AtomicUsize,
 }
 
-impl CountingWaker {
-    /// A waker that was never called.
+impl CountingNotify {
+    /// A notify that was never called.
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
             wakes: AtomicUsize::new(0),
@@ -153,16 +171,16 @@ impl CountingWaker {
     }
 }
 
-impl fmt::Debug for CountingWaker {
+impl fmt::Debug for CountingNotify {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CountingWaker")
+        f.debug_struct("CountingNotify")
             .field("wakes", &self.wakes())
             .finish()
     }
 }
 
-impl Wake for CountingWaker {
-    fn wake(&self) {
+impl Notify for CountingNotify {
+    fn notify(&self) {
         self.wakes.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -172,7 +190,11 @@ pub fn takeover_device() -> ConnectOptions {
     ConnectOptions::new("device")
         .clean_start(false)
         .session_expiry(NEVER_EXPIRE)
-        .will(Will::new("will", "gone").qos(QoS::AtLeastOnce))
+        .will(
+            Will::new("will", "gone")
+                .expect("a valid will topic")
+                .qos(QoS::AtLeastOnce),
+        )
 }
 
 /// The takeover scenario before the race (model 4 and its stress test).

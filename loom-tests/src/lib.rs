@@ -15,7 +15,7 @@
 //!
 //! | module | what lives there |
 //! | --- | --- |
-//! | [`fixtures`] | brokers with a manual clock, draining helpers, a counting [`mqlite::Wake`] |
+//! | [`fixtures`] | brokers with a manual clock, draining helpers, a counting [`mqlite::wire::Notify`] |
 //! | `model` (loom only) | `model::check`: runs a model with its preemption bound and reports its cost |
 #![forbid(unsafe_code)]
 

@@ -8,11 +8,11 @@
 //! Threads: 2 (the subscriber subscribes, then raises `subscribed`; the publisher publishes
 //! `m1` then `m2`, noting for each whether `subscribed` was already up when it started, and
 //! raises `published` after `m1` returned, which the subscriber reads before subscribing).
-//! Preemption bound: 6 (`BOUND`): 154 interleavings, every one there is (none more at
+//! Preemption bound: 6 (`BOUND`): 176 interleavings, every one there is (none more at
 //! higher bounds); about 10 ms in a release build.
 //!
 //! Mutation that fails it: store every publish in the retained store, retained or not
-//! (`if true` for `if publication.retain` in `BrokerShared::publish`): a subscriber whose
+//! (`if true` for `if publication.retain` in `Engine::publish`): a subscriber whose
 //! subscribe began after `m1` returned gets `m1`. Tried: loom fails with "m1 returned before
 //! subscribe() began, yet delivered" (see `README.md`). A route cache invalidated after
 //! subscribe's write lock is released would fail the other half (a publish that starts

@@ -13,7 +13,7 @@
 //!
 //! Mutation that fails it: enqueue after the router lock is released (in `router::offer`,
 //! push `(session, delivery)` into `effects.blocked` instead of calling `enqueue`, and in
-//! `BrokerShared::publish` enqueue those after the read guard is dropped, as a "shorter
+//! `Engine::publish` enqueue those after the read guard is dropped, as a "shorter
 //! critical section" would). Loom finds: the publish matches `t` under the read lock, the
 //! unsubscribe takes the write lock, returns and drains, then the publish enqueues into the
 //! unsubscribed session. Tried: loom fails with `["m2"] enqueued after unsubscribe()

@@ -5,13 +5,13 @@
 //! - In process: `Message::ack` races `disconnect()` followed by a resume. An ack that
 //!   returned before the resume began must stop the redelivery; otherwise the message comes
 //!   at most once more, and once that copy is acknowledged a second resume gets nothing.
-//! - On the wire: `puback` on the old connection races a takeover by a new one. The message
+//! - On the wire: `WireClient::puback` on the old connection races a takeover by a new one. The message
 //!   is redelivered to the new connection exactly when the PUBACK was refused
 //!   (`TakenOver`); when it was accepted (`Ok(true)`) it is not.
 //!
 //! Threads: 2 in each model (the acknowledging thread; the thread that ends the connection
-//! and resumes). Preemption bound: 8 (`BOUND`): 241 and 276 interleavings, every one there
-//! is; about 15 ms each in a release build.
+//! and resumes). Preemption bound: 8 (`BOUND`): 221 and 272 interleavings, every one there
+//! is; about 30 to 50 ms each in a release build.
 //!
 //! Mutation that fails it: make `Session::with_window` refuse acknowledgements once the
 //! connection has ended (`if state.generation != generation || state.ended.is_some()`).
@@ -24,8 +24,11 @@
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
-use mqlite::{ConnectOptions, NEVER_EXPIRE, Outbound, QoS, SessionError};
-use mqlite_loom::fixtures::{CountingWaker, Got, broker, config, connect, drain, poll_all};
+use mqlite::wire::Outbound;
+use mqlite::{ConnectOptions, NEVER_EXPIRE, QoS, SessionError};
+use mqlite_loom::fixtures::{
+    CountingNotify, Got, broker, config, connect, connect_wire, drain, poll_all,
+};
 use mqlite_loom::model;
 
 const BOUND: usize = 8;
@@ -89,7 +92,7 @@ fn in_process_ack_racing_disconnect_and_resume() {
 fn wire_puback_racing_takeover() {
     model::check("qos1_ack_disconnect/wire", BOUND, || {
         let broker = broker(config());
-        let old = connect(&broker, persistent().waker(CountingWaker::new()));
+        let old = connect_wire(&broker, persistent(), CountingNotify::new());
         old.subscribe("t", QoS::AtLeastOnce).unwrap();
         let publisher = connect(&broker, ConnectOptions::new("publisher"));
         publisher
@@ -101,7 +104,7 @@ fn wire_puback_racing_takeover() {
         let packet_id = message.packet_id().unwrap();
 
         let acking = thread::spawn(move || old.puback(packet_id));
-        let new = connect(&broker, persistent().waker(CountingWaker::new()));
+        let new = connect_wire(&broker, persistent(), CountingNotify::new());
         let got = poll_all(&new);
         let acked = acking.join().unwrap();
 

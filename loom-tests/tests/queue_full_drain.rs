@@ -10,8 +10,8 @@
 //!
 //! Threads: 2 (the publisher publishes `m1`, `m2`, `m3` at QoS 1, checking the bound after
 //! each; main takes and acknowledges with `try_recv` three times). Preemption bound: 6
-//! (`BOUND`). `drop_newest`: 25,044 interleavings, about 1.6 to 3.2 s in a release build;
-//! `drop_oldest`: 80,390 in about 6.9 s.
+//! (`BOUND`). `drop_newest`: 40,873 interleavings, about 3.2 s in a release build;
+//! `drop_oldest`: 135,458 in about 11 s.
 //!
 //! Mutation that fails it: reserve with a load and a store instead of one `fetch_add` in
 //! `Queue::reserve` (`let old = word.load(); word.store(old + unit)`). Loom finds: the

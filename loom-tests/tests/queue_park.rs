@@ -9,16 +9,16 @@
 //! `dropped_queue_full`, and afterwards the bound admits exactly one delivery again, so no
 //! reservation leaked or was released twice, also when two reservations overshot together).
 //!
-//! Threads: main is a network-style consumer that polls with `poll_outbound`,
-//! acknowledges, and calls `park` before it would sleep (looking again, after a yield,
-//! while `park` reports a push in flight).
+//! Threads: main is a transport-style consumer (a `WireClient`) that polls with
+//! `poll_outbound`, acknowledges, and calls `arm_notify` before it would sleep (looking
+//! again, after a yield, while `arm_notify` reports a push in flight, answering `false`).
 //! - `one_publisher_…`: 2 threads (one publisher: `m1`, `m2` at QoS 1); preemption bound
 //!   `BOUND_ONE` = 10, which explores every interleaving (none more past 10).
 //! - `two_publishers_…`: 3 threads (two publishers, one QoS 1 message each); preemption
 //!   bound `BOUND_TWO` = 6.
 //!
-//! Cost (release build): `one_publisher_…` 347 interleavings, about 20 ms;
-//! `two_publishers_…` (bound 6) 36,423 interleavings, about 3 s.
+//! Cost (release build): `one_publisher_…` 726 interleavings, about 100 ms;
+//! `two_publishers_…` (bound 6) 64,763 interleavings, about 7 s.
 //!
 //! Mutation that fails it: make `Queue::park` set `WAITING` unconditionally
 //! (`self.word.fetch_or(WAITING, SeqCst); false`). Loom finds: consumer polls (empty) →
@@ -29,19 +29,23 @@
 #![allow(clippy::unwrap_used)]
 
 use loom::thread;
-use mqlite::{Client, ConnectOptions, QoS};
-use mqlite_loom::fixtures::{CountingWaker, Got, broker, config, connect, payloads, poll_all};
+use mqlite::wire::WireClient;
+use mqlite::{ConnectOptions, QoS};
+use mqlite_loom::fixtures::{
+    CountingNotify, Got, broker, config, connect, connect_wire, payloads, poll_all,
+};
 use mqlite_loom::model;
 
 const BOUND_ONE: usize = 10;
 const BOUND_TWO: usize = 6;
 
-/// Drains, then parks; looks again (yielding) while `park` reports a delivery in flight.
-fn consume_until_parked(consumer: &Client) -> Vec<Got> {
+/// Drains, then parks; looks again (yielding) while `arm_notify` reports a delivery in
+/// flight (`false`: poll again).
+fn consume_until_parked(consumer: &WireClient) -> Vec<Got> {
     let mut got = Vec::new();
     for _ in 0..16 {
         got.extend(poll_all(consumer));
-        if !consumer.park() {
+        if consumer.arm_notify() {
             return got;
         }
         thread::yield_now();
@@ -60,11 +64,8 @@ fn publishers_racing_a_parking_consumer(
         limits.max_queued_messages = 1;
         limits
     });
-    let waker = CountingWaker::new();
-    let consumer = connect(
-        &broker,
-        ConnectOptions::new("consumer").waker(waker.clone()),
-    );
+    let notify = CountingNotify::new();
+    let consumer = connect_wire(&broker, ConnectOptions::new("consumer"), notify.clone());
     consumer.subscribe("t", QoS::AtLeastOnce).unwrap();
     let clients: Vec<_> = (0..publishers.len())
         .map(|i| connect(&broker, ConnectOptions::new(format!("publisher{i}"))))
@@ -75,7 +76,7 @@ fn publishers_racing_a_parking_consumer(
         .publish("t", "m0", QoS::AtLeastOnce, false)
         .unwrap();
     assert_eq!(payloads(&poll_all(&consumer)), ["m0"]);
-    assert_eq!(waker.wakes(), 1);
+    assert_eq!(notify.wakes(), 1);
 
     let publishing: Vec<_> = clients
         .into_iter()
@@ -92,8 +93,8 @@ fn publishers_racing_a_parking_consumer(
     let got = consume_until_parked(&consumer);
     let clients: Vec<_> = publishing.into_iter().map(|p| p.join().unwrap()).collect();
 
-    // The consumer is asleep now; what is left must have rung its waker.
-    let wakes = waker.wakes() - 1;
+    // The consumer is asleep now; what is left must have notified it.
+    let wakes = notify.wakes() - 1;
     let rest = poll_all(&consumer);
     assert!(
         rest.is_empty() || wakes == 1,

@@ -10,8 +10,8 @@
 //! (the router lock orders the two operations whole); under 1 ms in a release build.
 //!
 //! Mutation that fails it: read the retained store before the router write lock (in
-//! `BrokerShared::subscribe`, collect `self.retained.lock().matching(..)` before
-//! `self.state.write()` and queue that snapshot after inserting into the index). Loom
+//! `Engine::subscribe`, collect `self.retained_matching(..)` before
+//! `self.router.write()` and queue that snapshot after inserting into the index). Loom
 //! finds: the subscriber snapshots `v1`, the publisher stores `v2` and routes it to nobody,
 //! the subscriber subscribes and queues `v1`: it never sees `v2`. Tried: loom fails with
 //! "latest retained value v2 never seen" (see `README.md`).

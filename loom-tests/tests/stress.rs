@@ -13,13 +13,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use mqlite::wire::{Accepted, Outbound, WireClient};
 use mqlite::{
-    Broker, Bytes, Client, ConnectOptions, NEVER_EXPIRE, Outbound, OverflowPolicy, PublishError,
-    PublishOptions, QoS, Received, SessionError, SharedStrategy, TopicName,
+    Broker, Bytes, ConnectOptions, NEVER_EXPIRE, OverflowPolicy, PublishError, PublishOptions, QoS,
+    SessionError, SharedStrategy, TopicName,
 };
 use mqlite_loom::fixtures::{
-    CountingWaker, Got, TakeoverScene, broker, config, connect, drain, payloads, poll_all,
-    takeover_device, takeover_scene,
+    CountingNotify, Got, TakeoverScene, broker, config, connect, connect_wire, drain, payloads,
+    poll_all, takeover_device, takeover_scene,
 };
 
 /// How long one stress test may run.
@@ -69,8 +70,8 @@ fn queue_park() {
         let mut limits = config();
         limits.max_queued_messages = 1;
         let broker = broker(limits);
-        let waker = CountingWaker::new();
-        let consumer = connect(&broker, ConnectOptions::new("c").waker(waker.clone()));
+        let notify = CountingNotify::new();
+        let consumer = connect_wire(&broker, ConnectOptions::new("c"), notify.clone());
         consumer.subscribe("t", QoS::AtLeastOnce).unwrap();
         let publisher = connect(&broker, ConnectOptions::new("p"));
         publisher
@@ -86,13 +87,13 @@ fn queue_park() {
             },
             || loop {
                 got.extend(poll_all(&consumer));
-                if !consumer.park() {
+                if consumer.arm_notify() {
                     break;
                 }
                 thread::yield_now();
             },
         );
-        let wakes = waker.wakes() - 1;
+        let wakes = notify.wakes() - 1;
         let rest = poll_all(&consumer);
         assert!(rest.is_empty() || wakes == 1, "lost wake-up");
         assert!(wakes <= 1 && rest.len() <= 1);
@@ -292,7 +293,7 @@ fn qos1_ack_disconnect_in_process() {
 fn qos1_ack_disconnect_wire() {
     repeat(|| {
         let broker = broker(config());
-        let old = connect(&broker, persistent("s").waker(CountingWaker::new()));
+        let old = connect_wire(&broker, persistent("s"), CountingNotify::new());
         old.subscribe("t", QoS::AtLeastOnce).unwrap();
         let publisher = connect(&broker, ConnectOptions::new("p"));
         publisher
@@ -306,7 +307,7 @@ fn qos1_ack_disconnect_wire() {
         let acked = race(
             || old.puback(id),
             || {
-                let new = connect(&broker, persistent("s").waker(CountingWaker::new()));
+                let new = connect_wire(&broker, persistent("s"), CountingNotify::new());
                 got = poll_all(&new);
             },
         );
@@ -318,7 +319,7 @@ fn qos1_ack_disconnect_wire() {
     });
 }
 
-fn publish_m(sender: &Client) -> Result<Received, PublishError> {
+fn publish_m(sender: &WireClient) -> Result<Accepted, PublishError> {
     sender.publish_packet(
         1,
         TopicName::new("t").unwrap(),
@@ -335,15 +336,15 @@ fn qos2_resend_pubrel_same_connection() {
         let broker = broker(config());
         let subscriber = connect(&broker, ConnectOptions::new("s"));
         subscriber.subscribe("t", QoS::ExactlyOnce).unwrap();
-        let sender = connect(&broker, persistent("x"));
-        assert_eq!(publish_m(&sender).unwrap(), Received::Routed);
+        let sender = connect_wire(&broker, persistent("x"), CountingNotify::new());
+        assert_eq!(publish_m(&sender).unwrap(), Accepted::Routed);
         let resend = race(
             || publish_m(&sender).unwrap(),
             || assert!(sender.pubrel(1).unwrap()),
         );
-        let expected = if resend == Received::Routed { 2 } else { 1 };
+        let expected = if resend == Accepted::Routed { 2 } else { 1 };
         assert_eq!(drain(&subscriber).len(), expected);
-        assert_eq!(sender.pubrel(1).unwrap(), resend == Received::Routed);
+        assert_eq!(sender.pubrel(1).unwrap(), resend == Accepted::Routed);
     });
 }
 
@@ -355,12 +356,12 @@ fn qos2_resend_pubrel_across_takeover() {
         let broker = broker(config());
         let subscriber = connect(&broker, ConnectOptions::new("s"));
         subscriber.subscribe("t", QoS::ExactlyOnce).unwrap();
-        let old = connect(&broker, persistent("x"));
+        let old = connect_wire(&broker, persistent("x"), CountingNotify::new());
         let mut resend = None;
         let original = race(
             || publish_m(&old),
             || {
-                let new = connect(&broker, persistent("x"));
+                let new = connect_wire(&broker, persistent("x"), CountingNotify::new());
                 resend = Some(publish_m(&new).unwrap());
                 new.pubrel(1).unwrap();
             },

@@ -1,11 +1,12 @@
-//! Model 11 (`Session::park` with a full in-flight window, `core/src/session/consume.rs`):
-//! a network-style consumer whose receive maximum is full parks while its PUBACK arrives on
-//! another thread.
+//! Model 11 (`Session::park` with a full in-flight window, `core/src/session/consume.rs`,
+//! reached through `WireClient::arm_notify`): a transport-style consumer whose receive
+//! maximum is full parks while its PUBACK arrives on another thread.
 //!
 //! Invariant: no lost wake-up and no busy loop. With deliveries waiting behind a full window,
-//! `park` answers "sleep" (`false`) without raising the queue's waiting flag, so the
+//! `arm_notify` answers "sleep" (`true`) without raising the queue's waiting flag, so the
 //! acknowledgement that reopens the window must wake the consumer, whichever of the two
-//! comes first; after the wake (or a `park` that said "look again") the consumer gets the
+//! comes first; after the wake (or an `arm_notify` that said "look again", `false`) the
+//! consumer gets the
 //! waiting message, and a later delivery into an empty queue still wakes it.
 //!
 //! Threads: 2 (main is the consumer: takes `m1`, finds the window of 1 full, parks; the
@@ -22,8 +23,11 @@
 #![allow(clippy::unwrap_used)]
 
 use loom::thread;
-use mqlite::{ConnectOptions, Outbound, QoS, TryRecvError};
-use mqlite_loom::fixtures::{CountingWaker, broker, config, connect, payloads, poll_all};
+use mqlite::wire::Outbound;
+use mqlite::{ConnectOptions, QoS, TryRecvError};
+use mqlite_loom::fixtures::{
+    CountingNotify, broker, config, connect, connect_wire, payloads, poll_all,
+};
 use mqlite_loom::model;
 
 const BOUND: usize = 3;
@@ -32,12 +36,11 @@ const BOUND: usize = 3;
 fn ack_reopening_a_full_window_wakes_the_parked_consumer() {
     model::check("window_park", BOUND, || {
         let broker = broker(config());
-        let waker = CountingWaker::new();
-        let consumer = connect(
+        let notify = CountingNotify::new();
+        let consumer = connect_wire(
             &broker,
-            ConnectOptions::new("consumer")
-                .receive_maximum(1)
-                .waker(waker.clone()),
+            ConnectOptions::new("consumer").receive_maximum(1),
+            notify.clone(),
         );
         consumer.subscribe("t", QoS::AtLeastOnce).unwrap();
         let publisher = connect(&broker, ConnectOptions::new("publisher"));
@@ -52,7 +55,7 @@ fn ack_reopening_a_full_window_wakes_the_parked_consumer() {
             panic!("m1 first");
         };
         let id = m1.packet_id().unwrap();
-        let before = waker.wakes();
+        let before = notify.wakes();
         // The window (1) is full and m2 waits behind it.
         assert!(matches!(consumer.poll_outbound(), Err(TryRecvError::Empty)));
 
@@ -61,10 +64,10 @@ fn ack_reopening_a_full_window_wakes_the_parked_consumer() {
             let consumer = consumer.clone();
             thread::spawn(move || assert!(consumer.puback(id).unwrap()))
         };
-        let look_again = consumer.park();
+        let look_again = !consumer.arm_notify();
         acker.join().unwrap();
 
-        let woken = waker.wakes() > before;
+        let woken = notify.wakes() > before;
         let rest = poll_all(&consumer);
         assert!(
             look_again || woken || rest.is_empty(),
@@ -74,13 +77,13 @@ fn ack_reopening_a_full_window_wakes_the_parked_consumer() {
         assert_eq!(payloads(&rest), ["m2"]);
 
         // Nothing waits now: a park raises the flag and the next delivery wakes.
-        assert!(!consumer.park());
-        let before = waker.wakes();
+        assert!(consumer.arm_notify());
+        let before = notify.wakes();
         publisher
             .publish("t", "m3", QoS::AtLeastOnce, false)
             .unwrap();
         assert_eq!(
-            waker.wakes(),
+            notify.wakes(),
             before + 1,
             "a delivery into an empty queue wakes"
         );
