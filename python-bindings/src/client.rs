@@ -202,7 +202,7 @@ impl Client {
                 if signal.caught() {
                     return Ok(());
                 }
-                handle.publish_name(topic, payload, &options)
+                handle.publish_validated(topic, payload, &options)
             })
         });
         signal.raise()?;

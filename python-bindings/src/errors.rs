@@ -4,7 +4,8 @@
 use std::io;
 
 use mqlite::{
-    ConnectError, LimitError, PublishError, RecvError, SessionError, SubscribeError, TryRecvError,
+    ConnectError, LimitError, PublishError, RecvError, SessionError, SubscribeError, TopicError,
+    TryRecvError,
 };
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyOSError, PyTimeoutError};
@@ -181,13 +182,18 @@ pub(crate) fn connect(e: ConnectError) -> PyErr {
     let msg = e.to_string();
     match e {
         ConnectError::InvalidClientId { .. } => InvalidClientId::new_err(msg),
-        ConnectError::InvalidWillTopic(_) => InvalidTopic::new_err(msg),
         ConnectError::WillLimit(l) => limit(l, msg),
         ConnectError::NotAuthorized { .. } => NotAuthorized::new_err(msg),
         ConnectError::TooManyClients { .. } => TooManyClients::new_err(msg),
         ConnectError::BrokerClosed => BrokerClosed::new_err(msg),
         _ => MqliteError::new_err(msg),
     }
+}
+
+/// The exception for a will whose topic is not a valid topic name, raised when the client
+/// connects with it (as a refused connect: `InvalidTopic`).
+pub(crate) fn will_topic(e: &TopicError) -> PyErr {
+    InvalidTopic::new_err(format!("will topic: {e}"))
 }
 
 /// The exception for a refused publish.

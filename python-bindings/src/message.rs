@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::convert;
+use crate::errors;
 
 /// MQTT 5 properties of a publication: given to `Client.publish(..., properties=...)` and
 /// `Will(..., properties=...)`, and read from `Message.properties`.
@@ -123,9 +124,11 @@ pub(crate) struct Will {
 }
 
 impl Will {
-    /// The core will.
+    /// The core will. Its topic is validated here, at connect, so an invalid one refuses
+    /// the connect (`InvalidTopic`) as it always did, not the `Will(...)` call.
     pub(crate) fn to_core(&self) -> PyResult<mqlite::Will> {
-        let mut will = mqlite::Will::new(self.topic.clone(), self.payload.clone())
+        let mut will = mqlite::Will::new(&self.topic, self.payload.clone())
+            .map_err(|e| errors::will_topic(&e))?
             .qos(self.qos)
             .retain(self.retain)
             .delay(self.delay);

@@ -4,9 +4,9 @@
 //! again on its event loop with `call_soon_threadsafe`.
 
 use std::sync::{OnceLock, Weak};
+use std::task::{Context, Poll, Waker};
 
 use crossbeam_channel::{Receiver, Select, Sender};
-use mqlite::TryRecvError;
 use pyo3::prelude::*;
 
 use crate::client::Client;
@@ -126,31 +126,23 @@ impl AsyncRecv {
             future.call_method1("set_exception", (e.value(py),))?;
             return Ok(());
         };
-        loop {
-            match handle.try_recv() {
-                Ok(inner) => {
-                    future.call_method1("set_result", (Message { inner },))?;
-                    return Ok(());
-                }
-                Err(TryRecvError::Empty) => {}
-                Err(e) => {
-                    let e = errors::try_recv(e);
-                    future.call_method1("set_exception", (e.value(py),))?;
-                    return Ok(());
-                }
+        // `poll_recv` looks, parks the session, and looks again if something arrived between
+        // the two. The task waker it registers is a no-op: the waiter thread watches the
+        // doorbell instead, which the session rings as well.
+        match handle.poll_recv(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Ok(inner)) => {
+                future.call_method1("set_result", (Message { inner },))?;
+                return Ok(());
             }
-            // Something arrived between the look and the park: look again.
-            if !handle.park() {
-                break;
+            Poll::Ready(Err(e)) => {
+                let e = errors::session(e);
+                future.call_method1("set_exception", (e.value(py),))?;
+                return Ok(());
             }
+            Poll::Pending => {}
         }
-        let Some(doorbell) = handle.wakeups().cloned() else {
-            let e = errors::disconnected();
-            future.call_method1("set_exception", (e.value(py),))?;
-            return Ok(());
-        };
         let pending = Pending {
-            doorbell,
+            doorbell: handle.wakeups().clone(),
             wait: this.clone().unbind(),
             event_loop: me.event_loop.clone_ref(py),
         };
