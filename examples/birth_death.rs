@@ -12,7 +12,7 @@ fn start_device(broker: &Broker, name: &str) -> anyhow::Result<Client> {
     let status = format!("devices/{name}/status");
     let device = broker.connect(
         ConnectOptions::new(name).will(
-            Will::new(status.as_str(), "offline")
+            Will::new(status.as_str(), "offline")?
                 .qos(QoS::AtLeastOnce)
                 .retain(true),
         ),

@@ -19,7 +19,7 @@ fn main() -> anyhow::Result<()> {
     // A sensor leaves a will: if it vanishes, the broker says so for it.
     let sensor = broker.connect(
         ConnectOptions::new("sensor-42").will(
-            Will::new("devices/42/status", "offline")
+            Will::new("devices/42/status", "offline")?
                 .qos(QoS::AtLeastOnce)
                 .retain(true),
         ),

@@ -44,7 +44,7 @@ pub fn publish_payload_n(client: &Client, topic: &str, qos: QoS, payload: &Bytes
     let opts = PublishOptions::new(qos);
     for _ in 0..n {
         client
-            .publish_name(topic.clone(), payload.clone(), &opts)
+            .publish_validated(topic.clone(), payload.clone(), &opts)
             .expect("the bench broker accepts every publish");
     }
 }
