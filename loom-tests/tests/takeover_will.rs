@@ -7,7 +7,7 @@
 //!
 //! Threads: 3 (main drops the old handle; one thread publishes `q1`; one connects the same
 //! client id with `clean_start(false)`, taking the session over). Preemption bound: 12
-//! (`BOUND`): 51,432 interleavings (49,308 at bound 10), about 5.3 s in a release build.
+//! (`BOUND`): 55,783 interleavings (53,574 at bound 10), about 5.5 s in a release build.
 //!
 //! Mutation that fails it: in `Session::end`, drop the generation test (keep only
 //! `if state.ended.is_some()`). Loom finds: the takeover ends generation 1 and attaches
