@@ -58,6 +58,12 @@ check scram \
   "device: re-authenticated: AUTH 0x00 (Success), server signature verified" \
   "intruder: CONNACK 0x87 (Not authorized) for a wrong password"
 
+check tokio_service \
+  "display got sensors/kitchen/fahrenheit = 70.7 F" \
+  "display got sensors/garage/fahrenheit = 24.8 F" \
+  "display got sensors/sauna/fahrenheit = 176.0 F" \
+  "service: stopped after 3 readings, disconnected cleanly"
+
 # The Python example needs the bindings and paho-mqtt installed in $PY's environment
 # (scripts/test.sh does that first).
 PY=${PY:-python3}
