@@ -8,6 +8,7 @@
 //! ```
 //!
 //! mqlite needs no runtime: `recv_async` works on any executor. tokio is only this example's.
+#![allow(clippy::print_stdout)]
 
 use std::time::Duration;
 
