@@ -253,3 +253,34 @@ fn block_on_shutdown_completes() {
         );
     });
 }
+
+/// A receiver whose in-flight window is full (receive maximum 1, `m1` unacknowledged, `m2`
+/// staged behind it) polls while another thread acknowledges `m1`. The acknowledgement may
+/// land before the poll registers its waker: the doorbell's state word then reports it
+/// (`register` returns `false`) and the poll looks again. Mutation that fails it: make
+/// `Doorbell::register` always return `true` — the poll then parks with `m2` staged (the
+/// queue's count is zero) and no wake-up comes: "first poll Pending, yet the
+/// acknowledgement did not wake the task".
+#[test]
+fn ack_reopening_the_window_wakes_a_pending_poll() {
+    model::check("async_recv/ack_window", BOUND, || {
+        let broker = broker(config());
+        let subscriber = connect(
+            &broker,
+            ConnectOptions::new("subscriber").receive_maximum(1),
+        );
+        subscriber.subscribe("t", QoS::AtLeastOnce).unwrap();
+        let publisher = connect(&broker, ConnectOptions::new("publisher"));
+        for m in ["m1", "m2"] {
+            publisher.publish("t", m, QoS::AtLeastOnce, false).unwrap();
+        }
+        let m1 = subscriber.try_recv().unwrap();
+        assert_eq!(m1.payload().as_ref(), b"m1");
+        let answer = poll_racing(&subscriber, "acknowledgement", move || m1.ack());
+        assert!(
+            matches!(&answer, Ok(m) if m.payload().as_ref() == b"m2"),
+            "after the acknowledgement: {}",
+            describe(&answer)
+        );
+    });
+}

@@ -29,14 +29,18 @@ impl Client {
     /// first's. A blocking receive on another thread may wait beside it.
     pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<Message, SessionError>> {
         loop {
+            self.doorbell.begin_poll();
             match self.try_recv() {
                 Ok(message) => return Poll::Ready(Ok(message)),
                 Err(TryRecvError::Session(e)) => return Poll::Ready(Err(e)),
                 Err(TryRecvError::Empty) => {}
             }
-            // Registered before the park and the liveness check: a delivery or an end that
-            // comes after them finds the waker (see `queue.rs` for the park protocol).
-            self.doorbell.register(cx.waker());
+            // Registered before the park and the liveness check: a delivery, an
+            // acknowledgement or an end that comes after them finds the waker; one that came
+            // since the poll began is reported here (see `doorbell.rs` and `queue.rs`).
+            if !self.doorbell.register(cx.waker()) {
+                continue;
+            }
             if self.conn.check().is_err() {
                 return Poll::Ready(match self.try_recv() {
                     Ok(message) => Ok(message),
