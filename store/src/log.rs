@@ -255,7 +255,7 @@ impl Log {
             self.inner.write(&mut st, Some((kind, payload)))?
         };
         if wake {
-            self.inner.request_work();
+            self.inner.request_work(true);
         }
         Ok(lsn.expect("a user record was written"))
     }
@@ -359,7 +359,7 @@ impl Log {
     pub fn release(&self, lsn: Lsn) -> bool {
         let (released, wake) = self.inner.release(lsn.get());
         if wake {
-            self.inner.request_work();
+            self.inner.request_work(false);
         }
         released
     }
@@ -373,7 +373,7 @@ impl Log {
     /// [`CompactError`] with the records copied so far, if reading or appending failed.
     pub fn compact(&self, max_live_ratio: f64) -> Result<Vec<(Lsn, Lsn)>, CompactError> {
         let result = self.inner.compact(max_live_ratio);
-        self.inner.request_work();
+        self.inner.request_work(true);
         result
     }
 

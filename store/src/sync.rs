@@ -28,8 +28,11 @@ pub(crate) struct SyncState {
     /// The highest lsn a waiter asked for.
     pub(crate) requested: u64,
     pub(crate) waiters: Vec<(u64, Callback)>,
-    /// Deletions or a large backlog wait.
+    /// Deletions wait.
     pub(crate) work: bool,
+    /// Unsynced bytes passed `max_unsynced_bytes`, or a compaction waits for its copies to
+    /// be durable: sync without waiting for a commit or the interval.
+    pub(crate) backlog: bool,
     pub(crate) shutdown: bool,
 }
 
@@ -50,6 +53,7 @@ impl SyncState {
             requested: durable,
             waiters: Vec::new(),
             work,
+            backlog: false,
             shutdown: false,
         }
     }
@@ -73,29 +77,31 @@ pub(crate) fn run(inner: &Inner) {
         _ => None,
     };
     loop {
-        let shutdown = {
+        let (shutdown, need_sync) = {
             let mut s = inner.sync.lock();
-            loop {
-                if s.shutdown || s.work || s.requested > s.durable {
-                    break;
+            let tick = loop {
+                let tick = next_tick.is_some_and(|t| Instant::now() >= t);
+                if tick || s.shutdown || s.work || s.backlog || s.requested > s.durable {
+                    break tick;
                 }
                 match next_tick {
-                    Some(t) if Instant::now() >= t => break,
                     Some(t) => {
                         inner.wake.wait_until(&mut s, t);
                     }
                     None => inner.wake.wait(&mut s),
                 }
-            }
+            };
+            let need_sync = tick || s.shutdown || s.backlog || s.requested > s.durable;
             s.work = false;
-            s.shutdown
+            s.backlog = false;
+            (s.shutdown, need_sync)
         };
         if let (Some(t), SyncPolicy::Periodic(d)) = (next_tick, inner.policy)
             && Instant::now() >= t
         {
             next_tick = Some(Instant::now() + d);
         }
-        round(inner);
+        round(inner, need_sync);
         if shutdown {
             let waiters = std::mem::take(&mut inner.sync.lock().waiters);
             for (_, w) in waiters {
@@ -106,14 +112,20 @@ pub(crate) fn run(inner: &Inner) {
     }
 }
 
-/// One round (see the module docs).
-fn round(inner: &Inner) {
+/// One round (see the module docs); without `need_sync`, only the deletions that need no
+/// sync.
+fn round(inner: &Inner, need_sync: bool) {
     let (target, jobs, deletions) = {
         let mut st = inner.state.lock();
-        let target = inner.written.load(Ordering::Relaxed);
+        let target = if need_sync || inner.policy == SyncPolicy::None {
+            inner.written.load(Ordering::Relaxed)
+        } else {
+            inner.durable.load(Ordering::Relaxed)
+        };
         let jobs: Vec<Job> = st
             .unsynced
             .iter()
+            .filter(|_| need_sync)
             .map(|u| Job {
                 seg: u.seg,
                 file: Arc::clone(&u.file),
@@ -238,44 +250,43 @@ fn take_waiters(waiters: &mut Vec<(u64, Callback)>, upto: u64) -> Vec<Callback> 
     done
 }
 
-/// Deletes segments whose records are all dead and durably superseded, then forgets them;
-/// segments freed by that (their release records no longer guard anything) go next round.
-fn delete_segments(inner: &Inner, deletions: Vec<(u64, PathBuf)>) {
-    if deletions.is_empty() {
-        return;
-    }
-    let mut gone = Vec::new();
-    let mut retry = Vec::new();
-    for (seg, path) in deletions {
-        match inner.storage.remove_file(&path) {
-            Ok(()) => gone.push(seg),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone.push(seg),
-            Err(e) => {
-                tracing::warn!(file = %path.display(), "cannot delete segment: {e}");
-                retry.push(seg);
+/// Deletes segments whose records are all dead (and, after a compaction, durably copied),
+/// then forgets them. Segments freed by that (their release records no longer guard
+/// anything) are deleted in the next wave of the same round: one directory sync per wave
+/// keeps a release record on disk until the segment it guards is durably gone.
+fn delete_segments(inner: &Inner, mut wave: Vec<(u64, PathBuf)>) {
+    while !wave.is_empty() {
+        let mut gone = Vec::new();
+        let mut retry = Vec::new();
+        for (seg, path) in wave {
+            match inner.storage.remove_file(&path) {
+                Ok(()) => gone.push(seg),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone.push(seg),
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), "cannot delete segment: {e}");
+                    retry.push(seg);
+                }
             }
         }
-    }
-    // The release records guarding these segments may only go once the deletion is durable.
-    let synced = inner.policy == SyncPolicy::None || inner.storage.sync_dir(&inner.log_dir).is_ok();
-    let mut st = inner.state.lock();
-    let after = inner.written.load(Ordering::Relaxed);
-    if !synced {
-        retry.append(&mut gone);
-    }
-    for seg in retry {
-        st.to_delete.push((seg, after));
-    }
-    let mut more = false;
-    for seg in gone {
-        Counters::add(&inner.counters.segments_deleted, 1);
-        for freed in st.books.forget_segment(seg) {
-            st.schedule_delete(freed, after);
-            more = true;
+        let synced =
+            inner.policy == SyncPolicy::None || inner.storage.sync_dir(&inner.log_dir).is_ok();
+        let mut st = inner.state.lock();
+        if !synced {
+            retry.append(&mut gone);
         }
-    }
-    drop(st);
-    if more {
-        inner.sync.lock().work = true;
+        let after = inner.written.load(Ordering::Relaxed);
+        for seg in retry {
+            st.to_delete.push((seg, after));
+        }
+        wave = Vec::new();
+        for seg in gone {
+            Counters::add(&inner.counters.segments_deleted, 1);
+            for freed in st.books.forget_segment(seg) {
+                if let Some(s) = st.books.segments.get_mut(&freed) {
+                    s.deleting = true;
+                    wave.push((freed, s.path.clone()));
+                }
+            }
+        }
     }
 }

@@ -38,9 +38,13 @@ impl State {
 }
 
 impl Inner {
-    /// Wakes the sync thread for work other than a commit (deletions, a large backlog).
-    pub(crate) fn request_work(&self) {
-        self.sync.lock().work = true;
+    /// Wakes the sync thread for work other than a commit: deletions, and with `backlog`
+    /// a sync (too many unsynced bytes, or compacted segments wait for their copies).
+    pub(crate) fn request_work(&self, backlog: bool) {
+        let mut s = self.sync.lock();
+        s.work = true;
+        s.backlog |= backlog;
+        drop(s);
         self.wake.notify_one();
     }
 
@@ -185,7 +189,7 @@ impl Inner {
         if let Some(old) = old
             && st.books.is_deletable(old)
         {
-            st.schedule_delete(old, first - 1);
+            st.schedule_delete(old, 0);
         }
         Ok(())
     }
@@ -260,8 +264,9 @@ impl Inner {
         st.note_released(lsn, seg);
         let mut wake = false;
         if st.books.is_deletable(seg) {
-            let after = self.written.load(Ordering::Relaxed);
-            st.schedule_delete(seg, after);
+            // Nothing needs to be durable first: its records are dead, and its own release
+            // records guard nothing (else it would not be deletable).
+            st.schedule_delete(seg, 0);
             wake = true;
         }
         if st.pending_ranges.len() >= MAX_PENDING_RANGES {
