@@ -77,9 +77,6 @@ pub enum AppendError {
         /// The last sync error.
         cause: SyncError,
     },
-    /// The log is closing.
-    #[error("the log is closed")]
-    Closed,
 }
 
 /// Why a commit or durability wait failed. Cheap to clone: every waiter of a failed sync

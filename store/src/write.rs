@@ -161,6 +161,13 @@ impl Inner {
             let _ = self.storage.remove_file(&path);
             return Err(e);
         }
+        if st.needs_truncate
+            && let Some(old) = st.books.active.and_then(|a| st.books.segments.get(&a))
+        {
+            // Best effort: a tail left after the sealed segment's end is set aside as
+            // damage at the next open; nothing acknowledged is in it.
+            let _ = old.file.set_len(old.len);
+        }
         st.needs_truncate = false;
         if self.policy != SyncPolicy::None {
             st.unsynced.push(Unsynced {
