@@ -1,12 +1,14 @@
 //! Model 12 (async receiving, `core/src/api/client/future.rs` and `doorbell.rs`): a task's
 //! registered `std::task::Waker` racing a publish, a takeover and a shutdown.
 //!
-//! `Client::poll_recv` does: `try_recv` → register the waker → check liveness → park (set the
-//! queue's `WAITING` bit) → `Pending`. The session's notify (`Bell::notify`) takes the
-//! registered waker out of its slot and wakes it. The race: a publish or an end that lands
-//! between two of those steps. Registering before the park means a publisher that finds
-//! `WAITING` also finds the waker; registering before the liveness check means an end that
-//! the check does not see (it comes later) also finds the waker.
+//! `Client::poll_recv` does: `try_recv` → register the waker (arming the slot) → park
+//! (`Session::park`: under the session lock, look for an end or a reopened window, then set
+//! the queue's `WAITING` bit) → `Pending`. The session's notify (`Bell::notify`) takes the
+//! registered waker out of its slot and wakes it. The race: a publish, an acknowledgement
+//! or an end that lands between two of those steps. Registering before the park means a
+//! publisher that finds `WAITING`, and an end or acknowledgement that takes the session
+//! lock after the park's look, also finds the waker; one that came before the park is
+//! reported by it.
 //!
 //! Invariant: no lost wake-up. If the first `poll_recv` returned `Pending`, the task was
 //! woken (at least once) by the time the racing call returned, and the next poll is `Ready`:
@@ -30,14 +32,14 @@
 //! and its push, which loom reports as "exceeded maximum number of branches".
 //!
 //! Mutations that fail it (each tried in a scratch copy of the repository):
-//! - register the waker just before returning `Pending` (after the liveness check and the
-//!   park): `publish_…`, `takeover_…` and `shutdown_…` fail ("first poll Pending, yet the
-//!   publish did not wake the task": the publisher sees `WAITING`, notifies, finds no
-//!   waker); `block_on_publish_…` and `block_on_shutdown_…` fail with a loom deadlock.
-//! - register the waker after the liveness check, before the park: `takeover_…` and
-//!   `shutdown_…` fail ("… the takeover did not wake the task": the check sees the handle
-//!   live, the end then notifies with no waker registered); `block_on_shutdown_…`
-//!   deadlocks. The publish tests pass: the park still comes after the registration.
+//! - register the waker just before returning `Pending` (after the park): `publish_…`,
+//!   `takeover_…` and `shutdown_…` fail ("first poll Pending, yet the publish did not wake
+//!   the task": the publisher sees `WAITING`, notifies, finds no waker);
+//!   `block_on_publish_…` and `block_on_shutdown_…` fail with a loom deadlock.
+//! - drop the end check from `Session::park` (`if state.ended.is_some() { return true }`):
+//!   `block_on_shutdown_…` deadlocks (the end came before the arming, so its notify found
+//!   the slot unarmed, and the park did not report it).
+//! - see `ack_reopening_the_window_…` for the acknowledgement's mutation.
 #![cfg(loom)]
 #![allow(clippy::unwrap_used)]
 
@@ -256,10 +258,11 @@ fn block_on_shutdown_completes() {
 
 /// A receiver whose in-flight window is full (receive maximum 1, `m1` unacknowledged, `m2`
 /// staged behind it) polls while another thread acknowledges `m1`. The acknowledgement may
-/// land before the poll registers its waker: the doorbell's state word then reports it
-/// (`register` returns `false`) and the poll looks again. Mutation that fails it: make
-/// `Doorbell::register` always return `true` — the poll then parks with `m2` staged (the
-/// queue's count is zero) and no wake-up comes: "first poll Pending, yet the
+/// land before the poll registers its waker: `Session::park` (under the session lock) then
+/// sees the window open with `m2` waiting and tells the poll to look again. Mutation that
+/// fails it: make `Session::park` fall through to the queue's park when the window is open
+/// (`if has_waiting && window_full { return false }`) — the poll then parks with `m2`
+/// staged (the queue's count is zero) and no wake-up comes: "first poll Pending, yet the
 /// acknowledgement did not wake the task".
 #[test]
 fn ack_reopening_the_window_wakes_a_pending_poll() {

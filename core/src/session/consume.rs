@@ -144,13 +144,22 @@ impl Session {
     }
 
     /// The consumer found nothing to take and is about to sleep until notified: raises the
-    /// waiting flag. Returns `true` if a delivery arrived meanwhile; then the consumer must
-    /// take again instead of sleeping (see `queue.rs` for the protocol). Deliveries that wait
-    /// behind a full in-flight window do not count: the consumer sleeps until an
-    /// acknowledgement reopens the window, which notifies it.
+    /// waiting flag. Returns `true` if it must take again instead of sleeping: a delivery
+    /// arrived meanwhile (see `queue.rs` for the protocol), the in-flight window reopened
+    /// with deliveries waiting behind it, or the connection ended. Deliveries that wait
+    /// behind a full window do not count: the consumer sleeps until an acknowledgement
+    /// reopens the window, which notifies it. The session lock orders this look with every
+    /// acknowledgement and every end, so the consumer either sees them here or is notified
+    /// by them after.
     pub(crate) fn park(&self) -> bool {
-        if self.window_blocked() {
-            return false;
+        {
+            let state = self.lock();
+            if state.ended.is_some() {
+                return true;
+            }
+            if self.has_waiting(&state) {
+                return !state.window_full();
+            }
         }
         self.queue.park()
     }

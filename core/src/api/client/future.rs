@@ -29,27 +29,17 @@ impl Client {
     /// first's. A blocking receive on another thread may wait beside it.
     pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<Message, SessionError>> {
         loop {
-            self.doorbell.begin_poll();
             match self.try_recv() {
                 Ok(message) => return Poll::Ready(Ok(message)),
                 Err(TryRecvError::Session(e)) => return Poll::Ready(Err(e)),
                 Err(TryRecvError::Empty) => {}
             }
-            // Registered before the park and the liveness check: a delivery, an
-            // acknowledgement or an end that comes after them finds the waker; one that came
-            // since the poll began is reported here (see `doorbell.rs` and `queue.rs`).
-            if !self.doorbell.register(cx.waker()) {
-                continue;
-            }
-            if self.conn.check().is_err() {
-                return Poll::Ready(match self.try_recv() {
-                    Ok(message) => Ok(message),
-                    Err(TryRecvError::Session(e)) => Err(e),
-                    Err(TryRecvError::Empty) => Err(self.ended()),
-                });
-            }
+            // Registered before the park: a delivery, an acknowledgement or an end either
+            // comes before the park (which reports it) or finds the waker (`doorbell.rs`).
+            self.doorbell.register(cx.waker());
             if self.conn.park() {
-                // A push is in flight (reserved, not yet in the channel): let it land.
+                // Something to look at, or a push in flight (reserved, not yet in the
+                // channel): let it land, then look again.
                 crate::sync::yield_now();
                 continue;
             }
