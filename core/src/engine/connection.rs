@@ -62,6 +62,7 @@ struct One {
 }
 
 impl TakeSink for One {
+    #[inline(always)]
     fn next(&mut self, next: Next) {
         self.next = Some(next);
     }
