@@ -25,6 +25,7 @@ pub struct Message {
 
 impl Message {
     /// The message handed out to `conn` as `taken`.
+    #[inline]
     pub(crate) fn new(conn: &Connection, taken: Taken) -> Self {
         let expiry_left = taken
             .delivery

@@ -116,6 +116,7 @@ impl Connection {
     }
 
     /// Publishes to a validated topic, if the handle is still live.
+    #[inline]
     pub(crate) fn publish(
         &self,
         topic: TopicName,
@@ -154,6 +155,7 @@ impl Connection {
 
     /// Publishes without checking that the handle is still live: for a message the broker
     /// already accepted (an incoming QoS 2 PUBLISH whose id is held).
+    #[inline]
     fn route(
         &self,
         topic: TopicName,
@@ -195,6 +197,7 @@ impl Connection {
     }
 
     /// Takes the next thing to send, reporting expired deliveries it skipped.
+    #[inline]
     pub(crate) fn take_one(&self) -> Result<Option<Next>, SessionError> {
         let mut one = One::default();
         let request = TakeRequest {

@@ -69,6 +69,7 @@ impl Engine {
     /// The publish up to waiting for room: limits, hooks, retained store, fan-out. Returns
     /// the deliveries handed back by full queues (only when the options wait for room) and
     /// the first session whose full queue dropped the message.
+    #[inline]
     pub(crate) fn publish_start(
         &self,
         origin: Option<(SessionKey, &str, Option<&str>)>,
@@ -201,6 +202,7 @@ pub(crate) struct Started {
 
 /// A publish's result: [`PublishError::QueueFull`] if a full queue dropped it and the
 /// options asked to hear of that.
+#[inline]
 pub(crate) fn publish_result(
     full: Option<ValueArc<str>>,
     options: &PublishOptions,

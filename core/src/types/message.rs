@@ -160,6 +160,7 @@ pub(crate) struct DeliveryExtra {
 
 impl Delivery {
     /// A live delivery of `publication` at `qos`.
+    #[inline]
     pub(crate) fn new(publication: Publication, qos: QoS, retain: bool, ids: Vec<u32>) -> Self {
         let extra = (!ids.is_empty()).then(|| {
             Box::new(DeliveryExtra {
