@@ -215,3 +215,31 @@ fn will_delay_ends_with_session_expiry() {
         "only the watcher's session is left"
     );
 }
+
+/// A will still waiting for its delay when the broker shuts down is published then: the
+/// broker ends every session, and no timer runs after it (found in review: such a will was
+/// put back to wait, and never published).
+#[test]
+fn shutdown_publishes_delayed_wills_now() {
+    let (broker, _clock) = broker_with(Config::default());
+    let watcher = broker
+        .connect(ConnectOptions::new("watcher").session_expiry(NEVER_EXPIRE))
+        .unwrap();
+    watcher.subscribe("status/+", QoS::AtLeastOnce).unwrap();
+    let opts = ConnectOptions::new("dev")
+        .session_expiry(NEVER_EXPIRE)
+        .will(
+            Will::new("status/dev", "offline")
+                .unwrap()
+                .qos(QoS::AtLeastOnce)
+                .delay(Duration::from_secs(30)),
+        );
+    drop(broker.connect(opts).unwrap());
+    broker.tick();
+    assert_empty(&watcher);
+    broker.shutdown();
+    let will = watcher
+        .try_recv()
+        .expect("the delayed will went out at shutdown");
+    assert_eq!(will.topic(), "status/dev");
+}
