@@ -259,10 +259,7 @@ impl WireClient {
         filter: &str,
         options: impl Into<SubOptions>,
     ) -> Result<QoS, SubscribeError> {
-        let mut results = self.subscribe_many(&[(filter, options.into())])?;
-        results
-            .pop()
-            .unwrap_or(Err(SubscribeError::Session(SessionError::BrokerClosed)))
+        self.conn.subscribe_one(filter, options.into())
     }
 
     /// Subscribes to several filters; one result per filter, in order, like the return

@@ -187,6 +187,18 @@ impl Connection {
         )
     }
 
+    /// Subscribes to one filter; the granted QoS.
+    pub(crate) fn subscribe_one(
+        &self,
+        filter: &str,
+        options: SubOptions,
+    ) -> Result<QoS, SubscribeError> {
+        let mut results = self.subscribe(&[(filter, options)])?;
+        results
+            .pop()
+            .unwrap_or(Err(SubscribeError::Session(SessionError::BrokerClosed)))
+    }
+
     /// Unsubscribes from each filter; per filter, whether it was subscribed.
     pub(crate) fn unsubscribe(
         &self,
@@ -268,11 +280,7 @@ impl Connection {
 impl Connection {
     /// PUBACK; whether a QoS 1 delivery with that id was in flight.
     pub(crate) fn puback(&self, packet_id: u16) -> Result<bool, SessionError> {
-        let (known, wake) = self.session.puback(self.generation, packet_id)?;
-        if let Some(notify) = wake {
-            notify.notify();
-        }
-        Ok(known)
+        notified(self.session.puback(self.generation, packet_id))
     }
 
     /// PUBREC; whether a QoS 2 delivery with that id was in flight.
@@ -282,11 +290,7 @@ impl Connection {
 
     /// PUBCOMP; whether a released QoS 2 delivery with that id was in flight.
     pub(crate) fn pubcomp(&self, packet_id: u16) -> Result<bool, SessionError> {
-        let (known, wake) = self.session.pubcomp(self.generation, packet_id)?;
-        if let Some(notify) = wake {
-            notify.notify();
-        }
-        Ok(known)
+        notified(self.session.pubcomp(self.generation, packet_id))
     }
 
     /// An incoming QoS 2 PUBLISH: routed once, its id held until PUBREL. `Ok(false)` for a
@@ -319,6 +323,17 @@ impl Connection {
     pub(crate) fn pubrel(&self, packet_id: u16) -> Result<bool, SessionError> {
         self.session.pubrel(self.generation, packet_id)
     }
+}
+
+/// An acknowledgement's answer, after waking the consumer if it reopened its window.
+fn notified(
+    answer: Result<(bool, Option<ValueArc<dyn Notify>>), SessionError>,
+) -> Result<bool, SessionError> {
+    let (known, wake) = answer?;
+    if let Some(notify) = wake {
+        notify.notify();
+    }
+    Ok(known)
 }
 
 impl Drop for Connection {

@@ -163,10 +163,7 @@ impl Client {
         filter: &str,
         options: impl Into<SubOptions>,
     ) -> Result<QoS, SubscribeError> {
-        let mut results = self.subscribe_many(&[(filter, options.into())])?;
-        results
-            .pop()
-            .unwrap_or(Err(SubscribeError::Session(SessionError::BrokerClosed)))
+        self.conn.subscribe_one(filter, options.into())
     }
 
     /// Subscribes to several filters in one call; one result per filter, in order, like the
