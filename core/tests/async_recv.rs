@@ -248,3 +248,35 @@ fn publish_async_reports_an_invalid_topic() {
         .unwrap_err();
     assert!(matches!(err, PublishError::InvalidTopic(_)), "{err}");
 }
+
+/// Counts its wake-ups.
+#[derive(Default)]
+struct CountWakes(std::sync::atomic::AtomicUsize);
+
+impl Wake for CountWakes {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A publisher waiting for room in a subscriber's full queue is woken when that
+/// subscriber's connection ends (after the broker's locks are released), so it looks again.
+#[test]
+fn an_ended_subscriber_wakes_the_publishers_waiting_for_its_room() {
+    let broker = broker();
+    let sub = broker
+        .connect(ConnectOptions::new("sub").max_queued_messages(1))
+        .unwrap();
+    sub.subscribe("t", QoS::AtLeastOnce).unwrap();
+    let publisher = connect(&broker, "pub");
+    let opts = waiting(QoS::AtLeastOnce, 60);
+    block_on(publisher.publish_async("t", "first", &opts)).unwrap();
+    let wakes = Arc::new(CountWakes::default());
+    let waker = Waker::from(wakes.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut second = pin!(publisher.publish_async("t", "second", &opts));
+    assert!(second.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(wakes.0.load(std::sync::atomic::Ordering::SeqCst), 0);
+    drop(sub);
+    assert_eq!(wakes.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

@@ -28,6 +28,9 @@ impl Engine {
         let Some(rare) = rare else {
             return;
         };
+        for waker in rare.room_waiters {
+            waker.wake();
+        }
         if !rare.disconnects.is_empty() {
             self.connected
                 .fetch_sub(rare.disconnects.len(), Ordering::Relaxed);

@@ -2,6 +2,8 @@
 //! deliveries a waiting publisher must offer again. Not here: doing that work
 //! (`engine/effects.rs`, `Engine::run_effects`).
 
+use std::task::Waker;
+
 use crate::session::{Ended, Notify, Session, SessionKey};
 use crate::sync::{Arc, ValueArc};
 use crate::types::hooks::{DisconnectReason, DropReason};
@@ -34,6 +36,8 @@ pub(crate) struct RareEffects {
     pub(crate) wills: Vec<(ValueArc<str>, SessionKey, Will)>,
     pub(crate) disconnects: Vec<(ValueArc<str>, DisconnectReason)>,
     pub(crate) blocked: Vec<(Arc<Session>, Delivery)>,
+    /// Publishers waiting for room in a queue whose connection ended.
+    pub(crate) room_waiters: Vec<Waker>,
 }
 
 impl Effects {
@@ -94,6 +98,9 @@ impl Effects {
         }
         if let Some(notify) = ended.notify {
             self.wake(notify);
+        }
+        if !ended.room_waiters.is_empty() {
+            self.rare().room_waiters.extend(ended.room_waiters);
         }
         let entry = (session.client_id.clone(), reason);
         self.rare().disconnects.push(entry);

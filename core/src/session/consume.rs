@@ -77,7 +77,9 @@ impl Session {
         let room_wanted = std::mem::take(&mut state.held.room_wanted);
         drop(guard);
         if room_wanted {
-            self.queue.wake_room_waiters();
+            for waker in self.queue.take_room_waiters() {
+                waker.wake();
+            }
         }
         result
     }
@@ -127,11 +129,12 @@ impl Session {
     /// drain what was queued first, unless a full in-flight window stops it (no
     /// acknowledgement can come any more); a slow consumer is cut off at once.
     fn end_of_take(&self, state: &SessionState, taken: usize) -> Result<(), SessionError> {
-        let drained = state.front.is_empty() && self.queue.is_empty();
         match state.ended {
             Some(reason)
                 if taken == 0
-                    && (drained || state.window_full() || reason != SessionError::BrokerClosed) =>
+                    && (reason != SessionError::BrokerClosed
+                        || state.window_full()
+                        || (state.front.is_empty() && self.queue.is_empty())) =>
             {
                 Err(reason)
             }

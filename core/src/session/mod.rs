@@ -124,6 +124,8 @@ pub(crate) struct Ended {
     pub(crate) will: Option<Will>,
     /// The consumer to wake, so it learns that its connection ended.
     pub(crate) notify: Option<ValueArc<dyn Notify>>,
+    /// Publishers that waited for room in the queue, to wake so they look again.
+    pub(crate) room_waiters: Vec<Waker>,
 }
 
 /// What happened to one delivery offered to a session.
@@ -272,13 +274,9 @@ impl Session {
     /// Ends the attached connection, whichever generation it is, for `reason`; its will is
     /// to be published. `None` if no connection was attached.
     pub(crate) fn end_current(&self, reason: SessionError) -> Option<Ended> {
-        let ended = {
-            let mut state = self.lock();
-            let generation = state.generation;
-            self.end_locked(&mut state, generation, reason, true)
-        };
-        self.queue.wake_room_waiters();
-        ended
+        let mut state = self.lock();
+        let generation = state.generation;
+        self.end_locked(&mut state, generation, reason, true)
     }
 
     /// Ends connection `generation` when it leaves (the handle disconnected or was
@@ -291,19 +289,15 @@ impl Session {
         publish_will: bool,
         now: Duration,
     ) -> Option<(Ended, Duration)> {
-        let (mut ended, expiry) = {
-            let mut state = self.lock();
-            let ended = self.end_locked(
-                &mut state,
-                generation,
-                SessionError::TakenOver,
-                publish_will,
-            )?;
-            let expiry = state.expiry;
-            state.expires_at = (expiry != NEVER_EXPIRE).then(|| now.saturating_add(expiry));
-            (ended, expiry)
-        };
-        self.queue.wake_room_waiters();
+        let mut state = self.lock();
+        let mut ended = self.end_locked(
+            &mut state,
+            generation,
+            SessionError::TakenOver,
+            publish_will,
+        )?;
+        let expiry = state.expiry;
+        state.expires_at = (expiry != NEVER_EXPIRE).then(|| now.saturating_add(expiry));
         if let Some(will) = &mut ended.will {
             will.delay = will.delay.min(expiry);
         }
@@ -328,7 +322,13 @@ impl Session {
         let will = state.will.take().filter(|_| publish_will);
         // Release: pairs with the Acquire in `is_live`.
         self.status.store(state.generation << 1, Ordering::Release);
-        Some(Ended { will, notify })
+        // Taken here, woken with the connection's other effects once every lock is released.
+        let room_waiters = self.queue.take_room_waiters();
+        Some(Ended {
+            will,
+            notify,
+            room_waiters,
+        })
     }
 
     /// Offers a delivery; applies the queue bounds and the overflow policy, or with

@@ -23,8 +23,8 @@
 //! task's waker onto `room_waiters`, then raises `ROOM_WANTED` in the same word with one
 //! RMW, which also returns the word: if that shows room, it does not wait. A consumer's
 //! release of room is an RMW of the word too, which returns whether `ROOM_WANTED` was up;
-//! if it was, the consumer (after its locks are released) clears it and wakes every waiter
-//! ([`Queue::wake_room_waiters`]; only the one that clears it wakes). Either the raise comes
+//! if it was, the consumer clears it and takes the waiters ([`Queue::take_room_waiters`]; only
+//! the one that clears it takes them), and wakes them once its locks are released. Either the raise comes
 //! first (the release sees it, and the waker pushed before it) or the release does (the
 //! raise returns the freed room). A waiter is never left asleep beside free room, and a
 //! consumer pays nothing for it but a bit test. (Loom model: `room_wait`.)
@@ -325,7 +325,7 @@ impl Queue {
     }
 
     /// A publisher waits for room for `weight` bytes: `waker` is woken after the next
-    /// release of room (or by [`Queue::wake_room_waiters`]). Returns `true` if there is room
+    /// release of room (or when the session ends). Returns `true` if there is room
     /// already, in which case the publisher offers again instead of waiting.
     pub(crate) fn wait_for_room(&self, waker: &Waker, weight: usize) -> bool {
         {
@@ -340,16 +340,14 @@ impl Queue {
             && bytes(word) + weight <= self.max_bytes.load(Ordering::Relaxed)
     }
 
-    /// Wakes the publishers waiting for room, if any: call it with no lock held, after a
-    /// release that found `ROOM_WANTED` up, or when the session ends.
-    pub(crate) fn wake_room_waiters(&self) {
+    /// Takes the wakers of the publishers waiting for room, if any, and lowers
+    /// `ROOM_WANTED`: after a release that found it up, or when the session ends. Wake them
+    /// with no lock held.
+    pub(crate) fn take_room_waiters(&self) -> Vec<Waker> {
         if self.word.fetch_and(!ROOM_WANTED, Ordering::SeqCst) & ROOM_WANTED == 0 {
-            return;
+            return Vec::new();
         }
-        let waiters = std::mem::take(&mut *self.room_waiters.lock());
-        for waker in waiters {
-            waker.wake();
-        }
+        std::mem::take(&mut *self.room_waiters.lock())
     }
 
     /// Takes the oldest delivery and releases its room.

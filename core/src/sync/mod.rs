@@ -18,8 +18,11 @@
 //! 5. `Connection::route_cache` (a publisher's memo of its last route; only ever `try_lock`ed)
 //!
 //! Taken alone, never with another lock held: an in-process client's task slot
-//! (`api/client/doorbell.rs`, the waker of an async receive) and a queue's `room_waiters`
-//! (publishers waiting for room, `session/queue.rs`).
+//! (`api/client/doorbell.rs`, the waker of an async receive).
+//!
+//! Taken last, after any of the above, and nothing taken while it is held: a queue's
+//! `room_waiters` (publishers waiting for room, `session/queue.rs`; a session that ends
+//! takes them under its own lock, to wake them once every lock is released).
 //!
 //! No lock is held while blocking on a channel, calling an embedder hook ([`crate::Hooks`]) or
 //! waking a consumer ([`crate::wire::Notify`]); those are collected and run after the locks are released.
