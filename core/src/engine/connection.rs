@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::Engine;
 use super::publish::Started;
 use crate::router::{Attached, RouteCache};
-use crate::session::{AckHandle, Next, Notify, Session, TakeRequest, TakeSink, Taken};
+use crate::session::{AckHandle, Next, Notify, Session, SessionKey, TakeRequest, TakeSink, Taken};
 use crate::sync::{Arc, Mutex, ValueArc};
 use crate::types::connect_options::NEVER_EXPIRE;
 use crate::types::error::{PublishError, SessionError, SubscribeError};
@@ -136,9 +136,8 @@ impl Connection {
         options: &PublishOptions,
     ) -> Result<Started, PublishError> {
         self.check()?;
-        let origin = (self.session.key, self.client_id(), self.username.as_deref());
         let started = self.engine.publish_start(
-            Some(origin),
+            Some(self.origin()),
             topic,
             payload,
             options,
@@ -146,6 +145,12 @@ impl Connection {
         )?;
         self.session.count_published();
         Ok(started)
+    }
+
+    /// Who publishes through this connection, as the engine's publish path takes it.
+    #[inline]
+    fn origin(&self) -> (SessionKey, &str, Option<&str>) {
+        (self.session.key, self.client_id(), self.username.as_deref())
     }
 
     /// The broker's engine.
@@ -162,9 +167,8 @@ impl Connection {
         payload: Bytes,
         options: &PublishOptions,
     ) -> Result<(), PublishError> {
-        let origin = (self.session.key, self.client_id(), self.username.as_deref());
         self.engine.publish(
-            Some(origin),
+            Some(self.origin()),
             topic,
             payload,
             options,

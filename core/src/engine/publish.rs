@@ -22,25 +22,31 @@ impl Engine {
         topic: &TopicName,
         payload_len: usize,
     ) -> Result<(), LimitError> {
+        self.check_shape(topic.as_str().len(), topic.level_count())?;
+        let max = self.config.max_payload_size;
+        if payload_len > max {
+            return Err(LimitError::PayloadTooLarge {
+                size: payload_len,
+                max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks a topic name's or filter's length and level count against the configured
+    /// limits.
+    pub(crate) fn check_shape(&self, len: usize, levels: usize) -> Result<(), LimitError> {
         let c = &self.config;
-        let len = topic.as_str().len();
         if len > c.max_topic_length {
             return Err(LimitError::TopicTooLong {
                 len,
                 max: c.max_topic_length,
             });
         }
-        let levels = topic.level_count();
         if levels > c.max_topic_levels {
             return Err(LimitError::TooManyLevels {
                 levels,
                 max: c.max_topic_levels,
-            });
-        }
-        if payload_len > c.max_payload_size {
-            return Err(LimitError::PayloadTooLarge {
-                size: payload_len,
-                max: c.max_payload_size,
             });
         }
         Ok(())

@@ -4,32 +4,13 @@ use super::Engine;
 use crate::router::{Effects, Router, settle};
 use crate::session::{Session, SubscribeRefused};
 use crate::sync::Arc;
-use crate::types::error::{LimitError, SessionError, SubscribeError};
+use crate::types::error::{SessionError, SubscribeError};
 use crate::types::hooks::{DenyReason, Event};
 use crate::types::message::Delivery;
 use crate::types::qos::{QoS, RetainHandling, SubOptions};
 use crate::types::topic::TopicFilter;
 
 impl Engine {
-    fn check_filter(&self, filter: &TopicFilter) -> Result<(), LimitError> {
-        let c = &self.config;
-        let len = filter.as_str().len();
-        if len > c.max_topic_length {
-            return Err(LimitError::TopicTooLong {
-                len,
-                max: c.max_topic_length,
-            });
-        }
-        let levels = filter.level_count();
-        if levels > c.max_topic_levels {
-            return Err(LimitError::TooManyLevels {
-                levels,
-                max: c.max_topic_levels,
-            });
-        }
-        Ok(())
-    }
-
     /// Validates and authorizes one filter, outside any lock.
     fn prepare(
         &self,
@@ -39,7 +20,7 @@ impl Engine {
         opts: SubOptions,
     ) -> Result<TopicFilter, SubscribeError> {
         let filter = TopicFilter::new(filter)?;
-        self.check_filter(&filter)?;
+        self.check_shape(filter.as_str().len(), filter.level_count())?;
         if let Some(hooks) = &self.hooks {
             let info = Self::client_info(&session.client_id, username);
             if !hooks.authorize_subscribe(&info, &filter, opts.qos) {
