@@ -39,6 +39,7 @@
 //! | --- | --- | --- |
 //! | 0 | `sync/` | the only door to locks, atomics and channels (loom under `cfg(loom)`) |
 //! | 1 | `types/` | values: [`topic`], [`QoS`], [`Config`], errors, [`Will`], publications, options, [`Hooks`] and [`Event`]s, the [`Clock`], [`Stats`] |
+//! | 2 | `journal/` | durable mode's records: encoding every change of durable state for the [`Store`], and reading them back at start |
 //! | 2 | `index/` | the topic index: exact filters in a hash map, wildcards in a trie, shared groups |
 //! | 3 | `session/` | one session: its queue, in-flight window, subscriptions and expiry; owns its lock and every rule that changes it |
 //! | 4 | `router/` | the session table, the index and client ids; attach, takeover, detach; the fan-out of one publication |
@@ -57,6 +58,7 @@
 mod api;
 mod engine;
 pub(crate) mod index;
+mod journal;
 mod router;
 mod session;
 pub(crate) mod sync;
@@ -79,6 +81,7 @@ pub use types::message::PublishProperties;
 pub use types::publish_options::PublishOptions;
 pub use types::qos::{QoS, RetainHandling, SubOptions};
 pub use types::stats::{SessionStats, Stats};
+pub use types::store::{Store, StoreError, StoreStats, StoredRecord, Ticket};
 pub use types::topic;
 pub use types::topic::{TopicError, TopicFilter, TopicName};
 pub use types::will::Will;

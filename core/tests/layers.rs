@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 /// The layers, lowest first. A module of layer `i` may name `crate::L` only for `L` in
 /// `LAYERS[..=i]`.
-const LAYERS: [&str; 7] = [
-    "sync", "types", "index", "session", "router", "engine", "api",
+const LAYERS: [&str; 8] = [
+    "sync", "types", "journal", "index", "session", "router", "engine", "api",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -1,7 +1,8 @@
 //! mqlite-store: the storage engine under mqlite's durable mode. A crash-safe,
 //! checksummed, segmented append-only log of opaque records, with group commit, recovery
 //! that sets damage aside instead of refusing to start, and reclamation of released records.
-//! It knows nothing of MQTT: the broker encodes its own records.
+//! The log knows nothing of MQTT: the broker encodes its own records, and [`Persistence`]
+//! is the log as the [`mqlite::Store`] of a durable broker.
 //!
 //! ```
 //! use mqlite_store::{Log, LogOptions, SyncPolicy};
@@ -25,6 +26,7 @@
 //!   [`FaultyStorage`].
 //! - `recovery`: reading a store at open, moving damage aside ([`Recovery`]).
 //! - `log`, `write`, `sync`: [`Log`], its write path and its sync thread.
+//! - `persistence`: [`Persistence`], the log as a broker's [`mqlite::Store`].
 //! - `state`: which records and segments are live.
 //!
 //! No features.
@@ -51,6 +53,7 @@ mod error;
 mod format;
 mod log;
 mod options;
+mod persistence;
 mod recovery;
 mod state;
 mod stats;
@@ -61,6 +64,7 @@ mod write;
 pub use error::{AppendError, CompactCause, CompactError, OpenError, ReadError, SyncError};
 pub use log::Log;
 pub use options::{LogOptions, SyncPolicy};
+pub use persistence::Persistence;
 pub use recovery::Recovery;
 pub use stats::LogStats;
 pub use storage::{Faults, FaultyStorage, FsStorage, LockGuard, Storage, StorageFile};

@@ -322,6 +322,30 @@ impl Log {
         self.inner.wake.notify_one();
     }
 
+    /// Writes the releases still pending (see [`Log::release`]) and returns the last lsn
+    /// written: committing it makes every earlier append and release durable.
+    ///
+    /// # Errors
+    /// As [`Log::append`]; the releases stay pending.
+    pub fn flush(&self) -> Result<Lsn, AppendError> {
+        let wake = {
+            let mut st = self.inner.state.lock();
+            let wake = if st.pending_ranges.is_empty() {
+                false
+            } else {
+                self.inner.write(&mut st, None)?.1
+            };
+            if st.next_lsn <= 1 {
+                return Ok(Lsn::new(0));
+            }
+            (Lsn::new(st.next_lsn - 1), wake)
+        };
+        if wake.1 {
+            self.inner.request_work(true);
+        }
+        Ok(wake.0)
+    }
+
     /// Everything up to this lsn is fsynced, whatever the policy (0: nothing yet).
     pub fn durable_lsn(&self) -> Lsn {
         Lsn::new(self.inner.durable.load(Ordering::Acquire))

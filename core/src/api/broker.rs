@@ -13,6 +13,7 @@ use crate::types::connect_options::ConnectOptions;
 use crate::types::error::ConnectError;
 use crate::types::hooks::{AuthExchange, Event, Hooks};
 use crate::types::stats::{SessionStats, Stats};
+use crate::types::store::{Store, StoreError, StoreStats, Ticket};
 
 /// An in-memory MQTT broker. Cheap to clone: clones are handles to the same router.
 ///
@@ -46,6 +47,7 @@ pub struct BrokerBuilder {
     config: Config,
     clock: Option<ValueArc<dyn Clock>>,
     hooks: Option<ValueArc<dyn Hooks>>,
+    store: Option<Box<dyn Store>>,
 }
 
 impl BrokerBuilder {
@@ -71,10 +73,22 @@ impl BrokerBuilder {
         self
     }
 
-    /// Creates the broker.
+    /// Makes the broker durable: retained messages, persistent sessions (subscriptions,
+    /// will, expiry), their queued and in-flight messages and incoming QoS 2 ids are
+    /// recorded in `store` and rebuilt from it at start. An acknowledgement (a QoS 1/2
+    /// [`Client::publish`] returning, a subscribe, a connect of a new persistent session)
+    /// comes only once what it recorded is durable. `mqlite_store::Persistence` is the
+    /// shipped store; see `docs/durability.md`.
+    #[must_use]
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Box::new(store));
+        self
+    }
+
+    /// Creates the broker (in durable mode, after reading back what the store holds).
     pub fn build(self) -> Broker {
         Broker {
-            engine: Engine::start(self.config, self.clock, self.hooks),
+            engine: Engine::start(self.config, self.clock, self.hooks, self.store),
         }
     }
 }
@@ -125,6 +139,41 @@ impl Broker {
         notify: std::sync::Arc<dyn Notify>,
     ) -> Result<WireClient, ConnectError> {
         WireClient::connect(&self.engine, options, notify)
+    }
+
+    /// Durable mode: a ticket that, once durable, makes everything recorded so far
+    /// durable; `None` in memory mode. A transport takes one after handling a batch of
+    /// packets and holds their acknowledgements until [`Broker::when_durable`] calls back
+    /// (group commit).
+    ///
+    /// # Errors
+    /// [`StoreError`] if writing to the store failed.
+    pub fn durable_point(&self) -> Option<Result<Ticket, StoreError>> {
+        self.engine.durable_point()
+    }
+
+    /// Calls `done` once `ticket` is durable, or with the error that prevented it; never
+    /// blocks (`done` may run on another thread, or on this one before this returns).
+    pub fn when_durable(
+        &self,
+        ticket: Ticket,
+        done: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+    ) {
+        self.engine.when_durable(ticket, done);
+    }
+
+    /// Blocks until everything recorded so far is durable (no-op in memory mode).
+    ///
+    /// # Errors
+    /// [`StoreError`] if the store could not make it durable.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.engine.sync()
+    }
+
+    /// The store's figures (bytes on disk, records, fsyncs and their latency, what was
+    /// recovered at start); `None` in memory mode.
+    pub fn store_stats(&self) -> Option<StoreStats> {
+        self.engine.store_stats()
     }
 
     /// Ends every connection (publishing wills), refuses new ones, and wakes every blocked

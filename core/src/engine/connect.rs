@@ -131,7 +131,7 @@ impl Engine {
     }
 
     /// The session limits of a connection: the broker's, narrowed by the client's.
-    fn limits_for(&self, options: &ConnectOptions) -> SessionLimits {
+    pub(super) fn limits_for(&self, options: &ConnectOptions) -> SessionLimits {
         let c = &self.config;
         SessionLimits {
             max_queued_messages: options
@@ -173,6 +173,8 @@ impl Engine {
 
     /// Ends every connection (publishing wills, delayed ones now) and refuses new ones.
     pub(crate) fn shutdown(&self) {
+        // Sessions ended from here on stay on disk, persistent or not at this moment.
+        self.close_journal();
         let mut effects = self.effects();
         if !self.router.write().close(&mut effects) {
             return;
@@ -180,6 +182,8 @@ impl Engine {
         self.flush_wills(&mut effects);
         self.run_effects(effects);
         drop(self.timer_stop.lock().take());
+        // What the wills recorded; a failure is counted, and nothing waits on it.
+        let _ = self.sync();
     }
 
     /// Makes every will due now: those of the connections just ended and those delayed.

@@ -22,6 +22,7 @@
 mod alarm;
 mod connect;
 mod connection;
+mod durable;
 mod effects;
 mod publish;
 mod retained;
@@ -38,11 +39,14 @@ pub(crate) use room::RoomWait;
 use std::fmt;
 use std::time::Duration;
 
+use crate::journal::Journal;
+use crate::journal::records::TimeBase;
 use crate::router::Router;
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering, RwLock, ValueArc, channel};
 use crate::types::clock::{Clock, SystemClock};
 use crate::types::config::Config;
 use crate::types::hooks::{ClientInfo, Event, Hooks};
+use crate::types::store::Store;
 use retained::RetainedStore;
 use timers::PendingWill;
 
@@ -65,6 +69,8 @@ pub(crate) struct Engine {
     timer_stop: Mutex<Option<channel::Sender<()>>>,
     /// Deadlines of async waits (started on first use).
     alarm: alarm::Alarm,
+    /// Durable mode's journal.
+    journal: Option<ValueArc<Journal>>,
 }
 
 impl fmt::Debug for Engine {
@@ -83,16 +89,29 @@ impl Engine {
         config: Config,
         clock: Option<ValueArc<dyn Clock>>,
         hooks: Option<ValueArc<dyn Hooks>>,
+        store: Option<Box<dyn Store>>,
     ) -> Arc<Self> {
         let start_timer = clock.is_none();
         let clock = clock.unwrap_or_else(|| ValueArc::new(SystemClock::new()));
         let started = clock.now();
         let shared_strategy = config.shared_subscription_strategy;
+        let (journal, recovered) = match store {
+            Some(store) => {
+                let time = TimeBase {
+                    clock: started,
+                    unix: clock.unix_time(),
+                };
+                let mut journal = Journal::new(store, time);
+                let recovered = journal.recover();
+                (Some(ValueArc::new(journal)), Some(recovered))
+            }
+            None => (None, None),
+        };
         let engine = Arc::new(Self {
             config,
             clock,
             hooks,
-            router: RwLock::new(Router::new(shared_strategy)),
+            router: RwLock::new(Router::new(shared_strategy, journal.clone())),
             retained: Mutex::new(RetainedStore::default()),
             pending_wills: Mutex::new(Vec::new()),
             connected: AtomicUsize::new(0),
@@ -102,7 +121,11 @@ impl Engine {
             last_sys: Mutex::new(None),
             timer_stop: Mutex::new(None),
             alarm: alarm::Alarm::new(),
+            journal,
         });
+        if let Some(recovered) = recovered {
+            engine.restore(recovered);
+        }
         if start_timer {
             timers::spawn_timer(&engine);
         }

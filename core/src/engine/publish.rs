@@ -99,6 +99,7 @@ impl Engine {
         };
         let mut effects = self.effects();
         effects.hand_back_full = options.wait_if_full.is_some();
+        let failures = self.store_failures();
         {
             let router = self.router.read();
             if router.is_closed() && origin.is_some() {
@@ -117,6 +118,7 @@ impl Engine {
         let blocked = effects.take_blocked();
         let full = effects.first_full.take();
         self.run_effects(effects);
+        self.check_recorded(failures)?;
         Ok(Started { blocked, full })
     }
 

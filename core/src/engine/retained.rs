@@ -4,13 +4,16 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::Engine;
+use crate::journal::records::Record;
+use crate::sync::ValueArc;
 use crate::types::message::Publication;
+use crate::types::store::Persisted;
 use crate::types::topic::{TopicFilter, TopicName};
 
-/// Retained messages by topic.
+/// Retained messages by topic, each with its record in durable mode.
 #[derive(Debug, Default)]
 pub(crate) struct RetainedStore {
-    map: HashMap<TopicName, Publication>,
+    map: HashMap<TopicName, (Publication, Option<ValueArc<Persisted>>)>,
     bytes: usize,
 }
 
@@ -30,15 +33,17 @@ impl RetainedStore {
         publication: &Publication,
         max_count: usize,
         max_bytes: usize,
+        persist: impl FnOnce() -> Option<ValueArc<Persisted>>,
     ) -> Result<(), StoreFull> {
         let topic = &publication.topic;
         if publication.payload.is_empty() {
-            if let Some(old) = self.map.remove(topic) {
+            // Dropping the old entry releases its record.
+            if let Some((old, _)) = self.map.remove(topic) {
                 self.bytes -= old.weight();
             }
             return Ok(());
         }
-        let old_weight = self.map.get(topic).map(|p| p.weight());
+        let old_weight = self.map.get(topic).map(|(p, _)| p.weight());
         let new_bytes = self.bytes - old_weight.unwrap_or(0) + publication.weight();
         let new_count = self.map.len() + usize::from(old_weight.is_none());
         if new_count > max_count || new_bytes > max_bytes {
@@ -48,8 +53,22 @@ impl RetainedStore {
             });
         }
         self.bytes = new_bytes;
-        self.map.insert(topic.clone(), publication.clone());
+        self.map
+            .insert(topic.clone(), (publication.clone(), persist()));
         Ok(())
+    }
+
+    /// Puts back a retained message read from the store at start (a later one of the same
+    /// topic replaces an earlier one, whose record is then released).
+    pub(crate) fn restore(&mut self, publication: Publication, persisted: ValueArc<Persisted>) {
+        let weight = publication.weight();
+        if let Some((old, _)) = self
+            .map
+            .insert(publication.topic.clone(), (publication, Some(persisted)))
+        {
+            self.bytes -= old.weight();
+        }
+        self.bytes += weight;
     }
 
     /// The retained messages matching `filter` that have not expired at `now`.
@@ -59,6 +78,7 @@ impl RetainedStore {
             return TopicName::new(filter.filter())
                 .ok()
                 .and_then(|name| self.map.get(&name))
+                .map(|(p, _)| p)
                 .filter(live)
                 .into_iter()
                 .cloned()
@@ -66,8 +86,8 @@ impl RetainedStore {
         }
         self.map
             .iter()
-            .filter(|(topic, p)| filter.matches(topic) && live(p))
-            .map(|(_, p)| p.clone())
+            .filter(|(topic, (p, _))| filter.matches(topic) && live(&p))
+            .map(|(_, (p, _))| p.clone())
             .collect()
     }
 
@@ -87,9 +107,16 @@ impl Engine {
     /// bounds. Lock order: after the router lock.
     pub(crate) fn retain(&self, publication: &Publication) -> Result<(), StoreFull> {
         let c = &self.config;
-        self.retained
-            .lock()
-            .set(publication, c.max_retained_messages, c.max_retained_bytes)
+        let persist = || {
+            let journal = self.journal.as_ref()?;
+            journal.persist(&Record::Retained(publication.clone())).ok()
+        };
+        self.retained.lock().set(
+            publication,
+            c.max_retained_messages,
+            c.max_retained_bytes,
+            persist,
+        )
     }
 
     /// The retained messages matching `filter` that have not expired.

@@ -36,6 +36,7 @@ impl Engine {
         };
         for w in due {
             self.publish_will(w.origin, w.will);
+            self.forget_will(w.origin);
         }
 
         for at in self.expire_sessions(now) {
@@ -59,7 +60,7 @@ impl Engine {
 
     /// Discards offline sessions whose expiry passed [MQTT-3.1.2-23], and publishes the
     /// wills still delayed of those sessions; returns the expiry times still ahead.
-    fn expire_sessions(&self, now: Duration) -> Vec<Duration> {
+    pub(super) fn expire_sessions(&self, now: Duration) -> Vec<Duration> {
         let (expired, ahead) = self.router.read().expiring(now);
         if expired.is_empty() {
             return ahead;

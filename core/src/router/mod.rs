@@ -24,8 +24,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::index::TopicIndex;
+use crate::journal::{Journal, RecoveredSession};
 use crate::session::{
-    Attachment, Expiry, Session, SessionCounters, SessionKey, SessionLimits, SubscribeRefused,
+    Attachment, Durable, Expiry, Session, SessionCounters, SessionKey, SessionLimits,
+    SubscribeRefused,
 };
 use crate::sync::{Arc, ValueArc};
 use crate::types::config::SharedStrategy;
@@ -51,6 +53,8 @@ pub(crate) struct Router {
     /// Counters of sessions already discarded, so totals never go backwards.
     retired: SessionCounters,
     retired_published: u64,
+    /// The journal of durable mode: every new session gets a number in it.
+    journal: Option<ValueArc<Journal>>,
 }
 
 /// A connection asking to attach to the session of its client id.
@@ -74,7 +78,7 @@ pub(crate) struct Attached {
 }
 
 impl Router {
-    pub(crate) fn new(shared_strategy: SharedStrategy) -> Self {
+    pub(crate) fn new(shared_strategy: SharedStrategy, journal: Option<ValueArc<Journal>>) -> Self {
         Self {
             index: TopicIndex::new(),
             sessions: Vec::new(),
@@ -85,6 +89,7 @@ impl Router {
             version: 0,
             retired: SessionCounters::default(),
             retired_published: 0,
+            journal,
         }
     }
 
@@ -145,7 +150,8 @@ impl Router {
             session_present = true;
             Some(old)
         });
-        let session = resumed.unwrap_or_else(|| self.create(request.client_id, request.limits));
+        let session =
+            resumed.unwrap_or_else(|| self.create(request.client_id, request.limits, None));
         let generation = session.attach(request.attachment);
         Ok(Attached {
             session,
@@ -155,7 +161,12 @@ impl Router {
     }
 
     /// A new session in a free slot.
-    fn create(&mut self, client_id: ValueArc<str>, limits: SessionLimits) -> Arc<Session> {
+    fn create(
+        &mut self,
+        client_id: ValueArc<str>,
+        limits: SessionLimits,
+        no: Option<u64>,
+    ) -> Arc<Session> {
         let key = match self.free.pop() {
             Some(key) => key,
             None => {
@@ -164,9 +175,32 @@ impl Router {
                     .expect("max_clients keeps sessions below 2^32")
             }
         };
-        let session = Arc::new(Session::new(key, client_id.clone(), limits));
+        let durable = self.journal.as_ref().map(|journal| Durable {
+            no: no.unwrap_or_else(|| journal.new_session_no()),
+            journal: journal.clone(),
+        });
+        let session = Arc::new(Session::new(key, client_id.clone(), limits, durable));
         self.by_id.insert(client_id, key);
         self.sessions[key as usize] = Some(session.clone());
+        session
+    }
+
+    /// Rebuilds a persistent session from its records at start (see [`Session::restore`]),
+    /// with its subscriptions in the index.
+    pub(crate) fn restore(
+        &mut self,
+        recovered: RecoveredSession,
+        limits: SessionLimits,
+        offline_at: Duration,
+    ) -> Arc<Session> {
+        let client_id: ValueArc<str> = ValueArc::from(recovered.record.client_id.as_str());
+        let no = recovered.record.no;
+        let session = self.create(client_id, limits, Some(no));
+        for (filter, opts) in &recovered.record.subscriptions {
+            self.index.insert(filter, session.key, *opts);
+        }
+        self.version += 1;
+        session.restore(recovered, offline_at);
         session
     }
 

@@ -119,7 +119,11 @@ impl Session {
                 sink.expired(delivery);
                 continue;
             }
-            sink.next(Next::Publish(hand_out(state, delivery, needs_slot)));
+            let out = hand_out(state, delivery, needs_slot);
+            if let (true, Some(packet_id)) = (needs_slot, out.packet_id) {
+                self.record_step(&out.delivery, packet_id, false);
+            }
+            sink.next(Next::Publish(out));
             taken += 1;
         }
         taken - start
@@ -228,8 +232,15 @@ impl Session {
     /// PUBREC from the receiver [MQTT-4.3.3-1]; whether a QoS 2 delivery with that id was in
     /// flight (the caller answers with PUBREL either way).
     pub(crate) fn pubrec(&self, generation: u64, packet_id: u16) -> Result<bool, SessionError> {
-        self.with_window(generation, |s| s.window.pubrec(packet_id))
-            .map(|(known, _)| known)
+        self.with_window(generation, |s| match s.window.pubrec(packet_id) {
+            Some(Some(delivery)) => {
+                self.record_step(&delivery, packet_id, true);
+                true
+            }
+            Some(None) => true,
+            None => false,
+        })
+        .map(|(known, _)| known)
     }
 
     /// PUBCOMP from the receiver [MQTT-4.3.3-1]; whether a released QoS 2 delivery with that
@@ -264,7 +275,8 @@ impl Session {
         if state.inbound.len() >= max {
             return Ok(Err(()));
         }
-        state.inbound.insert(packet_id);
+        let persisted = self.record_inbound(packet_id);
+        state.inbound.insert(packet_id, persisted);
         Ok(Ok(true))
     }
 

@@ -3,10 +3,12 @@
 //! PUBREL. Not here: the queue, locks, attachment (see `mod.rs`); this is plain data under the
 //! session's mutex.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
+use crate::sync::ValueArc;
 use crate::types::message::Delivery;
 use crate::types::qos::QoS;
+use crate::types::store::Persisted;
 
 /// Where an outgoing QoS 1/2 delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,8 +191,10 @@ impl Window {
     }
 
     /// PUBREC: a QoS 2 delivery was received; from now on only its PUBREL is resent.
-    /// `false` if no QoS 2 delivery with that id awaits it.
-    pub(crate) fn pubrec(&mut self, packet_id: u16) -> bool {
+    /// `None` if no QoS 2 delivery with that id awaits it; `Some(Some(delivery))` (a copy,
+    /// to record the step) if it just moved to `Released`, `Some(None)` if it was there
+    /// already.
+    pub(crate) fn pubrec(&mut self, packet_id: u16) -> Option<Option<Delivery>> {
         match self
             .entries
             .iter_mut()
@@ -198,11 +202,11 @@ impl Window {
         {
             Some(entry) if entry.phase == Phase::Published => {
                 entry.phase = Phase::Released;
-                true
+                Some(Some(entry.delivery.clone()))
             }
             // A repeated PUBREC: the PUBREL is sent again, nothing changes.
-            Some(_) => true,
-            None => false,
+            Some(_) => Some(None),
+            None => None,
         }
     }
 
@@ -236,28 +240,29 @@ impl Window {
 }
 
 /// Incoming QoS 2 packet ids received and not yet released: a resent PUBLISH with one of
-/// them is not delivered again [MQTT-4.3.3-2].
+/// them is not delivered again [MQTT-4.3.3-2]. In durable mode each holds its record,
+/// released by PUBREL.
 #[derive(Debug, Default)]
 pub(crate) struct Inbound {
-    ids: HashSet<u16>,
+    ids: HashMap<u16, Option<ValueArc<Persisted>>>,
 }
 
 impl Inbound {
     /// Whether `packet_id` is already held (a duplicate).
     pub(crate) fn contains(&self, packet_id: u16) -> bool {
-        self.ids.contains(&packet_id)
+        self.ids.contains_key(&packet_id)
     }
 
     pub(crate) fn len(&self) -> usize {
         self.ids.len()
     }
 
-    pub(crate) fn insert(&mut self, packet_id: u16) {
-        self.ids.insert(packet_id);
+    pub(crate) fn insert(&mut self, packet_id: u16, persisted: Option<ValueArc<Persisted>>) {
+        self.ids.insert(packet_id, persisted);
     }
 
     /// PUBREL: forgets `packet_id`; `false` if it was not held.
     pub(crate) fn release(&mut self, packet_id: u16) -> bool {
-        self.ids.remove(&packet_id)
+        self.ids.remove(&packet_id).is_some()
     }
 }

@@ -19,11 +19,13 @@
 //! | `notify.rs` | [`Notify`], how a session wakes its consumer |
 
 mod consume;
+mod durable;
 mod inflight;
 mod notify;
 mod queue;
 
 pub(crate) use consume::{Next, TakeRequest, TakeSink, Taken};
+pub(crate) use durable::Durable;
 pub use notify::Notify;
 
 use std::collections::{HashMap, VecDeque};
@@ -39,6 +41,7 @@ use crate::types::hooks::DropReason;
 use crate::types::message::Delivery;
 use crate::types::qos::SubOptions;
 use crate::types::stats::SessionStats;
+use crate::types::store::Persisted;
 use crate::types::topic::{TopicFilter, TopicName};
 use crate::types::will::Will;
 use inflight::{Inbound, Window};
@@ -115,6 +118,10 @@ struct SessionState {
     expires_at: Option<Duration>,
     sent: u64,
     dropped_expired: u64,
+    /// The session's record in the store, while it is persistent in durable mode.
+    record: Option<ValueArc<Persisted>>,
+    /// Clock time its last connection ended (durable mode: expiry counts from it).
+    offline_at: Option<Duration>,
 }
 
 /// What ending a connection leaves to do once the locks are released.
@@ -180,6 +187,12 @@ pub(crate) struct Session {
     /// A copy of the attached connection's notify, so a publisher that must wake the
     /// consumer does not contend for `inner` with it (lock order: after `inner`).
     wake_slot: Mutex<Option<ValueArc<dyn Notify>>>,
+    /// The journal and the session's number in it (durable mode only).
+    durable: Option<Durable>,
+    /// 1 while the session outlives its connection in durable mode: its deliveries are
+    /// recorded. Relaxed: set under the lock at attach and expiry changes; a publish racing
+    /// such a change may record one delivery more or less, as if it came before or after.
+    persistent: AtomicU64,
 }
 
 impl fmt::Debug for Session {
@@ -192,7 +205,12 @@ impl fmt::Debug for Session {
 }
 
 impl Session {
-    pub(crate) fn new(key: SessionKey, client_id: ValueArc<str>, limits: SessionLimits) -> Self {
+    pub(crate) fn new(
+        key: SessionKey,
+        client_id: ValueArc<str>,
+        limits: SessionLimits,
+        durable: Option<Durable>,
+    ) -> Self {
         Self {
             key,
             client_id,
@@ -215,8 +233,12 @@ impl Session {
                 expires_at: None,
                 sent: 0,
                 dropped_expired: 0,
+                record: None,
+                offline_at: None,
             })),
             wake_slot: Mutex::new(None),
+            durable,
+            persistent: AtomicU64::new(0),
         }
     }
 
@@ -265,6 +287,8 @@ impl Session {
         self.queue.set_waiting();
         state.ended = None;
         state.expires_at = None;
+        state.offline_at = None;
+        self.record_session(&mut state, None);
         // Release: pairs with the Acquire in `is_live`.
         self.status
             .store(state.generation << 1 | 1, Ordering::Release);
@@ -301,6 +325,9 @@ impl Session {
         if let Some(will) = &mut ended.will {
             will.delay = will.delay.min(expiry);
         }
+        state.offline_at = Some(now);
+        let delayed = ended.will.as_ref().filter(|w| !w.delay.is_zero());
+        self.record_session(&mut state, delayed);
         Some((ended, expiry))
     }
 
@@ -333,9 +360,12 @@ impl Session {
 
     /// Offers a delivery; applies the queue bounds and the overflow policy, or with
     /// `hand_back` returns a delivery that finds the queue full.
-    pub(crate) fn enqueue(&self, delivery: Delivery, hand_back: bool) -> Enqueued {
+    pub(crate) fn enqueue(&self, mut delivery: Delivery, hand_back: bool) -> Enqueued {
         // Acquire: pairs with the Release stores in `attach` and `end_locked`.
         let online = self.status.load(Ordering::Acquire) & 1 == 1;
+        if self.persistent.load(Ordering::Relaxed) == 1 {
+            self.record_delivery(&mut delivery, online);
+        }
         match self.queue.offer(delivery, online, hand_back) {
             Offer::Full(delivery) => Enqueued::Full(delivery),
             Offer::Queued { wake: false } => Enqueued::Queued(None),
@@ -396,7 +426,9 @@ impl Session {
         if !state.subscriptions.contains_key(filter) && state.subscriptions.len() >= max {
             return Err(SubscribeRefused::TooMany { max });
         }
-        Ok(state.subscriptions.insert(filter.clone(), opts).is_none())
+        let is_new = state.subscriptions.insert(filter.clone(), opts).is_none();
+        self.record_session(&mut state, None);
+        Ok(is_new)
     }
 
     /// Removes a subscription of connection `generation`; whether it existed.
@@ -407,7 +439,11 @@ impl Session {
     ) -> Result<bool, SessionError> {
         let mut state = self.lock();
         state.check(generation)?;
-        Ok(state.subscriptions.remove(filter).is_some())
+        let existed = state.subscriptions.remove(filter).is_some();
+        if existed {
+            self.record_session(&mut state, None);
+        }
+        Ok(existed)
     }
 
     /// The session's subscription filters (to take them out of the index).
@@ -435,6 +471,7 @@ impl Session {
         let mut state = self.lock();
         state.check(generation)?;
         state.expiry = expiry.min(cap).min(NEVER_EXPIRE);
+        self.record_session(&mut state, None);
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! Time for every time-based rule, from a clock that tests can drive.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::sync::Mutex;
 
@@ -10,6 +10,14 @@ use crate::sync::Mutex;
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// Time elapsed since an arbitrary, fixed origin. Never goes backwards.
     fn now(&self) -> Duration;
+
+    /// Wall-clock time since the Unix epoch. Durable mode reads it once at start, so that
+    /// session and message expiry count the time the broker was down.
+    fn unix_time(&self) -> Duration {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+    }
 }
 
 /// The real monotonic clock.
@@ -54,6 +62,9 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
+    /// The Unix time of a manual clock at zero (2026-01-01T00:00:00Z).
+    pub const UNIX_ORIGIN: Duration = Duration::from_secs(1_767_225_600);
+
     /// A clock at time zero.
     pub fn new() -> Self {
         Self {
@@ -77,5 +88,11 @@ impl Default for ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Duration {
         *self.now.lock()
+    }
+
+    /// [`ManualClock::UNIX_ORIGIN`] plus [`Clock::now`]: two manual clocks agree on Unix
+    /// time, so a test restarts a durable broker with a new clock advanced by the downtime.
+    fn unix_time(&self) -> Duration {
+        Self::UNIX_ORIGIN.saturating_add(self.now())
     }
 }

@@ -119,6 +119,14 @@ pub enum PublishError {
         /// The receive maximum (`max_inflight_messages`).
         max: usize,
     },
+    /// The message could not be made durable (durable mode: the disk is full or failing).
+    /// It was not acknowledged; a network publisher gets reason 0x97 (MQTT 5) or its
+    /// connection closed (3.1.1), and may send it again.
+    #[error("message not durable: {reason}")]
+    NotDurable {
+        /// What failed.
+        reason: String,
+    },
     /// The publishing handle can no longer be used.
     #[error(transparent)]
     Session(#[from] SessionError),

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use crate::sync::ValueArc;
 use crate::types::qos::QoS;
+use crate::types::store::Persisted;
 use crate::types::topic::{TopicFilter, TopicName};
 
 /// The MQTT 5 properties of a PUBLISH that the broker forwards untouched (MQTT 5.0 §3.3.2.3),
@@ -156,6 +157,9 @@ pub(crate) struct DeliveryExtra {
     /// The shared subscription it was routed through, so it can go to another member if
     /// this session ends before taking it (MQTT 5.0 §4.8.2).
     pub(crate) shared: Option<TopicFilter>,
+    /// Its records in the store (durable mode, persistent sessions only): released when the
+    /// last copy of the delivery is dropped.
+    pub(crate) persisted: Option<ValueArc<Persisted>>,
 }
 
 impl Delivery {
@@ -166,6 +170,7 @@ impl Delivery {
             Box::new(DeliveryExtra {
                 subscription_ids: ids,
                 shared: None,
+                persisted: None,
             })
         });
         Self {
@@ -175,6 +180,18 @@ impl Delivery {
             dup: false,
             extra,
         }
+    }
+
+    /// Its records in the store, if it is durable.
+    pub(crate) fn persisted(&self) -> Option<&ValueArc<Persisted>> {
+        self.extra.as_ref().and_then(|e| e.persisted.as_ref())
+    }
+
+    /// Ties the delivery to its records in the store.
+    pub(crate) fn set_persisted(&mut self, persisted: ValueArc<Persisted>) {
+        self.extra
+            .get_or_insert_with(|| Box::new(DeliveryExtra::default()))
+            .persisted = Some(persisted);
     }
 
     /// The shared subscription this delivery was routed through.

@@ -14,5 +14,6 @@ pub(crate) mod message;
 pub(crate) mod publish_options;
 pub(crate) mod qos;
 pub(crate) mod stats;
+pub(crate) mod store;
 pub mod topic;
 pub(crate) mod will;

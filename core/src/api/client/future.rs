@@ -202,6 +202,19 @@ impl Future for Publish<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        let result = std::task::ready!(this.poll_publish(cx));
+        if result.is_ok() && this.options.qos() != crate::types::qos::QoS::AtMostOnce {
+            // Durable mode: the sync blocks this thread (about one fsync, shared with the
+            // other publishers of the moment); no-op in memory mode.
+            this.conn.engine().sync().map_err(super::not_durable)?;
+        }
+        Poll::Ready(result)
+    }
+}
+
+impl Publish<'_> {
+    fn poll_publish(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), PublishError>> {
+        let this = self;
         loop {
             match std::mem::replace(&mut this.state, PublishState::Done) {
                 PublishState::Start { topic, payload } => {

@@ -148,7 +148,12 @@ impl Client {
         payload: Bytes,
         options: &PublishOptions,
     ) -> Result<(), PublishError> {
-        self.conn.publish(topic, payload, options)
+        self.conn.publish(topic, payload, options)?;
+        if options.qos() != QoS::AtMostOnce {
+            // Durable mode: returns once durable, sharing the sync with other threads.
+            self.conn.engine().sync().map_err(not_durable)?;
+        }
+        Ok(())
     }
 
     /// Subscribes to one filter; returns the granted QoS. Retained messages matching it are
@@ -163,7 +168,11 @@ impl Client {
         filter: &str,
         options: impl Into<SubOptions>,
     ) -> Result<QoS, SubscribeError> {
-        self.conn.subscribe_one(filter, options.into())
+        let granted = self.conn.subscribe_one(filter, options.into())?;
+        // Durable mode: the subscription is on disk before this returns (a failure is
+        // counted in the store's errors; the subscription holds in memory).
+        let _ = self.conn.engine().sync();
+        Ok(granted)
     }
 
     /// Subscribes to several filters in one call; one result per filter, in order, like the
@@ -176,7 +185,9 @@ impl Client {
         &self,
         filters: &[(&str, SubOptions)],
     ) -> Result<Vec<Result<QoS, SubscribeError>>, SessionError> {
-        self.conn.subscribe(filters)
+        let results = self.conn.subscribe(filters)?;
+        let _ = self.conn.engine().sync();
+        Ok(results)
     }
 
     /// Unsubscribes from one filter; returns whether it was subscribed.
@@ -237,5 +248,12 @@ impl Client {
     /// handle received but did not acknowledge are redelivered on resume.
     pub fn disconnect(self) {
         self.conn.disconnect();
+    }
+}
+
+/// A failed sync as a publish error.
+pub(crate) fn not_durable(e: crate::types::store::StoreError) -> PublishError {
+    PublishError::NotDurable {
+        reason: e.to_string(),
     }
 }

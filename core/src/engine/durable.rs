@@ -1,0 +1,133 @@
+//! Durable mode in the engine: rebuilding the broker from the journal at start, and the
+//! points where an operation waits until what it recorded is durable (group commit).
+
+use std::time::Duration;
+
+use super::Engine;
+use super::timers::PendingWill;
+use crate::journal::Recovered;
+use crate::sync::ValueArc;
+use crate::types::error::PublishError;
+use crate::types::store::{StoreError, StoreStats, Ticket};
+use crate::types::will::Will;
+
+impl Engine {
+    /// Rebuilds retained messages and persistent sessions (queues, windows, incoming QoS 2
+    /// ids, subscriptions) from the journal. Time counts the downtime: a session whose expiry
+    /// passed while the broker was down is discarded at once, a delayed will that fell due is
+    /// published now.
+    pub(super) fn restore(&self, recovered: Recovered) {
+        {
+            let mut store = self.retained.lock();
+            for (publication, persisted) in recovered.retained {
+                store.restore(publication, persisted);
+            }
+        }
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        let time = journal.time();
+        let now = self.clock.now();
+        let limits = self.limits_for(&crate::types::connect_options::ConnectOptions::new(""));
+        let mut wills: Vec<(ValueArc<str>, u32, Will, Duration)> = Vec::new();
+        {
+            let mut router = self.router.write();
+            for s in recovered.sessions {
+                let offline_at = s
+                    .record
+                    .offline_since
+                    .map_or(now, |ms| time.clock_of_unix_ms(ms));
+                let will = s.record.will.clone();
+                let session = router.restore(s, limits, offline_at);
+                if let Some(will) = will {
+                    let due = offline_at.saturating_add(will.delay);
+                    wills.push((session.client_id.clone(), session.key, will, due));
+                }
+            }
+        }
+        for (client_id, origin, will, due) in wills {
+            if due <= now {
+                self.publish_will(origin, will);
+            } else {
+                self.pending_wills.lock().push(PendingWill {
+                    client_id,
+                    origin,
+                    will,
+                    due,
+                });
+            }
+        }
+        self.expire_sessions(now);
+    }
+
+    /// Failed appends so far (0 in memory mode): compared before and after an operation.
+    pub(crate) fn store_failures(&self) -> u64 {
+        self.journal.as_ref().map_or(0, |j| j.failures())
+    }
+
+    /// An operation that began when failures were at `before` recorded everything it had to,
+    /// or the error to answer it with (never acknowledged).
+    pub(crate) fn check_recorded(&self, before: u64) -> Result<(), PublishError> {
+        if self.store_failures() == before {
+            return Ok(());
+        }
+        Err(PublishError::NotDurable {
+            reason: "writing to the store failed".into(),
+        })
+    }
+
+    /// Blocks until everything recorded so far is durable (no-op in memory mode). Threads
+    /// that wait together share one sync.
+    pub(crate) fn sync(&self) -> Result<(), StoreError> {
+        match &self.journal {
+            Some(journal) => journal.sync(),
+            None => Ok(()),
+        }
+    }
+
+    /// The ticket that, once durable, makes everything recorded so far durable; `None` in
+    /// memory mode.
+    pub(crate) fn durable_point(&self) -> Option<Result<Ticket, StoreError>> {
+        self.journal.as_ref().map(|j| j.sync_point())
+    }
+
+    /// Calls `done` once `ticket` is durable (at once in memory mode).
+    pub(crate) fn when_durable(
+        &self,
+        ticket: Ticket,
+        done: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+    ) {
+        match &self.journal {
+            Some(journal) => journal.when_durable(ticket, done),
+            None => done(Ok(())),
+        }
+    }
+
+    /// The store's figures, in durable mode.
+    pub(crate) fn store_stats(&self) -> Option<StoreStats> {
+        self.journal.as_ref().map(|j| j.stats())
+    }
+
+    /// The broker shuts down: nothing is released from now on.
+    pub(super) fn close_journal(&self) {
+        if let Some(journal) = &self.journal {
+            journal.close();
+        }
+    }
+
+    /// A delayed will of session `origin` was published: its record drops it.
+    pub(super) fn forget_will(&self, origin: u32) {
+        if self.journal.is_some()
+            && let Some(session) = self.router.read().session(origin).cloned()
+        {
+            session.forget_will();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Before the sessions and retained messages drop: they stay on disk.
+        self.close_journal();
+    }
+}

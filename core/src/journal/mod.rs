@@ -1,0 +1,140 @@
+//! Layer 2: the journal of durable mode. Encodes every change of durable state as a record
+//! (`records.rs`), appends it to the broker's [`Store`](crate::Store), and at start reads the
+//! records back into what the layers above rebuild (`recover.rs`).
+//!
+//! Not here: the store itself (the `Store` trait is a value type; `mqlite-store` implements
+//! it), deciding *when* to record (the session, router and engine call in at the changes
+//! they own), and waiting for durability (the engine and the transports).
+//!
+//! | file | what lives there |
+//! | --- | --- |
+//! | `mod.rs` | [`Journal`]: appends, group-commit points, failure counting |
+//! | `codec.rs` | the byte primitives |
+//! | `records.rs` | the record kinds and their bytes |
+//! | `recover.rs` | reading the records back at start |
+
+mod codec;
+pub(crate) mod records;
+mod recover;
+
+pub(crate) use recover::{Recovered, RecoveredSession};
+
+use std::fmt;
+
+use crate::sync::{AtomicU64, Ordering, ValueArc};
+use crate::types::store::{Persisted, Store, StoreError, StoreHandle, StoreStats, Ticket};
+use records::{Record, TimeBase};
+
+/// The broker's journal: its store, the time base of its records and its counters.
+pub(crate) struct Journal {
+    handle: ValueArc<StoreHandle>,
+    time: TimeBase,
+    /// The number the next new persistent session gets. Relaxed: a counter.
+    next_session: AtomicU64,
+    /// Appends or syncs that failed. Relaxed: compared before and after an operation.
+    failures: AtomicU64,
+    /// Figures of the start (recovery), added to the store's own.
+    recovery: StoreStats,
+}
+
+impl fmt::Debug for Journal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Journal")
+            .field("store", &self.handle.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Journal {
+    /// A journal over `store`; `time` fixes the clock's relation to Unix time for this run.
+    pub(crate) fn new(store: Box<dyn Store>, time: TimeBase) -> Self {
+        Self {
+            handle: ValueArc::new(StoreHandle::new(store)),
+            time,
+            next_session: AtomicU64::new(1),
+            failures: AtomicU64::new(0),
+            recovery: StoreStats::default(),
+        }
+    }
+
+    /// The time base of this run.
+    pub(crate) fn time(&self) -> TimeBase {
+        self.time
+    }
+
+    /// A number for a new persistent session.
+    pub(crate) fn new_session_no(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Appends `record`.
+    pub(crate) fn append(&self, record: &Record) -> Result<Ticket, StoreError> {
+        let (kind, bytes) = record.encode(self.time);
+        self.handle
+            .store
+            .append(kind, &bytes)
+            .inspect_err(|_| self.fail())
+    }
+
+    /// Appends `record` and returns the handle that releases it when dropped.
+    pub(crate) fn persist(&self, record: &Record) -> Result<ValueArc<Persisted>, StoreError> {
+        let ticket = self.append(record)?;
+        Ok(Persisted::new(self.handle.clone(), ticket))
+    }
+
+    /// Appends `record` to live and die with `owner`.
+    pub(crate) fn attach_to(&self, owner: &Persisted, record: &Record) -> Result<(), StoreError> {
+        owner.push(self.append(record)?);
+        Ok(())
+    }
+
+    fn fail(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Failed appends and syncs so far: an operation that sees it change did not become
+    /// durable and must not be acknowledged.
+    pub(crate) fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Writes pending releases and returns the ticket that, once durable, makes everything
+    /// recorded so far durable.
+    pub(crate) fn sync_point(&self) -> Result<Ticket, StoreError> {
+        self.handle.store.flush().inspect_err(|_| self.fail())
+    }
+
+    /// Blocks until everything recorded so far is durable (group commit with every other
+    /// thread that waits).
+    pub(crate) fn sync(&self) -> Result<(), StoreError> {
+        let ticket = self.sync_point()?;
+        self.handle
+            .store
+            .commit(ticket)
+            .inspect_err(|_| self.fail())
+    }
+
+    /// Calls `done` once `ticket` is durable.
+    pub(crate) fn when_durable(
+        &self,
+        ticket: Ticket,
+        done: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+    ) {
+        self.handle.store.when_durable(ticket, done);
+    }
+
+    /// The broker shuts down: nothing is released from now on, so what is in memory stays
+    /// on disk for the next start.
+    pub(crate) fn close(&self) {
+        self.handle.close();
+    }
+
+    /// The store's figures with those of the start.
+    pub(crate) fn stats(&self) -> StoreStats {
+        let mut s = self.handle.store.stats();
+        s.records_recovered = self.recovery.records_recovered;
+        s.records_discarded += self.recovery.records_discarded;
+        s.errors = s.errors.max(self.failures());
+        s
+    }
+}

@@ -1,0 +1,330 @@
+//! The records of the journal and their bytes. One record kind per durable thing:
+//!
+//! | kind | record | lives until |
+//! | --- | --- | --- |
+//! | 1 | [`SessionRecord`]: client id, expiry, will, subscriptions | replaced, or the session is discarded |
+//! | 2 | [`DeliveryRecord`]: one delivery queued for one persistent session | completed, dropped or expired |
+//! | 3 | sent: a QoS 2 delivery was handed out under a packet id | its delivery |
+//! | 4 | released: PUBREC received for it (only PUBREL is sent again) | its delivery |
+//! | 5 | inbound: an incoming QoS 2 packet id awaits PUBREL | PUBREL |
+//! | 6 | retained: a topic's retained message | replaced or cleared |
+//!
+//! Times are stored as Unix time in milliseconds, so expiry counts the broker's downtime.
+//! A record that does not decode is counted and skipped; it never stops a start.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::codec::{Reader, Writer};
+use crate::sync::ValueArc;
+use crate::types::message::{Deadline, Delivery, DeliveryExtra, Publication, PublishProperties};
+use crate::types::qos::{QoS, RetainHandling, SubOptions};
+use crate::types::store::Ticket;
+use crate::types::topic::{TopicFilter, TopicName};
+use crate::types::will::Will;
+
+pub(crate) const SESSION: u8 = 1;
+pub(crate) const DELIVERY: u8 = 2;
+pub(crate) const SENT: u8 = 3;
+pub(crate) const RELEASED: u8 = 4;
+pub(crate) const INBOUND: u8 = 5;
+pub(crate) const RETAINED: u8 = 6;
+
+/// Converts between the broker's clock and Unix time, fixed at start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TimeBase {
+    pub(crate) clock: Duration,
+    pub(crate) unix: Duration,
+}
+
+impl TimeBase {
+    /// Unix milliseconds of clock time `at`.
+    pub(crate) fn to_unix_ms(self, at: Duration) -> u64 {
+        let unix = if at >= self.clock {
+            self.unix.saturating_add(at - self.clock)
+        } else {
+            self.unix.saturating_sub(self.clock - at)
+        };
+        u64::try_from(unix.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Clock time of Unix milliseconds `ms` (the clock's origin if that is earlier).
+    pub(crate) fn clock_of_unix_ms(self, ms: u64) -> Duration {
+        let unix = Duration::from_millis(ms);
+        if unix >= self.unix {
+            self.clock.saturating_add(unix - self.unix)
+        } else {
+            self.clock.saturating_sub(self.unix - unix)
+        }
+    }
+}
+
+/// A persistent session as a whole (rewritten on every change: they are rare).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SessionRecord {
+    pub(crate) no: u64,
+    pub(crate) client_id: String,
+    pub(crate) expiry: Duration,
+    /// Unix ms when its connection ended; `None` while connected.
+    pub(crate) offline_since: Option<u64>,
+    /// The will still to publish (a delayed one whose connection ended).
+    pub(crate) will: Option<Will>,
+    pub(crate) subscriptions: Vec<(TopicFilter, SubOptions)>,
+}
+
+/// One delivery queued for session `session`.
+#[derive(Debug, Clone)]
+pub(crate) struct DeliveryRecord {
+    pub(crate) session: u64,
+    pub(crate) delivery: Delivery,
+}
+
+/// What one record says.
+#[derive(Debug, Clone)]
+pub(crate) enum Record {
+    Session(SessionRecord),
+    Delivery(DeliveryRecord),
+    Sent { of: Ticket, packet_id: u16 },
+    Released { of: Ticket },
+    Inbound { session: u64, packet_id: u16 },
+    Retained(Publication),
+}
+
+impl Record {
+    /// Its kind and bytes.
+    pub(crate) fn encode(&self, time: TimeBase) -> (u8, Vec<u8>) {
+        let mut w = Writer::default();
+        let kind = match self {
+            Self::Session(s) => {
+                encode_session(&mut w, s);
+                SESSION
+            }
+            Self::Delivery(d) => {
+                w.var(d.session);
+                encode_delivery(&mut w, &d.delivery, time);
+                DELIVERY
+            }
+            Self::Sent { of, packet_id } => {
+                w.var(*of);
+                w.u16(*packet_id);
+                SENT
+            }
+            Self::Released { of } => {
+                w.var(*of);
+                RELEASED
+            }
+            Self::Inbound { session, packet_id } => {
+                w.var(*session);
+                w.u16(*packet_id);
+                INBOUND
+            }
+            Self::Retained(p) => {
+                encode_publication(&mut w, p, time);
+                RETAINED
+            }
+        };
+        (kind, w.buf)
+    }
+
+    /// The record of `kind` in `bytes`, or `None` if it does not decode.
+    pub(crate) fn decode(kind: u8, bytes: &[u8], time: TimeBase) -> Option<Self> {
+        let mut r = Reader::new(bytes);
+        let record = match kind {
+            SESSION => Self::Session(decode_session(&mut r)?),
+            DELIVERY => Self::Delivery(DeliveryRecord {
+                session: r.var()?,
+                delivery: decode_delivery(&mut r, time)?,
+            }),
+            SENT => Self::Sent {
+                of: r.var()?,
+                packet_id: r.u16()?,
+            },
+            RELEASED => Self::Released { of: r.var()? },
+            INBOUND => Self::Inbound {
+                session: r.var()?,
+                packet_id: r.u16()?,
+            },
+            RETAINED => Self::Retained(decode_publication(&mut r, time)?),
+            _ => return None,
+        };
+        r.is_empty().then_some(record)
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn encode_session(w: &mut Writer, s: &SessionRecord) {
+    w.var(s.no);
+    w.str(&s.client_id);
+    w.var(ms(s.expiry));
+    w.opt(s.offline_since, Writer::var);
+    w.opt(s.will.as_ref(), |w, will| {
+        w.str(will.topic.as_str());
+        w.bytes(&will.payload);
+        w.u8(will.qos.as_u8());
+        w.bool(will.retain);
+        w.opt(will.properties.as_ref(), encode_properties);
+        w.var(ms(will.delay));
+    });
+    w.var(s.subscriptions.len() as u64);
+    for (filter, opts) in &s.subscriptions {
+        w.str(filter.as_str());
+        encode_sub_options(w, opts);
+    }
+}
+
+fn decode_session(r: &mut Reader<'_>) -> Option<SessionRecord> {
+    let no = r.var()?;
+    let client_id = r.str()?.to_owned();
+    let expiry = Duration::from_millis(r.var()?);
+    let offline_since = r.opt(Reader::var)?;
+    let will = r.opt(|r| {
+        let topic = TopicName::new(r.str()?).ok()?;
+        let payload = r.owned_bytes()?;
+        let qos = QoS::from_u8(r.u8()?)?;
+        let retain = r.bool()?;
+        let properties = r.opt(decode_properties)?;
+        let delay = Duration::from_millis(r.var()?);
+        let mut will = Will::to_topic(topic, payload).qos(qos).retain(retain);
+        will.properties = properties;
+        Some(will.delay(delay))
+    })?;
+    let count = r.var()?;
+    let mut subscriptions = Vec::new();
+    for _ in 0..count {
+        let filter = TopicFilter::new(r.str()?).ok()?;
+        subscriptions.push((filter, decode_sub_options(r)?));
+    }
+    Some(SessionRecord {
+        no,
+        client_id,
+        expiry,
+        offline_since,
+        will,
+        subscriptions,
+    })
+}
+
+fn encode_sub_options(w: &mut Writer, o: &SubOptions) {
+    let handling = match o.retain_handling {
+        RetainHandling::SendAtSubscribe => 0,
+        RetainHandling::SendAtSubscribeIfNew => 1,
+        RetainHandling::DoNotSend => 2,
+    };
+    w.u8(o.qos.as_u8());
+    w.bool(o.no_local);
+    w.bool(o.retain_as_published);
+    w.u8(handling);
+    w.opt(o.subscription_id, |w, id| w.var(u64::from(id)));
+}
+
+fn decode_sub_options(r: &mut Reader<'_>) -> Option<SubOptions> {
+    let mut o = SubOptions::new(QoS::from_u8(r.u8()?)?);
+    o.no_local = r.bool()?;
+    o.retain_as_published = r.bool()?;
+    o.retain_handling = match r.u8()? {
+        0 => RetainHandling::SendAtSubscribe,
+        1 => RetainHandling::SendAtSubscribeIfNew,
+        2 => RetainHandling::DoNotSend,
+        _ => return None,
+    };
+    o.subscription_id = r.opt(Reader::u32)?;
+    Some(o)
+}
+
+fn encode_properties(w: &mut Writer, p: &PublishProperties) {
+    w.opt(p.payload_format_indicator, Writer::bool);
+    w.opt(p.message_expiry_interval, |w, d| w.var(ms(d)));
+    w.opt(p.content_type.as_deref(), Writer::str);
+    w.opt(p.response_topic.as_deref(), Writer::str);
+    w.opt(p.correlation_data.as_deref(), Writer::bytes);
+    w.var(p.user_properties.len() as u64);
+    for (name, value) in &p.user_properties {
+        w.str(name);
+        w.str(value);
+    }
+}
+
+fn decode_properties(r: &mut Reader<'_>) -> Option<PublishProperties> {
+    let mut p = PublishProperties::new();
+    p.payload_format_indicator = r.opt(Reader::bool)?;
+    p.message_expiry_interval = r.opt(|r| r.var().map(Duration::from_millis))?;
+    p.content_type = r.opt(|r| r.str().map(str::to_owned))?;
+    p.response_topic = r.opt(|r| r.str().map(str::to_owned))?;
+    p.correlation_data = r.opt(Reader::owned_bytes)?;
+    for _ in 0..r.var()? {
+        let name = r.str()?.to_owned();
+        p.user_properties.push((name, r.str()?.to_owned()));
+    }
+    Some(p)
+}
+
+fn encode_publication(w: &mut Writer, p: &Publication, time: TimeBase) {
+    w.str(p.topic.as_str());
+    w.bytes(&p.payload);
+    w.u8(p.qos.as_u8());
+    w.bool(p.retain);
+    w.opt(p.properties.as_deref(), encode_properties);
+    w.opt(p.expires_at.get(), |w, at| w.var(time.to_unix_ms(at)));
+}
+
+fn decode_publication(r: &mut Reader<'_>, time: TimeBase) -> Option<Publication> {
+    let topic = TopicName::new(r.str()?).ok()?;
+    let payload: Bytes = r.owned_bytes()?;
+    let qos = QoS::from_u8(r.u8()?)?;
+    let retain = r.bool()?;
+    let properties = r.opt(decode_properties)?.map(ValueArc::new);
+    let expires_at = r
+        .opt(Reader::var)?
+        .map_or(Deadline::NONE, |ms| Deadline::at(time.clock_of_unix_ms(ms)));
+    Some(Publication {
+        topic,
+        payload,
+        qos,
+        retain,
+        properties,
+        origin: None,
+        expires_at,
+    })
+}
+
+fn encode_delivery(w: &mut Writer, d: &Delivery, time: TimeBase) {
+    w.u8(d.qos.as_u8());
+    w.bool(d.retain);
+    let extra = d.extra.as_deref();
+    let ids = extra.map_or(&[][..], |e| &e.subscription_ids[..]);
+    w.var(ids.len() as u64);
+    for &id in ids {
+        w.var(u64::from(id));
+    }
+    w.opt(extra.and_then(|e| e.shared.as_ref()), |w, f| {
+        w.str(f.as_str());
+    });
+    encode_publication(w, &d.publication, time);
+}
+
+fn decode_delivery(r: &mut Reader<'_>, time: TimeBase) -> Option<Delivery> {
+    let qos = QoS::from_u8(r.u8()?)?;
+    let retain = r.bool()?;
+    let mut ids = Vec::new();
+    for _ in 0..r.var()? {
+        ids.push(r.u32()?);
+    }
+    let shared = r.opt(|r| TopicFilter::new(r.str()?).ok())?;
+    let publication = decode_publication(r, time)?;
+    let mut delivery = Delivery::new(publication, qos, retain, ids);
+    if shared.is_some() {
+        delivery
+            .extra
+            .get_or_insert_with(|| Box::new(DeliveryExtra::default()))
+            .shared = shared;
+    }
+    Some(delivery)
+}
+
+#[cfg(test)]
+#[path = "records_tests.rs"]
+mod tests;

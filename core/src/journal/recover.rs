@@ -1,0 +1,148 @@
+//! Reading the journal back at start: the store's live records, in ticket order, become
+//! sessions with their queues and in-flight windows, incoming QoS 2 ids and retained
+//! messages. Records that do not decode, or that refer to something no longer there, are
+//! released and counted; none stops a start.
+
+use std::collections::HashMap;
+
+use super::Journal;
+use super::records::{DeliveryRecord, Record, SessionRecord};
+use crate::sync::ValueArc;
+use crate::types::message::{Delivery, Publication};
+use crate::types::store::{Persisted, Ticket};
+
+/// One delivery of a recovered session, oldest first.
+#[derive(Debug)]
+pub(crate) struct RecoveredDelivery {
+    /// The delivery, tied to its records.
+    pub(crate) delivery: Delivery,
+    /// The packet id it was handed out under (QoS 2 only: QoS 1 is simply sent again).
+    pub(crate) sent: Option<u16>,
+    /// PUBREC was received: only PUBREL is sent again.
+    pub(crate) released: bool,
+}
+
+/// One recovered persistent session.
+#[derive(Debug)]
+pub(crate) struct RecoveredSession {
+    pub(crate) record: SessionRecord,
+    pub(crate) persisted: ValueArc<Persisted>,
+    pub(crate) deliveries: Vec<RecoveredDelivery>,
+    pub(crate) inbound: Vec<(u16, ValueArc<Persisted>)>,
+}
+
+/// Everything read back at start.
+#[derive(Debug, Default)]
+pub(crate) struct Recovered {
+    pub(crate) sessions: Vec<RecoveredSession>,
+    pub(crate) retained: Vec<(Publication, ValueArc<Persisted>)>,
+}
+
+/// Deliveries found so far, by ticket, with the session they belong to.
+type Pending = HashMap<Ticket, (u64, RecoveredDelivery)>;
+
+impl Journal {
+    /// Reads every live record of the store back. Call once, before anything is appended.
+    pub(crate) fn recover(&mut self) -> Recovered {
+        let records = self.handle.store.recovered();
+        self.recovery.records_recovered = records.len() as u64;
+        let mut sessions: HashMap<u64, RecoveredSession> = HashMap::new();
+        let mut deliveries: Pending = HashMap::new();
+        let mut inbound = Vec::new();
+        let mut retained = Vec::new();
+        for stored in records {
+            let ticket = stored.ticket;
+            let Some(record) = Record::decode(stored.kind, &stored.payload, self.time) else {
+                self.discard(ticket);
+                continue;
+            };
+            match record {
+                Record::Session(s) => {
+                    let persisted = Persisted::new(self.handle.clone(), ticket);
+                    let no = s.no;
+                    // A later record of the same session replaces the earlier one (whose
+                    // release did not reach the disk); its deliveries stay.
+                    let entry = sessions.entry(no).or_insert_with(|| RecoveredSession {
+                        record: s.clone(),
+                        persisted: persisted.clone(),
+                        deliveries: Vec::new(),
+                        inbound: Vec::new(),
+                    });
+                    entry.record = s;
+                    entry.persisted = persisted;
+                }
+                Record::Delivery(DeliveryRecord {
+                    session,
+                    mut delivery,
+                }) => {
+                    delivery.set_persisted(Persisted::new(self.handle.clone(), ticket));
+                    let d = RecoveredDelivery {
+                        delivery,
+                        sent: None,
+                        released: false,
+                    };
+                    deliveries.insert(ticket, (session, d));
+                }
+                Record::Sent { of, packet_id } => {
+                    self.step(&mut deliveries, of, ticket, |d| d.sent = Some(packet_id));
+                }
+                Record::Released { of } => {
+                    self.step(&mut deliveries, of, ticket, |d| d.released = true);
+                }
+                Record::Inbound { session, packet_id } => {
+                    let persisted = Persisted::new(self.handle.clone(), ticket);
+                    inbound.push((session, packet_id, persisted));
+                }
+                Record::Retained(p) => {
+                    retained.push((p, Persisted::new(self.handle.clone(), ticket)));
+                }
+            }
+        }
+        self.next_session.store(
+            sessions.keys().max().map_or(1, |n| n + 1),
+            crate::sync::Ordering::Relaxed,
+        );
+        let mut ordered: Vec<_> = deliveries.into_iter().collect();
+        ordered.sort_unstable_by_key(|(ticket, _)| *ticket);
+        for (_, (no, d)) in ordered {
+            // A delivery of a session no longer there is dropped, and so released.
+            if let Some(s) = sessions.get_mut(&no) {
+                s.deliveries.push(d);
+            }
+        }
+        for (no, packet_id, persisted) in inbound {
+            if let Some(s) = sessions.get_mut(&no) {
+                s.inbound.push((packet_id, persisted));
+            }
+        }
+        let mut sessions: Vec<_> = sessions.into_values().collect();
+        sessions.sort_unstable_by_key(|s| s.persisted.ticket());
+        Recovered { sessions, retained }
+    }
+
+    /// A record that describes a step of delivery `of`: tied to it, or released if the
+    /// delivery is gone.
+    fn step(
+        &self,
+        deliveries: &mut Pending,
+        of: Ticket,
+        ticket: Ticket,
+        apply: impl FnOnce(&mut RecoveredDelivery),
+    ) {
+        match deliveries.get_mut(&of) {
+            Some((_, d)) => {
+                if let Some(p) = d.delivery.persisted() {
+                    p.push(ticket);
+                }
+                apply(d);
+            }
+            None => self.handle.release(ticket),
+        }
+    }
+
+    /// A record that cannot be used: released and counted.
+    fn discard(&mut self, ticket: Ticket) {
+        self.recovery.records_discarded += 1;
+        self.handle.release(ticket);
+    }
+}

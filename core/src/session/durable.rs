@@ -1,0 +1,160 @@
+//! What a session records in durable mode, at the changes it owns: its own record (client
+//! id, expiry, will, subscriptions) at attach, subscribe, unsubscribe, expiry changes and
+//! detach; each delivery queued while it is persistent; the QoS 2 steps of its in-flight
+//! window; incoming QoS 2 ids. And rebuilding a session from its records at start.
+//!
+//! A failed append is counted by the journal (the operation is then not acknowledged); the
+//! session keeps working in memory.
+
+use std::time::Duration;
+
+use super::inflight::Phase;
+use super::{Session, SessionState};
+use crate::journal::records::{DeliveryRecord, Record, SessionRecord};
+use crate::journal::{Journal, RecoveredSession};
+use crate::sync::{Ordering, ValueArc};
+use crate::types::message::Delivery;
+use crate::types::qos::QoS;
+use crate::types::store::Persisted;
+use crate::types::will::Will;
+
+/// A session's place in the journal.
+#[derive(Debug, Clone)]
+pub(crate) struct Durable {
+    pub(crate) journal: ValueArc<Journal>,
+    /// Its number in the records (stable across restarts, unlike its slot).
+    pub(crate) no: u64,
+}
+
+impl Session {
+    /// Rewrites the session's record if it outlives its connection (or drops it if it no
+    /// longer does); `will` is a delayed will still to publish.
+    pub(super) fn record_session(&self, state: &mut SessionState, will: Option<&Will>) {
+        let Some(durable) = &self.durable else {
+            return;
+        };
+        let persistent = !state.expiry.is_zero();
+        self.persistent
+            .store(u64::from(persistent), Ordering::Relaxed);
+        if !persistent {
+            state.record = None;
+            return;
+        }
+        let time = durable.journal.time();
+        let record = Record::Session(SessionRecord {
+            no: durable.no,
+            client_id: self.client_id.to_string(),
+            expiry: state.expiry,
+            offline_since: state.offline_at.map(|at| time.to_unix_ms(at)),
+            will: will.cloned(),
+            subscriptions: state
+                .subscriptions
+                .iter()
+                .map(|(f, o)| (f.clone(), *o))
+                .collect(),
+        });
+        // On failure the old record stays: it is what the disk still says.
+        if let Ok(persisted) = durable.journal.persist(&record) {
+            state.record = Some(persisted);
+        }
+    }
+
+    /// Records a delivery about to be queued: QoS 1 and 2, and QoS 0 while offline (the
+    /// queue then holds it only under `queue_qos0_messages`).
+    pub(super) fn record_delivery(&self, delivery: &mut Delivery, online: bool) {
+        let Some(durable) = &self.durable else {
+            return;
+        };
+        if delivery.qos == QoS::AtMostOnce && online {
+            return;
+        }
+        let record = Record::Delivery(DeliveryRecord {
+            session: durable.no,
+            delivery: delivery.clone(),
+        });
+        if let Ok(persisted) = durable.journal.persist(&record) {
+            delivery.set_persisted(persisted);
+        }
+    }
+
+    /// Records that a QoS 2 delivery was handed out under `packet_id`, or that its PUBREC
+    /// came (`released`).
+    pub(super) fn record_step(&self, delivery: &Delivery, packet_id: u16, released: bool) {
+        let (Some(durable), Some(persisted)) = (&self.durable, delivery.persisted()) else {
+            return;
+        };
+        if delivery.qos != QoS::ExactlyOnce {
+            return;
+        }
+        let of = persisted.ticket();
+        let record = if released {
+            Record::Released { of }
+        } else {
+            Record::Sent { of, packet_id }
+        };
+        // A failure is counted; the step is then lost at a crash (the PUBLISH is sent
+        // again, as on a resume).
+        let _ = durable.journal.attach_to(persisted, &record);
+    }
+
+    /// Records an incoming QoS 2 id awaiting PUBREL, while the session is persistent.
+    pub(super) fn record_inbound(&self, packet_id: u16) -> Option<ValueArc<Persisted>> {
+        let durable = self.durable.as_ref()?;
+        if self.persistent.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let record = Record::Inbound {
+            session: durable.no,
+            packet_id,
+        };
+        durable.journal.persist(&record).ok()
+    }
+
+    /// A delayed will was published (or cancelled): the record no longer carries it.
+    pub(crate) fn forget_will(&self) {
+        let mut state = self.lock();
+        if state.record.is_some() {
+            self.record_session(&mut state, None);
+        }
+    }
+
+    /// Rebuilds the session from its records at start: offline, with its expiry counted
+    /// from when its connection ended (`offline_at`, clock time; `now` if it never ended
+    /// cleanly), its queue, window and incoming ids. Subscriptions go into the router's
+    /// index by the caller.
+    pub(crate) fn restore(&self, recovered: RecoveredSession, offline_at: Duration) {
+        let mut state = self.lock();
+        let limits = state.limits;
+        self.queue.configure(
+            limits.max_queued_messages,
+            limits.max_queued_bytes,
+            limits.overflow,
+            limits.queue_qos0,
+        );
+        let record = recovered.record;
+        state.offline_at = Some(offline_at);
+        state.expiry = record.expiry;
+        state.expires_at = (record.expiry != crate::types::connect_options::NEVER_EXPIRE)
+            .then(|| offline_at.saturating_add(record.expiry));
+        state.subscriptions = record.subscriptions.into_iter().collect();
+        state.record = Some(recovered.persisted);
+        self.persistent.store(1, Ordering::Relaxed);
+        for d in recovered.deliveries {
+            match d.sent {
+                Some(packet_id) => {
+                    let phase = if d.released {
+                        Phase::Released
+                    } else {
+                        Phase::Published
+                    };
+                    let seq = state.window.next_seq();
+                    state.window.open(&d.delivery, packet_id, seq, phase);
+                }
+                None => state.front.push_back(d.delivery),
+            }
+        }
+        for (packet_id, persisted) in recovered.inbound {
+            state.inbound.insert(packet_id, Some(persisted));
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! The storage interface of durable mode: the [`Store`] trait an embedder (or the
+//! `mqlite-store` crate) implements, its errors and statistics, and [`Persisted`], the
+//! handle that keeps a record alive while something in memory still needs it.
+//!
+//! Core encodes its own records (`journal/`) and never touches a file: a store is an
+//! append-only log of opaque, checksummed records with group commit.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::sync::{AtomicU64, Mutex, Ordering, ValueArc};
+
+/// A position in a [`Store`]: strictly increasing in append order (0: nothing).
+pub type Ticket = u64;
+
+/// What a durable store does for the broker: append records, release them once dead, and
+/// make them durable with group commit. `mqlite-store`'s `Persistence` is the shipped
+/// implementation; an embedder may plug another.
+///
+/// A record is live from `append` until `release`; [`Store::recovered`] returns, at start,
+/// exactly the records that were live (and readable) when the process last stopped.
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// Appends a record of `kind` (below 0xF0) and returns its ticket. The record must
+    /// survive a crash of the process once this returns (it reached the kernel), and a power
+    /// loss once [`Store::commit`] of a ticket at or after it has returned.
+    ///
+    /// # Errors
+    /// [`StoreError`] if it could not be written; nothing was appended.
+    fn append(&self, kind: u8, record: &[u8]) -> Result<Ticket, StoreError>;
+
+    /// Marks a record dead. It may come back after a crash until a later ticket is
+    /// committed or [`Store::flush`] is called.
+    fn release(&self, ticket: Ticket);
+
+    /// Writes what [`Store::release`] left pending and returns the last ticket written, so
+    /// committing it makes every earlier append and release durable.
+    ///
+    /// # Errors
+    /// [`StoreError`] if writing failed.
+    fn flush(&self) -> Result<Ticket, StoreError>;
+
+    /// Blocks until `ticket` and everything before it are durable under the store's sync
+    /// policy. Concurrent callers share one sync (group commit).
+    ///
+    /// # Errors
+    /// [`StoreError`] if the sync failed: the records must not be acknowledged.
+    fn commit(&self, ticket: Ticket) -> Result<(), StoreError>;
+
+    /// Calls `done` once `ticket` is durable (or with the error that prevented it); never
+    /// blocks. `done` may run on another thread, or on this one before this returns.
+    fn when_durable(&self, ticket: Ticket, done: Box<dyn FnOnce(Result<(), StoreError>) + Send>);
+
+    /// Takes the records found live when the store was opened, in ticket order (once: later
+    /// calls return nothing).
+    fn recovered(&self) -> Vec<StoredRecord>;
+
+    /// A snapshot of the store's figures.
+    fn stats(&self) -> StoreStats;
+}
+
+/// One record read back at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// Its ticket.
+    pub ticket: Ticket,
+    /// The kind given to [`Store::append`].
+    pub kind: u8,
+    /// The bytes given to [`Store::append`].
+    pub payload: Vec<u8>,
+}
+
+/// Why a store could not append or make records durable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The disk is full, or too much waits for a sync that keeps failing.
+    #[error("store is full: {0}")]
+    Full(String),
+    /// Writing or syncing failed.
+    #[error("store i/o error: {0}")]
+    Io(String),
+    /// The record is larger than the store accepts.
+    #[error("record of {size} bytes exceeds the store's limit ({max})")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The store was closed.
+    #[error("store is closed")]
+    Closed,
+}
+
+/// A snapshot of a store's figures (all zero in memory mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct StoreStats {
+    /// Bytes in the store's files.
+    pub bytes_on_disk: u64,
+    /// Live records.
+    pub live_records: u64,
+    /// Records written since start.
+    pub records_written: u64,
+    /// Bytes written since start.
+    pub bytes_written: u64,
+    /// Successful fsyncs since start.
+    pub fsyncs: u64,
+    /// Failed syncs or writes since start.
+    pub errors: u64,
+    /// Mean duration of an fsync.
+    pub fsync_mean: Duration,
+    /// Longest fsync.
+    pub fsync_max: Duration,
+    /// Time opening the store took (reading and checking every record).
+    pub recovery_time: Duration,
+    /// Records found live at start.
+    pub records_recovered: u64,
+    /// Records at start that could not be read or used (damaged, or not understood).
+    pub records_discarded: u64,
+    /// Bytes at start that could not be read and were moved aside.
+    pub bytes_discarded: u64,
+}
+
+/// The broker's handle on its store: the store and whether the broker is shutting down
+/// (from then on nothing is released: what is in memory at shutdown stays on disk).
+#[derive(Debug)]
+pub(crate) struct StoreHandle {
+    pub(crate) store: Box<dyn Store>,
+    /// 1 once the broker shuts down. Relaxed: read only to skip releases.
+    closed: AtomicU64,
+}
+
+impl StoreHandle {
+    pub(crate) fn new(store: Box<dyn Store>) -> Self {
+        Self {
+            store,
+            closed: AtomicU64::new(0),
+        }
+    }
+
+    /// From now on releases are skipped.
+    pub(crate) fn close(&self) {
+        self.closed.store(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed) == 1
+    }
+
+    pub(crate) fn release(&self, ticket: Ticket) {
+        if !self.is_closed() {
+            self.store.release(ticket);
+        }
+    }
+}
+
+/// Records that describe one thing in memory (a queued delivery and its in-flight steps, a
+/// session, a retained message): released when the last clone of the handle is dropped,
+/// unless the broker is shutting down.
+pub(crate) struct Persisted {
+    handle: ValueArc<StoreHandle>,
+    tickets: Mutex<Vec<Ticket>>,
+}
+
+impl fmt::Debug for Persisted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Persisted")
+            .field("tickets", &*self.tickets.lock())
+            .finish()
+    }
+}
+
+impl Persisted {
+    /// A handle on record `ticket`.
+    pub(crate) fn new(handle: ValueArc<StoreHandle>, ticket: Ticket) -> ValueArc<Self> {
+        ValueArc::new(Self {
+            handle,
+            tickets: Mutex::new(vec![ticket]),
+        })
+    }
+
+    /// The first record (the one that describes the thing itself).
+    pub(crate) fn ticket(&self) -> Ticket {
+        self.tickets.lock().first().copied().unwrap_or(0)
+    }
+
+    /// Adds a record that lives and dies with the first.
+    pub(crate) fn push(&self, ticket: Ticket) {
+        self.tickets.lock().push(ticket);
+    }
+}
+
+impl Drop for Persisted {
+    fn drop(&mut self) {
+        for &ticket in self.tickets.lock().iter() {
+            self.handle.release(ticket);
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! [`Persistence`]: the log as the store of a durable mqlite broker ([`mqlite::Store`]).
+
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::{AppendError, Log, LogOptions, OpenError, Recovery, SyncError, SyncPolicy};
+
+/// A durable broker's store: a [`Log`] in a directory, opened (and recovered) once.
+///
+/// ```
+/// use mqlite::{Broker, ConnectOptions, QoS};
+/// use mqlite_store::{Persistence, SyncPolicy};
+///
+/// let dir = tempfile::tempdir()?;
+/// {
+///     let broker = Broker::builder()
+///         .store(Persistence::open(dir.path(), SyncPolicy::Commit)?)
+///         .build();
+///     let sub = broker.connect(ConnectOptions::new("sub").clean_start(false).session_expiry(std::time::Duration::from_secs(3600)))?;
+///     sub.subscribe("sensors/#", QoS::AtLeastOnce)?;
+///     sub.disconnect();
+///     let publisher = broker.connect(ConnectOptions::new("pub"))?;
+///     publisher.publish("sensors/t", "21.5", QoS::AtLeastOnce, false)?; // durable when it returns
+/// } // the process could die here
+/// let broker = Broker::builder()
+///     .store(Persistence::open(dir.path(), SyncPolicy::Commit)?)
+///     .build();
+/// let sub = broker.connect(ConnectOptions::new("sub").clean_start(false).session_expiry(std::time::Duration::from_secs(3600)))?;
+/// assert!(sub.session_present());
+/// let msg = sub.recv_timeout(std::time::Duration::from_secs(1))?;
+/// assert_eq!(msg.payload().as_ref(), b"21.5");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Persistence {
+    log: Log,
+    recovered: Mutex<Option<Vec<crate::Record>>>,
+    summary: String,
+    recovery_time: Duration,
+    discarded_bytes: u64,
+    damaged_files: usize,
+}
+
+impl Persistence {
+    /// Opens (creating if needed) the store in `dir` with `sync`, and reads it back.
+    ///
+    /// # Errors
+    /// [`OpenError`]: another broker holds the directory, it was written by a newer
+    /// version, or it cannot be created or read. Damage never fails an open: it is moved
+    /// aside and reported by [`Persistence::recovery_summary`].
+    pub fn open(dir: impl AsRef<Path>, sync: SyncPolicy) -> Result<Self, OpenError> {
+        Self::with_options(LogOptions::new(dir).sync(sync))
+    }
+
+    /// Opens the store with all of the log's options.
+    ///
+    /// # Errors
+    /// As [`Persistence::open`].
+    pub fn with_options(options: LogOptions) -> Result<Self, OpenError> {
+        let (log, recovery) = Log::open(options)?;
+        Ok(Self::from_parts(log, recovery))
+    }
+
+    fn from_parts(log: Log, recovery: Recovery) -> Self {
+        let summary = recovery.to_string();
+        Self {
+            log,
+            summary,
+            recovery_time: recovery.duration,
+            discarded_bytes: recovery.discarded_bytes,
+            damaged_files: recovery.damaged_files,
+            recovered: Mutex::new(Some(recovery.records)),
+        }
+    }
+
+    /// One line saying what the open found: records, time, and what was lost and where it
+    /// was moved (for the log of the program).
+    pub fn recovery_summary(&self) -> &str {
+        &self.summary
+    }
+
+    /// Whether the open found damage (and moved it aside).
+    pub fn found_damage(&self) -> bool {
+        self.damaged_files > 0
+    }
+
+    /// The log underneath.
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+}
+
+fn append_error(e: AppendError) -> mqlite::StoreError {
+    match e {
+        AppendError::TooLarge { size, max } => mqlite::StoreError::TooLarge { size, max },
+        AppendError::Io(e) if is_full(&e) => mqlite::StoreError::Full(e.to_string()),
+        e @ AppendError::NotDurable { .. } => mqlite::StoreError::Full(e.to_string()),
+        e => mqlite::StoreError::Io(e.to_string()),
+    }
+}
+
+fn is_full(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
+}
+
+fn sync_error(e: SyncError) -> mqlite::StoreError {
+    match e {
+        SyncError::Closed => mqlite::StoreError::Closed,
+        SyncError::Io(e) if is_full(&e) => mqlite::StoreError::Full(e.to_string()),
+        e => mqlite::StoreError::Io(e.to_string()),
+    }
+}
+
+impl mqlite::Store for Persistence {
+    fn append(&self, kind: u8, record: &[u8]) -> Result<mqlite::Ticket, mqlite::StoreError> {
+        self.log
+            .append(kind, record)
+            .map(|lsn| lsn.get())
+            .map_err(append_error)
+    }
+
+    fn release(&self, ticket: mqlite::Ticket) {
+        self.log.release(crate::Lsn::new(ticket));
+    }
+
+    fn flush(&self) -> Result<mqlite::Ticket, mqlite::StoreError> {
+        self.log.flush().map(|l| l.get()).map_err(append_error)
+    }
+
+    fn commit(&self, ticket: mqlite::Ticket) -> Result<(), mqlite::StoreError> {
+        self.log.commit(crate::Lsn::new(ticket)).map_err(sync_error)
+    }
+
+    fn when_durable(
+        &self,
+        ticket: mqlite::Ticket,
+        done: Box<dyn FnOnce(Result<(), mqlite::StoreError>) + Send>,
+    ) {
+        self.log.when_durable(
+            crate::Lsn::new(ticket),
+            Box::new(move |r| done(r.map_err(sync_error))),
+        );
+    }
+
+    fn recovered(&self) -> Vec<mqlite::StoredRecord> {
+        let records = self.recovered.lock().take().unwrap_or_default();
+        records
+            .into_iter()
+            .map(|r| mqlite::StoredRecord {
+                ticket: r.lsn.get(),
+                kind: r.kind,
+                payload: r.payload,
+            })
+            .collect()
+    }
+
+    fn stats(&self) -> mqlite::StoreStats {
+        let s = self.log.stats();
+        let mut out = mqlite::StoreStats::default();
+        out.bytes_on_disk = s.bytes_on_disk;
+        out.live_records = s.live_records as u64;
+        out.records_written = s.records_written;
+        out.bytes_written = s.bytes_written;
+        out.fsyncs = s.fsyncs;
+        out.errors = s.sync_errors;
+        out.fsync_mean = s
+            .fsync_time_total
+            .checked_div(u32::try_from(s.fsyncs).unwrap_or(u32::MAX))
+            .unwrap_or_default();
+        out.fsync_max = s.fsync_time_max;
+        out.recovery_time = self.recovery_time;
+        out.bytes_discarded = self.discarded_bytes;
+        out
+    }
+}
