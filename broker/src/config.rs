@@ -31,6 +31,15 @@ pub(crate) struct FileConfig {
     pub(crate) clientid_prefixes: Option<OneOrMany>,
     /// The client id must equal the user name.
     pub(crate) clientid_equals_username: Option<bool>,
+    /// Durable mode (`persistence.rs`): `true` keeps sessions, queues and retained messages
+    /// in `persistence_location` across restarts. Default `false`: in memory.
+    pub(crate) persistence: Option<bool>,
+    /// The store's folder; relative to the config file's folder; default `mqlite-data`.
+    pub(crate) persistence_location: Option<PathBuf>,
+    /// When the store fsyncs: `commit` (default), `periodic` or `none`.
+    pub(crate) persistence_sync: Option<String>,
+    /// The fsync interval of `periodic`, in milliseconds; default 1000.
+    pub(crate) persistence_sync_interval_ms: Option<u64>,
     /// The folder of the config file, for relative paths.
     #[serde(skip)]
     pub(crate) base_dir: PathBuf,

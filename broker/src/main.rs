@@ -1,7 +1,8 @@
-//! `mqlite`: an MQTT broker (3.1, 3.1.1, 5.0) on the mqlite router, in memory.
+//! `mqlite`: an MQTT broker (3.1, 3.1.1, 5.0) on the mqlite router, in memory or durable.
 //!
-//! With no arguments it listens on 127.0.0.1:1883. `--listen ADDR` (repeatable) and
-//! `--config FILE` override; logs go to stderr through `tracing` (`RUST_LOG=debug`).
+//! With no arguments it listens on 127.0.0.1:1883, in memory. `--listen ADDR` (repeatable),
+//! `--config FILE` and `--persistence DIR` (durable mode, `persistence.rs`) override; logs go
+//! to stderr through `tracing` (`RUST_LOG=debug`).
 //! SIGINT and SIGTERM close every connection and stop; SIGHUP reloads the TLS certificates
 //! and the password and ACL files. `config.rs` reads the TOML file, `listener.rs` its
 //! `[[listener]]` tables.
@@ -16,6 +17,7 @@
 mod config;
 mod listener;
 mod passwd;
+mod persistence;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -30,7 +32,7 @@ use crate::config::{FileConfig, check_anonymous};
 use crate::listener::AuthKeys;
 
 const HELP: &str = "\
-mqlite: an embeddable MQTT broker (MQTT 3.1, 3.1.1 and 5.0), in memory
+mqlite: an embeddable MQTT broker (MQTT 3.1, 3.1.1 and 5.0), in memory or durable
 
 Usage: mqlite [OPTIONS]
        mqlite passwd [-D] [-I N] FILE USER   (add, update or delete a user of a password file)
@@ -38,18 +40,36 @@ Usage: mqlite [OPTIONS]
 Options:
   -l, --listen ADDR   listen on ADDR (host:port); repeatable; default 127.0.0.1:1883
   -c, --config FILE   read settings from a TOML file (see mqlite.example.toml)
+  -p, --persistence DIR
+                      durable mode: keep retained messages, persistent sessions and their
+                      queued and in-flight messages in DIR (created if missing) across
+                      restarts and crashes; overrides the file's persistence_location
   -h, --help          print this help
   -V, --version       print the version
 
 Logs go to stderr; set RUST_LOG (error, warn, info, debug, trace) to choose how much.
 SIGINT or SIGTERM closes every connection and stops the broker; SIGHUP reloads the TLS
-certificates and keys, the password files and the ACL files.";
+certificates and keys, the password files and the ACL files.
+
+Durable mode (off by default: everything is in memory and lost at exit) is --persistence DIR
+or these top-level keys of the config file:
+  persistence = true                  turn it on
+  persistence_location = \"DIR\"        the store's folder, relative to the config file;
+                                      default \"mqlite-data\" beside it
+  persistence_sync = \"commit\"         commit (default): fsync before every acknowledgement,
+                                      shared by all acknowledgements of a moment (survives
+                                      power loss); periodic: fsync every interval (survives
+                                      a crash; a power loss loses up to one interval);
+                                      none: never fsync (survives a crash only)
+  persistence_sync_interval_ms = 1000 the interval of periodic
+Only one broker may use a store folder at a time.";
 
 /// What the command line asked for.
 #[derive(Debug, Default)]
 struct Args {
     listen: Vec<String>,
     config: Option<PathBuf>,
+    persistence: Option<PathBuf>,
 }
 
 /// Parses the command line; `Ok(None)` when it only asked for help or the version.
@@ -69,6 +89,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<A
         match flag.as_str() {
             "-l" | "--listen" => parsed.listen.push(value("--listen")?),
             "-c" | "--config" => parsed.config = Some(PathBuf::from(value("--config")?)),
+            "-p" | "--persistence" => {
+                parsed.persistence = Some(PathBuf::from(value("--persistence")?));
+            }
             "-h" | "--help" => {
                 println!("{HELP}");
                 return Ok(None);
@@ -151,7 +174,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         Ok(limit) => tracing::debug!(limit, "open file limit"),
         Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
     }
-    let broker = Broker::new(file.broker_config()?);
+    let broker = build_broker(&file, &args)?;
     let mut server_config = file.server_config()?;
     server_config.auth = auth;
     let mut builder = Server::builder(broker.clone()).config(server_config);
@@ -178,6 +201,21 @@ fn run(args: Args) -> anyhow::Result<()> {
     broker.shutdown();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The router: in memory, or durable with its store opened and recovered (a store that
+/// cannot be opened, locked by another broker or of a newer format, is an error).
+fn build_broker(file: &FileConfig, args: &Args) -> anyhow::Result<Broker> {
+    let builder = Broker::builder().config(file.broker_config()?);
+    match persistence::settings(file, args.persistence.as_deref())? {
+        Some(settings) => Ok(builder.store(persistence::open(&settings)?).build()),
+        None => {
+            if file.persistence_location.is_some() {
+                tracing::warn!("persistence_location is set but persistence is not: in memory");
+            }
+            Ok(builder.build())
+        }
+    }
 }
 
 /// SIGHUP: reload what can change under a running broker without dropping connections: the
@@ -238,6 +276,12 @@ mod tests {
         .unwrap();
         assert_eq!(args.listen, ["127.0.0.1:1", "[::1]:2"]);
         assert_eq!(args.config, Some(PathBuf::from("x.toml")));
+        assert_eq!(args.persistence, None);
+        let args = parse(&["--persistence", "data"]).unwrap().unwrap();
+        assert_eq!(args.persistence, Some(PathBuf::from("data")));
+        let args = parse(&["-p", "/d"]).unwrap().unwrap();
+        assert_eq!(args.persistence, Some(PathBuf::from("/d")));
+        assert!(parse(&["--persistence"]).is_err());
     }
 
     fn file(text: &str) -> FileConfig {

@@ -72,7 +72,13 @@ fn help_names_listen_and_config() {
     for flag in ["--help", "-h"] {
         let out = run(&[flag], "");
         assert!(out.status.success(), "{flag}: {}", out.status);
-        for word in ["Usage: mqlite", "--listen", "--config", "mqlite passwd"] {
+        for word in [
+            "Usage: mqlite",
+            "--listen",
+            "--config",
+            "--persistence",
+            "mqlite passwd",
+        ] {
             assert!(
                 out.stdout.contains(word),
                 "{flag} lacks {word}:\n{}",
@@ -286,5 +292,58 @@ fn listener_max_client_id_length_refuses_longer_ids() {
     refused_v311(short, connect_packet(V311, &too_long), 2);
     TestClient::connect(short, V5, &fits).disconnect();
     TestClient::connect(other, V311, &too_long).disconnect();
+    broker.stop();
+}
+
+/// A retained QoS 1 message, as a 3.1.1 client would send it.
+fn retained(topic: &str, payload: &[u8], id: u16) -> Packet {
+    let Packet::Publish(mut publish) =
+        common::publish_packet(topic, payload, mqlite::QoS::AtLeastOnce, Some(id))
+    else {
+        unreachable!("publish_packet makes a PUBLISH")
+    };
+    publish.retain = true;
+    Packet::Publish(publish)
+}
+
+/// `--persistence DIR`: the broker logs the store it opened, a retained message survives a
+/// restart, and a second broker on the same folder exits with status 1 and one clear line
+/// saying the store is locked.
+#[test]
+fn persistence_flag_keeps_retained_messages_and_locks_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("data");
+    let store = store.to_str().unwrap();
+    let addr = free_addr();
+    let listen = addr.to_string();
+    let broker = BinaryBroker::start(&["--listen", &listen, "--persistence", store]);
+    broker.expect_log(&["store opened", store]);
+    broker.expect_listening(&[addr]);
+    let mut publisher = TestClient::connect(addr, V311, "pub");
+    publisher.send(&retained("state/door", b"open", 1));
+    assert!(matches!(publisher.recv(), Packet::PubAck(_)));
+    publisher.disconnect();
+
+    let other = free_addr().to_string();
+    let out = run(&["--listen", &other, "--persistence", store], "");
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    let last = out.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("mqlite: cannot open the store") && last.contains("locked"),
+        "{}",
+        out.stderr
+    );
+
+    broker.stop();
+    let broker = BinaryBroker::start(&["--listen", &listen, "--persistence", store]);
+    let line = broker.expect_log(&["store opened", store]);
+    assert!(!line.contains("recovered 0 records"), "{line}");
+    broker.expect_listening(&[addr]);
+    let mut subscriber = TestClient::connect(addr, V311, "sub");
+    subscriber.subscribe("state/#", mqlite::QoS::AtLeastOnce);
+    let message = subscriber.recv_publish();
+    assert!(message.retain);
+    assert_eq!(&message.payload[..], b"open");
+    subscriber.disconnect();
     broker.stop();
 }
