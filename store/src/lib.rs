@@ -64,7 +64,7 @@ mod write;
 pub use error::{AppendError, CompactCause, CompactError, OpenError, ReadError, SyncError};
 pub use log::Log;
 pub use options::{LogOptions, SyncPolicy};
-pub use persistence::Persistence;
+pub use persistence::{COMPACT_EVERY, Persistence};
 pub use recovery::Recovery;
 pub use stats::LogStats;
 pub use storage::{Faults, FaultyStorage, FsStorage, LockGuard, Storage, StorageFile};

@@ -37,6 +37,10 @@ use crate::{AppendError, Log, LogOptions, OpenError, Recovery, SyncError, SyncPo
 #[derive(Debug)]
 pub struct Persistence {
     log: Log,
+    /// Where compaction moved records: the broker keeps naming them by their first lsn.
+    moved: Mutex<Moved>,
+    /// Flushes since the last compaction.
+    flushes: std::sync::atomic::AtomicU64,
     recovered: Mutex<Option<Vec<crate::Record>>>,
     summary: String,
     recovery_time: Duration,
@@ -68,6 +72,8 @@ impl Persistence {
         let summary = recovery.to_string();
         Self {
             log,
+            moved: Mutex::new(Moved::default()),
+            flushes: std::sync::atomic::AtomicU64::new(0),
             summary,
             recovery_time: recovery.duration,
             discarded_bytes: recovery.discarded_bytes,
@@ -90,6 +96,60 @@ impl Persistence {
     /// The log underneath.
     pub fn log(&self) -> &Log {
         &self.log
+    }
+
+    /// Copies the few live records of mostly dead segments to the head of the log so those
+    /// segments can be deleted (a long-lived record, such as a session's, would otherwise
+    /// pin every segment after it through their release records). Runs by itself every
+    /// [`COMPACT_EVERY`] flushes; returns how many records moved.
+    ///
+    /// # Errors
+    /// [`crate::CompactError`] if reading or appending failed; what moved so far is kept.
+    pub fn compact(&self) -> Result<usize, crate::CompactError> {
+        let mut moved = self.moved.lock();
+        let copied = match self.log.compact(COMPACT_LIVE_RATIO) {
+            Ok(copied) => copied,
+            Err(e) => {
+                moved.note(&e.copied);
+                return Err(e);
+            }
+        };
+        moved.note(&copied);
+        Ok(copied.len())
+    }
+}
+
+/// A segment whose live bytes are at most this share of it is compacted.
+const COMPACT_LIVE_RATIO: f64 = 0.25;
+/// Flushes between two automatic compactions.
+pub const COMPACT_EVERY: u64 = 1024;
+
+/// Records moved by compaction: the broker's ticket (the first lsn) to the current lsn, and
+/// back.
+#[derive(Debug, Default)]
+struct Moved {
+    now: std::collections::HashMap<u64, u64>,
+    first: std::collections::HashMap<u64, u64>,
+}
+
+impl Moved {
+    fn note(&mut self, copied: &[(crate::Lsn, crate::Lsn)]) {
+        for (old, new) in copied {
+            let first = self.first.remove(&old.get()).unwrap_or(old.get());
+            self.now.insert(first, new.get());
+            self.first.insert(new.get(), first);
+        }
+    }
+
+    /// The current lsn of ticket `ticket`, forgetting it.
+    fn take(&mut self, ticket: u64) -> u64 {
+        match self.now.remove(&ticket) {
+            Some(now) => {
+                self.first.remove(&now);
+                now
+            }
+            None => ticket,
+        }
     }
 }
 
@@ -126,10 +186,18 @@ impl mqlite::Store for Persistence {
     }
 
     fn release(&self, ticket: mqlite::Ticket) {
-        self.log.release(crate::Lsn::new(ticket));
+        let lsn = self.moved.lock().take(ticket);
+        self.log.release(crate::Lsn::new(lsn));
     }
 
     fn flush(&self) -> Result<mqlite::Ticket, mqlite::StoreError> {
+        let n = self
+            .flushes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n % COMPACT_EVERY == COMPACT_EVERY - 1 && self.log.stats().segments > 2 {
+            // A failure leaves the store as it was; the next round retries.
+            let _ = self.compact();
+        }
         self.log.flush().map(|l| l.get()).map_err(append_error)
     }
 

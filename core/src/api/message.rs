@@ -26,7 +26,12 @@ pub struct Message {
 impl Message {
     /// The message handed out to `conn` as `taken`.
     #[inline]
-    pub(crate) fn new(conn: &Connection, taken: Taken) -> Self {
+    pub(crate) fn new(conn: &Connection, mut taken: Taken) -> Self {
+        // The store's records live with the session's copy (in flight until acknowledged),
+        // not with the application's: an acknowledged message is released at once.
+        if let Some(extra) = &mut taken.delivery.extra {
+            extra.persisted = None;
+        }
         let expiry_left = taken
             .delivery
             .publication

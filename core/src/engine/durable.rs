@@ -48,6 +48,7 @@ impl Engine {
         for (client_id, origin, will, due) in wills {
             if due <= now {
                 self.publish_will(origin, will);
+                self.forget_will(origin);
             } else {
                 self.pending_wills.lock().push(PendingWill {
                     client_id,

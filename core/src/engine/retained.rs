@@ -109,7 +109,9 @@ impl Engine {
         let c = &self.config;
         let persist = || {
             let journal = self.journal.as_ref()?;
-            journal.persist(&Record::Retained(publication.clone())).ok()
+            journal
+                .persist(&Record::Retained(publication.clone()), 0)
+                .ok()
         };
         self.retained.lock().set(
             publication,

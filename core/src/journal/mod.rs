@@ -31,6 +31,8 @@ pub(crate) struct Journal {
     time: TimeBase,
     /// The number the next new persistent session gets. Relaxed: a counter.
     next_session: AtomicU64,
+    /// The id the next recorded delivery gets. Relaxed: a counter.
+    next_delivery: AtomicU64,
     /// Appends or syncs that failed. Relaxed: compared before and after an operation.
     failures: AtomicU64,
     /// Figures of the start (recovery), added to the store's own.
@@ -52,6 +54,7 @@ impl Journal {
             handle: ValueArc::new(StoreHandle::new(store)),
             time,
             next_session: AtomicU64::new(1),
+            next_delivery: AtomicU64::new(1),
             failures: AtomicU64::new(0),
             recovery: StoreStats::default(),
         }
@@ -76,10 +79,20 @@ impl Journal {
             .inspect_err(|_| self.fail())
     }
 
-    /// Appends `record` and returns the handle that releases it when dropped.
-    pub(crate) fn persist(&self, record: &Record) -> Result<ValueArc<Persisted>, StoreError> {
+    /// An id for a new delivery record.
+    pub(crate) fn new_delivery_id(&self) -> u64 {
+        self.next_delivery.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Appends `record` and returns the handle that releases it when dropped; other records
+    /// name it by `key`.
+    pub(crate) fn persist(
+        &self,
+        record: &Record,
+        key: u64,
+    ) -> Result<ValueArc<Persisted>, StoreError> {
         let ticket = self.append(record)?;
-        Ok(Persisted::new(self.handle.clone(), ticket))
+        Ok(Persisted::new(&self.handle, ticket, key))
     }
 
     /// Appends `record` to live and die with `owner`.

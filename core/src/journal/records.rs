@@ -4,7 +4,7 @@
 //! | --- | --- | --- |
 //! | 1 | [`SessionRecord`]: client id, expiry, will, subscriptions | replaced, or the session is discarded |
 //! | 2 | [`DeliveryRecord`]: one delivery queued for one persistent session | completed, dropped or expired |
-//! | 3 | sent: a QoS 2 delivery was handed out under a packet id | its delivery |
+//! | 3 | sent: a QoS 2 delivery (by id) was handed out under a packet id | its delivery |
 //! | 4 | released: PUBREC received for it (only PUBREL is sent again) | its delivery |
 //! | 5 | inbound: an incoming QoS 2 packet id awaits PUBREL | PUBREL |
 //! | 6 | retained: a topic's retained message | replaced or cleared |
@@ -20,7 +20,6 @@ use super::codec::{Reader, Writer};
 use crate::sync::ValueArc;
 use crate::types::message::{Deadline, Delivery, DeliveryExtra, Publication, PublishProperties};
 use crate::types::qos::{QoS, RetainHandling, SubOptions};
-use crate::types::store::Ticket;
 use crate::types::topic::{TopicFilter, TopicName};
 use crate::types::will::Will;
 
@@ -73,10 +72,13 @@ pub(crate) struct SessionRecord {
     pub(crate) subscriptions: Vec<(TopicFilter, SubOptions)>,
 }
 
-/// One delivery queued for session `session`.
+/// One delivery queued for session `session`. `id` is unique in the store and increases
+/// in the order deliveries are recorded: the steps of a delivery name it (a ticket would
+/// change when the store compacts), and recovery orders a queue by it.
 #[derive(Debug, Clone)]
 pub(crate) struct DeliveryRecord {
     pub(crate) session: u64,
+    pub(crate) id: u64,
     pub(crate) delivery: Delivery,
 }
 
@@ -85,9 +87,18 @@ pub(crate) struct DeliveryRecord {
 pub(crate) enum Record {
     Session(SessionRecord),
     Delivery(DeliveryRecord),
-    Sent { of: Ticket, packet_id: u16 },
-    Released { of: Ticket },
-    Inbound { session: u64, packet_id: u16 },
+    /// `of` is the delivery's id.
+    Sent {
+        of: u64,
+        packet_id: u16,
+    },
+    Released {
+        of: u64,
+    },
+    Inbound {
+        session: u64,
+        packet_id: u16,
+    },
     Retained(Publication),
 }
 
@@ -102,6 +113,7 @@ impl Record {
             }
             Self::Delivery(d) => {
                 w.var(d.session);
+                w.var(d.id);
                 encode_delivery(&mut w, &d.delivery, time);
                 DELIVERY
             }
@@ -134,6 +146,7 @@ impl Record {
             SESSION => Self::Session(decode_session(&mut r)?),
             DELIVERY => Self::Delivery(DeliveryRecord {
                 session: r.var()?,
+                id: r.var()?,
                 delivery: decode_delivery(&mut r, time)?,
             }),
             SENT => Self::Sent {

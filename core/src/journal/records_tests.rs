@@ -92,11 +92,13 @@ proptest! {
         }
         let Record::Delivery(back) = round_trip(&Record::Delivery(DeliveryRecord {
             session,
+            id: session ^ 0x55,
             delivery: delivery.clone(),
         })) else {
             panic!("kind changed");
         };
         prop_assert_eq!(back.session, session);
+        prop_assert_eq!(back.id, session ^ 0x55);
         prop_assert!(same_publication(&back.delivery.publication, &delivery.publication));
         prop_assert_eq!(back.delivery.qos, q);
         prop_assert_eq!(back.delivery.retain, retain);

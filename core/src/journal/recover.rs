@@ -38,8 +38,8 @@ pub(crate) struct Recovered {
     pub(crate) retained: Vec<(Publication, ValueArc<Persisted>)>,
 }
 
-/// Deliveries found so far, by ticket, with the session they belong to.
-type Pending = HashMap<Ticket, (u64, RecoveredDelivery)>;
+/// Deliveries found so far, by id, with the session they belong to.
+type Pending = HashMap<u64, (u64, RecoveredDelivery)>;
 
 impl Journal {
     /// Reads every live record of the store back. Call once, before anything is appended.
@@ -50,6 +50,7 @@ impl Journal {
         let mut deliveries: Pending = HashMap::new();
         let mut inbound = Vec::new();
         let mut retained = Vec::new();
+        let mut max_delivery = 0;
         for stored in records {
             let ticket = stored.ticket;
             let Some(record) = Record::decode(stored.kind, &stored.payload, self.time) else {
@@ -58,7 +59,7 @@ impl Journal {
             };
             match record {
                 Record::Session(s) => {
-                    let persisted = Persisted::new(self.handle.clone(), ticket);
+                    let persisted = Persisted::new(&self.handle, ticket, 0);
                     let no = s.no;
                     // A later record of the same session replaces the earlier one (whose
                     // release did not reach the disk); its deliveries stay.
@@ -73,15 +74,18 @@ impl Journal {
                 }
                 Record::Delivery(DeliveryRecord {
                     session,
+                    id,
                     mut delivery,
                 }) => {
-                    delivery.set_persisted(Persisted::new(self.handle.clone(), ticket));
+                    delivery.set_persisted(Persisted::new(&self.handle, ticket, id));
                     let d = RecoveredDelivery {
                         delivery,
                         sent: None,
                         released: false,
                     };
-                    deliveries.insert(ticket, (session, d));
+                    max_delivery = max_delivery.max(id);
+                    // A copy of the same delivery (a release lost in a crash) replaces it.
+                    deliveries.insert(id, (session, d));
                 }
                 Record::Sent { of, packet_id } => {
                     self.step(&mut deliveries, of, ticket, |d| d.sent = Some(packet_id));
@@ -90,11 +94,11 @@ impl Journal {
                     self.step(&mut deliveries, of, ticket, |d| d.released = true);
                 }
                 Record::Inbound { session, packet_id } => {
-                    let persisted = Persisted::new(self.handle.clone(), ticket);
+                    let persisted = Persisted::new(&self.handle, ticket, 0);
                     inbound.push((session, packet_id, persisted));
                 }
                 Record::Retained(p) => {
-                    retained.push((p, Persisted::new(self.handle.clone(), ticket)));
+                    retained.push((p, Persisted::new(&self.handle, ticket, 0)));
                 }
             }
         }
@@ -102,8 +106,10 @@ impl Journal {
             sessions.keys().max().map_or(1, |n| n + 1),
             crate::sync::Ordering::Relaxed,
         );
+        self.next_delivery
+            .store(max_delivery + 1, crate::sync::Ordering::Relaxed);
         let mut ordered: Vec<_> = deliveries.into_iter().collect();
-        ordered.sort_unstable_by_key(|(ticket, _)| *ticket);
+        ordered.sort_unstable_by_key(|(id, _)| *id);
         for (_, (no, d)) in ordered {
             // A delivery of a session no longer there is dropped, and so released.
             if let Some(s) = sessions.get_mut(&no) {
@@ -116,7 +122,7 @@ impl Journal {
             }
         }
         let mut sessions: Vec<_> = sessions.into_values().collect();
-        sessions.sort_unstable_by_key(|s| s.persisted.ticket());
+        sessions.sort_unstable_by_key(|s| s.record.no);
         Recovered { sessions, retained }
     }
 
@@ -125,7 +131,7 @@ impl Journal {
     fn step(
         &self,
         deliveries: &mut Pending,
-        of: Ticket,
+        of: u64,
         ticket: Ticket,
         apply: impl FnOnce(&mut RecoveredDelivery),
     ) {

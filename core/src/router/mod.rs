@@ -177,7 +177,7 @@ impl Router {
         };
         let durable = self.journal.as_ref().map(|journal| Durable {
             no: no.unwrap_or_else(|| journal.new_session_no()),
-            journal: journal.clone(),
+            journal: ValueArc::downgrade(journal),
         });
         let session = Arc::new(Session::new(key, client_id.clone(), limits, durable));
         self.by_id.insert(client_id, key);

@@ -12,7 +12,7 @@ use super::inflight::Phase;
 use super::{Session, SessionState};
 use crate::journal::records::{DeliveryRecord, Record, SessionRecord};
 use crate::journal::{Journal, RecoveredSession};
-use crate::sync::{Ordering, ValueArc};
+use crate::sync::{Ordering, ValueArc, ValueWeak};
 use crate::types::message::Delivery;
 use crate::types::qos::QoS;
 use crate::types::store::Persisted;
@@ -21,16 +21,24 @@ use crate::types::will::Will;
 /// A session's place in the journal.
 #[derive(Debug, Clone)]
 pub(crate) struct Durable {
-    pub(crate) journal: ValueArc<Journal>,
+    /// Held weakly, so that sessions kept alive by an application's messages do not keep
+    /// the store open after the broker is gone.
+    pub(crate) journal: ValueWeak<Journal>,
     /// Its number in the records (stable across restarts, unlike its slot).
     pub(crate) no: u64,
 }
 
 impl Session {
+    /// The journal, while the broker lives, and the session's number in it.
+    fn journal(&self) -> Option<(ValueArc<Journal>, u64)> {
+        let durable = self.durable.as_ref()?;
+        Some((durable.journal.upgrade()?, durable.no))
+    }
+
     /// Rewrites the session's record if it outlives its connection (or drops it if it no
     /// longer does); `will` is a delayed will still to publish.
     pub(super) fn record_session(&self, state: &mut SessionState, will: Option<&Will>) {
-        let Some(durable) = &self.durable else {
+        let Some((journal, no)) = self.journal() else {
             return;
         };
         let persistent = !state.expiry.is_zero();
@@ -40,9 +48,9 @@ impl Session {
             state.record = None;
             return;
         }
-        let time = durable.journal.time();
+        let time = journal.time();
         let record = Record::Session(SessionRecord {
-            no: durable.no,
+            no,
             client_id: self.client_id.to_string(),
             expiry: state.expiry,
             offline_since: state.offline_at.map(|at| time.to_unix_ms(at)),
@@ -54,7 +62,7 @@ impl Session {
                 .collect(),
         });
         // On failure the old record stays: it is what the disk still says.
-        if let Ok(persisted) = durable.journal.persist(&record) {
+        if let Ok(persisted) = journal.persist(&record, 0) {
             state.record = Some(persisted);
         }
     }
@@ -62,17 +70,19 @@ impl Session {
     /// Records a delivery about to be queued: QoS 1 and 2, and QoS 0 while offline (the
     /// queue then holds it only under `queue_qos0_messages`).
     pub(super) fn record_delivery(&self, delivery: &mut Delivery, online: bool) {
-        let Some(durable) = &self.durable else {
-            return;
-        };
         if delivery.qos == QoS::AtMostOnce && online {
             return;
         }
+        let Some((journal, no)) = self.journal() else {
+            return;
+        };
+        let id = journal.new_delivery_id();
         let record = Record::Delivery(DeliveryRecord {
-            session: durable.no,
+            session: no,
+            id,
             delivery: delivery.clone(),
         });
-        if let Ok(persisted) = durable.journal.persist(&record) {
+        if let Ok(persisted) = journal.persist(&record, id) {
             delivery.set_persisted(persisted);
         }
     }
@@ -80,13 +90,16 @@ impl Session {
     /// Records that a QoS 2 delivery was handed out under `packet_id`, or that its PUBREC
     /// came (`released`).
     pub(super) fn record_step(&self, delivery: &Delivery, packet_id: u16, released: bool) {
-        let (Some(durable), Some(persisted)) = (&self.durable, delivery.persisted()) else {
+        let Some(persisted) = delivery.persisted() else {
             return;
         };
         if delivery.qos != QoS::ExactlyOnce {
             return;
         }
-        let of = persisted.ticket();
+        let Some((journal, _)) = self.journal() else {
+            return;
+        };
+        let of = persisted.key();
         let record = if released {
             Record::Released { of }
         } else {
@@ -94,20 +107,20 @@ impl Session {
         };
         // A failure is counted; the step is then lost at a crash (the PUBLISH is sent
         // again, as on a resume).
-        let _ = durable.journal.attach_to(persisted, &record);
+        let _ = journal.attach_to(persisted, &record);
     }
 
     /// Records an incoming QoS 2 id awaiting PUBREL, while the session is persistent.
     pub(super) fn record_inbound(&self, packet_id: u16) -> Option<ValueArc<Persisted>> {
-        let durable = self.durable.as_ref()?;
         if self.persistent.load(Ordering::Relaxed) == 0 {
             return None;
         }
+        let (journal, no) = self.journal()?;
         let record = Record::Inbound {
-            session: durable.no,
+            session: no,
             packet_id,
         };
-        durable.journal.persist(&record).ok()
+        journal.persist(&record, 0).ok()
     }
 
     /// A delayed will was published (or cancelled): the record no longer carries it.

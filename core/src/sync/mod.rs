@@ -143,3 +143,5 @@ pub(crate) use std::thread::yield_now;
 /// `Arc` for immutable values (topic strings, publications, hooks, wakers): their reference
 /// counts take part in no protocol that loom checks, and `dyn` coercion needs the std type.
 pub(crate) use std::sync::Arc as ValueArc;
+/// The weak counterpart of [`ValueArc`].
+pub(crate) use std::sync::Weak as ValueWeak;

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::sync::{AtomicU64, Mutex, Ordering, ValueArc};
+use crate::sync::{AtomicU64, Mutex, Ordering, ValueArc, ValueWeak};
 
 /// A position in a [`Store`]: strictly increasing in append order (0: nothing).
 pub type Ticket = u64;
@@ -157,9 +157,12 @@ impl StoreHandle {
 
 /// Records that describe one thing in memory (a queued delivery and its in-flight steps, a
 /// session, a retained message): released when the last clone of the handle is dropped,
-/// unless the broker is shutting down.
+/// unless the broker is shutting down. The store is held weakly: a message an application
+/// keeps after its broker is gone does not keep the store (and its directory lock) open.
 pub(crate) struct Persisted {
-    handle: ValueArc<StoreHandle>,
+    handle: ValueWeak<StoreHandle>,
+    /// What other records name it by (a delivery's id; 0 for others).
+    key: u64,
     tickets: Mutex<Vec<Ticket>>,
 }
 
@@ -173,16 +176,17 @@ impl fmt::Debug for Persisted {
 
 impl Persisted {
     /// A handle on record `ticket`.
-    pub(crate) fn new(handle: ValueArc<StoreHandle>, ticket: Ticket) -> ValueArc<Self> {
+    pub(crate) fn new(handle: &ValueArc<StoreHandle>, ticket: Ticket, key: u64) -> ValueArc<Self> {
         ValueArc::new(Self {
-            handle,
+            handle: ValueArc::downgrade(handle),
+            key,
             tickets: Mutex::new(vec![ticket]),
         })
     }
 
-    /// The first record (the one that describes the thing itself).
-    pub(crate) fn ticket(&self) -> Ticket {
-        self.tickets.lock().first().copied().unwrap_or(0)
+    /// What other records name it by.
+    pub(crate) fn key(&self) -> u64 {
+        self.key
     }
 
     /// Adds a record that lives and dies with the first.
@@ -193,8 +197,11 @@ impl Persisted {
 
 impl Drop for Persisted {
     fn drop(&mut self) {
+        let Some(handle) = self.handle.upgrade() else {
+            return;
+        };
         for &ticket in self.tickets.lock().iter() {
-            self.handle.release(ticket);
+            handle.release(ticket);
         }
     }
 }

@@ -71,6 +71,10 @@ impl Client {
             auto_ack: options.auto_ack,
         };
         let conn = Engine::connect(engine, options, consumer)?;
+        // Durable mode: a new persistent session, or the discard of an old one by a clean
+        // start, is on disk before connect returns (a failure is counted in the store's
+        // errors; the session holds in memory).
+        let _ = conn.engine().sync();
         Ok(Self { conn, doorbell })
     }
 
