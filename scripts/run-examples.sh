@@ -22,6 +22,10 @@ check quickstart \
   "latecomer got retained devices/42/status = offline" \
   "latecomer got retained sensors/42/temperature = 21.5"
 
+check durable_gateway \
+  "run 1: 500 readings acknowledged, now killed" \
+  "run 2: uplink session present: true, forwarded 500 of 500 readings, in order"
+
 check qos_table \
   "publish QoS 0     0      0      0" \
   "publish QoS 1     0      1      1" \
