@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use mqlite::{
-    Bytes, PublishOptions, RecvError, RetainHandling, SubOptions, TopicName, TryRecvError,
+    Bytes, PublishOptions, QoS, RecvError, RetainHandling, SubOptions, TopicName, TryRecvError,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -35,14 +35,19 @@ pub(crate) struct Client {
     inner: Mutex<Option<Arc<mqlite::Client>>>,
     client_id: String,
     session_present: bool,
+    /// Its broker is durable: a QoS 1/2 publish and a subscribe wait for an fsync (shared
+    /// with other threads), so they release the GIL. In memory they do not: a release costs
+    /// more than the call.
+    durable: bool,
 }
 
 impl Client {
-    pub(crate) fn new(client: mqlite::Client) -> Self {
+    pub(crate) fn new(client: mqlite::Client, durable: bool) -> Self {
         Self {
             client_id: client.client_id().to_owned(),
             session_present: client.session_present(),
             inner: Mutex::new(Some(Arc::new(client))),
+            durable,
         }
     }
 
@@ -139,7 +144,9 @@ impl Client {
     /// Returns once the message is in every matching subscriber's queue. A full queue drops
     /// per its overflow policy unless `fail_if_full=True` (then `QueueFull` is raised, after
     /// subscribers with room got it) or `wait_if_full` gives seconds to wait for room (the
-    /// GIL is released while waiting).
+    /// GIL is released while waiting). On a durable broker a QoS 1 or 2 publish returns once
+    /// the message is durable (per the broker's `persistence_sync`), with the GIL released;
+    /// `NotDurable` is raised if the store failed (the message may be published again).
     #[pyo3(signature = (topic, payload, *, qos=0, retain=false, properties=None,
         fail_if_full=false, wait_if_full=None))]
     #[allow(clippy::too_many_arguments)] // keyword arguments, one per publish option
@@ -159,7 +166,8 @@ impl Client {
         let signal = SignalCatch::default();
         let options = publish_options(qos, retain, properties, fail_if_full, wait, &signal)?;
         let handle = self.handle()?;
-        let result = if wait.is_some() {
+        let waits_for_disk = self.durable && options.qos() != QoS::AtMostOnce;
+        let result = if wait.is_some() || waits_for_disk {
             py.detach(|| handle.publish_with(topic, payload, &options))
         } else {
             handle.publish_with(topic, payload, &options)
@@ -217,8 +225,10 @@ impl Client {
     /// `subscription_id`.
     #[pyo3(signature = (filter, *, qos=0, no_local=false, retain_as_published=false,
         retain_handling=0, subscription_id=None))]
+    #[allow(clippy::too_many_arguments)] // keyword arguments, one per subscription option
     fn subscribe(
         &self,
+        py: Python<'_>,
         filter: &str,
         qos: i64,
         no_local: bool,
@@ -241,10 +251,14 @@ impl Client {
             .retain_as_published(retain_as_published)
             .retain_handling(handling)
             .subscription_id(subscription_id);
-        let granted = self
-            .handle()?
-            .subscribe(filter, options)
-            .map_err(errors::subscribe)?;
+        let handle = self.handle()?;
+        let granted = if self.durable {
+            // The subscription is on disk before this returns.
+            py.detach(|| handle.subscribe(filter, options))
+        } else {
+            handle.subscribe(filter, options)
+        }
+        .map_err(errors::subscribe)?;
         Ok(granted.as_u8())
     }
 

@@ -7,8 +7,9 @@ use mqlite::{
     ConnectError, LimitError, PublishError, RecvError, SessionError, SubscribeError, TopicError,
     TryRecvError,
 };
+use mqlite_store::OpenError;
 use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyOSError, PyTimeoutError};
+use pyo3::exceptions::{PyException, PyOSError, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
@@ -72,6 +73,25 @@ create_exception!(
     TooManyClients,
     LimitExceeded,
     "`max_clients` clients are already connected."
+);
+create_exception!(
+    mqlite,
+    StoreError,
+    MqliteError,
+    "The store of a durable broker (`Broker(persistence=...)`) could not be opened or written."
+);
+create_exception!(
+    mqlite,
+    StoreLocked,
+    StoreError,
+    "Another broker (of this process or another) holds the store's directory."
+);
+create_exception!(
+    mqlite,
+    NotDurable,
+    StoreError,
+    "A QoS 1 or 2 message could not be made durable (the disk is full or failing): it was not \
+     acknowledged, and may be published again."
 );
 create_exception!(
     mqlite,
@@ -145,6 +165,9 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         py.get_type::<TooManySubscriptions>(),
     )?;
     m.add("TooManyClients", py.get_type::<TooManyClients>())?;
+    m.add("StoreError", py.get_type::<StoreError>())?;
+    m.add("StoreLocked", py.get_type::<StoreLocked>())?;
+    m.add("NotDurable", py.get_type::<NotDurable>())?;
     m.add("SessionEnded", py.get_type::<SessionEnded>())?;
     m.add("TakenOver", py.get_type::<TakenOver>())?;
     m.add("BrokerClosed", py.get_type::<BrokerClosed>())?;
@@ -207,8 +230,26 @@ pub(crate) fn publish(e: PublishError) -> PyErr {
         PublishError::QueueFull { .. } => QueueFull::new_err(msg),
         PublishError::ReceiveMaximumExceeded { .. } => LimitExceeded::new_err(msg),
         PublishError::Session(s) => session(s),
+        PublishError::NotDurable { .. } => NotDurable::new_err(msg),
         _ => MqliteError::new_err(msg),
     }
+}
+
+/// The exception for a store that could not be opened: `StoreLocked` when another broker
+/// holds the directory, `ValueError` for an option out of range, `StoreError` with the
+/// store's message otherwise (written by a newer version, cannot be created or read).
+pub(crate) fn open_store(e: OpenError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        OpenError::Locked { .. } => StoreLocked::new_err(msg),
+        OpenError::InvalidOption(_) => PyValueError::new_err(msg),
+        _ => StoreError::new_err(msg),
+    }
+}
+
+/// The exception for a failed `Broker.sync()`.
+pub(crate) fn sync(e: mqlite::StoreError) -> PyErr {
+    NotDurable::new_err(format!("not durable: {e}"))
 }
 
 /// The exception for a refused subscribe or unsubscribe.

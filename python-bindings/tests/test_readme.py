@@ -34,6 +34,12 @@ def test_readme_listen_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert out[1] == "0"
 
 
+def test_readme_durable_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    (block,) = [b for b in readme_blocks() if "persistence=store" in b]
+    exec(compile(block, "README.md", "exec"), {})
+    assert capsys.readouterr().out.splitlines() == ["alerts/smoke b'kitchen' True"]
+
+
 def test_help_reads_well() -> None:
     import mqlite
 

@@ -1,8 +1,10 @@
-"""mqlite: an embeddable in-memory MQTT broker.
+"""mqlite: an embeddable MQTT broker, in memory or durable.
 
 Threads of one process publish and subscribe through a :class:`Broker` with full MQTT
 semantics (wildcards, QoS 0/1/2, retained messages, wills, persistent sessions, MQTT 5
-properties); :meth:`Broker.listen` lets network MQTT clients in too::
+properties); :meth:`Broker.listen` lets network MQTT clients in too;
+``Broker(persistence="DIR")`` keeps retained messages and persistent sessions across
+restarts::
 
     import mqlite
 
@@ -32,6 +34,7 @@ from mqlite._mqlite import (
     MessageIterator,
     MqliteError,
     NotAuthorized,
+    NotDurable,
     PayloadTooLarge,
     Properties,
     QueueFull,
@@ -39,6 +42,8 @@ from mqlite._mqlite import (
     Server,
     SessionEnded,
     SlowConsumer,
+    StoreError,
+    StoreLocked,
     TakenOver,
     Timeout,
     TooManyClients,
@@ -68,6 +73,7 @@ __all__ = [
     "MessageIterator",
     "MqliteError",
     "NotAuthorized",
+    "NotDurable",
     "PayloadTooLarge",
     "Properties",
     "QoS",
@@ -76,6 +82,8 @@ __all__ = [
     "Server",
     "SessionEnded",
     "SlowConsumer",
+    "StoreError",
+    "StoreLocked",
     "TakenOver",
     "Timeout",
     "TooManyClients",

@@ -1,6 +1,8 @@
 """Type stubs of the extension module ``mqlite._mqlite`` (re-exported by ``mqlite``)."""
 
 import asyncio
+import os
+import pathlib
 from collections.abc import Iterable
 from typing import final, overload
 
@@ -19,6 +21,7 @@ __all__ = [
     "MessageIterator",
     "MqliteError",
     "NotAuthorized",
+    "NotDurable",
     "PayloadTooLarge",
     "Properties",
     "QueueFull",
@@ -26,6 +29,8 @@ __all__ = [
     "Server",
     "SessionEnded",
     "SlowConsumer",
+    "StoreError",
+    "StoreLocked",
     "TakenOver",
     "Timeout",
     "TooManyClients",
@@ -37,15 +42,34 @@ _Payload: TypeAlias = bytes | bytearray | memoryview | str
 
 @final
 class Broker:
-    """An in-memory MQTT broker. Clients of the same process connect with ``connect()``;
-    network clients reach the same router through ``listen()``.
+    """An MQTT broker, in memory or durable. Clients of the same process connect with
+    ``connect()``; network clients reach the same router through ``listen()``.
 
-    ``Broker(config=Config(...))`` sets limits. Use it as a context manager (or call
-    ``shutdown()``) to close its network listeners, end every connection, publishing wills,
-    and wake blocked receivers, which then raise ``BrokerClosed``.
+    ``Broker(config=Config(...))`` sets limits. ``persistence='DIR'`` makes it durable:
+    retained messages, persistent sessions and their queued messages are kept in the store in
+    ``DIR`` and survive a restart (or a crash) of the process. ``persistence_sync`` says when
+    they reach the disk: ``'commit'`` (the default: before a QoS 1/2 publish, a subscribe or
+    the connect of a new persistent session returns; concurrent threads share one fsync),
+    ``'periodic'`` (every ``persistence_sync_interval_ms``, default 1000: a power loss loses at
+    most that much, a process crash nothing) or ``'none'`` (left to the operating system: a
+    process crash loses nothing, a power loss may). Opening raises ``StoreError`` if another
+    broker holds ``DIR`` (until it and every client of it are gone) or it was
+    written by a newer mqlite (``StoreLocked`` for the first); a damaged store never stops it
+    (see ``recovery_summary``).
+
+    Use it as a context manager (or call ``shutdown()``) to close its network listeners, end
+    every connection, publishing wills, and wake blocked receivers, which then raise
+    ``BrokerClosed``.
     """
 
-    def __new__(cls, config: Config | None = None) -> Self: ...
+    def __new__(
+        cls,
+        config: Config | None = None,
+        *,
+        persistence: str | os.PathLike[str] | None = None,
+        persistence_sync: str = "commit",
+        persistence_sync_interval_ms: int = 1000,
+    ) -> Self: ...
     def connect(
         self,
         client_id: str,
@@ -79,11 +103,32 @@ class Broker:
         """
     def shutdown(self) -> None:
         """Closes the listeners, ends every connection (publishing wills), wakes receivers."""
+    def sync(self) -> None:
+        """Blocks until everything recorded so far is on disk (an fsync now with
+        ``'periodic'`` or ``'none'``); does nothing in memory mode. Raises ``NotDurable`` if
+        the store failed.
+        """
+    @property
+    def persistence(self) -> pathlib.Path | None:
+        """The store's directory, or ``None`` in memory mode."""
+    @property
+    def recovery_summary(self) -> str | None:
+        """What opening the store found (records recovered, time, damage moved aside to
+        ``DIR/damaged-*``), as one line; ``None`` in memory mode.
+        """
     @property
     def is_closed(self) -> bool:
         """Whether ``shutdown()`` was called."""
     def stats(self) -> dict[str, int]:
-        """A snapshot of the broker's counters, as a dict."""
+        """A snapshot of the broker's counters, as a dict of ints.
+
+        A durable broker adds its store's figures: ``store_bytes_on_disk``,
+        ``store_live_records``, ``store_records_written``, ``store_bytes_written``,
+        ``store_fsyncs``, ``store_errors``, ``store_fsync_mean_us``, ``store_fsync_max_us``
+        and, from opening the store, ``store_recovery_us``, ``store_records_recovered``,
+        ``store_records_discarded`` and ``store_bytes_discarded`` (durations in
+        microseconds). In memory mode these keys are absent.
+        """
     def __enter__(self) -> Self:
         """Returns the broker itself."""
     def __exit__(self, *_args: object) -> bool:
@@ -117,7 +162,11 @@ class Client:
         fail_if_full: bool = False,
         wait_if_full: float | None = None,
     ) -> None:
-        """Publishes ``payload`` to ``topic``."""
+        """Publishes ``payload`` to ``topic``.
+
+        On a durable broker a QoS 1 or 2 publish returns once the message is durable (the
+        GIL is released meanwhile); ``NotDurable`` is raised if the store failed.
+        """
     @overload
     def publish_many(
         self,
@@ -430,6 +479,15 @@ class TooManySubscriptions(LimitExceeded):
 
 class TooManyClients(LimitExceeded):
     """``max_clients`` clients are already connected."""
+
+class StoreError(MqliteError):
+    """The store of a durable broker could not be opened or written."""
+
+class StoreLocked(StoreError):
+    """Another broker (of this process or another) holds the store's directory."""
+
+class NotDurable(StoreError):
+    """A QoS 1 or 2 message could not be made durable; it was not acknowledged."""
 
 class SessionEnded(MqliteError):
     """The client handle can no longer be used."""
