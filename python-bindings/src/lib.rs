@@ -1,10 +1,11 @@
-//! `mqlite._mqlite`: the Python extension module of mqlite, an embeddable in-memory MQTT
-//! broker. The bindings convert types and handle the GIL; MQTT semantics live in the core
-//! crate `mqlite`. The public Python API is re-exported by `python/mqlite/__init__.py`.
+//! `mqlite._mqlite`: the Python extension module of mqlite, an embeddable MQTT broker, in
+//! memory or durable. The bindings convert types and handle the GIL; MQTT semantics live in
+//! the core crate `mqlite`, the store in `mqlite-store`. The public Python API is
+//! re-exported by `python/mqlite/__init__.py`.
 //!
 //! | module | what lives there |
 //! | --- | --- |
-//! | `broker`, `config` | `Broker`, `Config` |
+//! | `broker`, `config` | `Broker` (durable with `persistence=`), `Config` |
 //! | `server` | `Broker.listen()` and `Server`: the network frontend `mqlite-net` |
 //! | `client` | `Client` and its blocking receives (GIL released, 100 ms slices) |
 //! | `waiter` | `Client.recv_async`: one thread watches every pending asyncio receive |

@@ -227,7 +227,7 @@ def test_store_figures_in_stats(store: Path) -> None:
         assert stats["store_bytes_written"] > 0
         assert stats["store_bytes_on_disk"] > 0
         assert stats["store_live_records"] > 0
-        assert stats["store_fsync_max_us"] >= stats["store_fsync_mean_us"] > 0
+        assert stats["store_fsync_max_us"] >= stats["store_fsync_mean_us"]
         assert stats["store_errors"] == 0
         assert stats["store_records_recovered"] == stats["store_records_discarded"] == 0
         assert all(isinstance(v, int) for v in stats.values())
