@@ -131,6 +131,14 @@ impl Conn {
                 ReasonCode::SUCCESS
             }
             Err(PublishError::Session(e)) => return Err(self.session_ended(e)),
+            Err(PublishError::NotDurable { reason })
+                if !version.is_v5() && p.qos != QoS::AtMostOnce =>
+            {
+                // 3.1.1 cannot refuse a publish, and it must not be acknowledged: close;
+                // the client sends it again when it reconnects.
+                tracing::warn!(client = self.client_id(), %reason, "publish not durable; closing");
+                return Err(self.close_with(ReasonCode::UNSPECIFIED_ERROR));
+            }
             Err(PublishError::ReceiveMaximumExceeded { .. }) => {
                 // [MQTT-3.3.4-7]: more unacknowledged QoS 2 than our Receive Maximum.
                 stats::add(&self.shared.counters.protocol_errors, 1);
@@ -392,7 +400,8 @@ fn publish_error_code(error: &PublishError) -> ReasonCode {
         PublishError::NotAuthorized { .. } => ReasonCode::NOT_AUTHORIZED,
         PublishError::Limit(mqlite::LimitError::PayloadTooLarge { .. })
         | PublishError::RetainedStoreFull { .. }
-        | PublishError::QueueFull { .. } => ReasonCode::QUOTA_EXCEEDED,
+        | PublishError::QueueFull { .. }
+        | PublishError::NotDurable { .. } => ReasonCode::QUOTA_EXCEEDED,
         PublishError::Limit(_) => ReasonCode::TOPIC_NAME_INVALID,
         _ => ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR,
     }

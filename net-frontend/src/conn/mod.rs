@@ -323,6 +323,13 @@ impl Conn {
         let _ = self.close_with(ReasonCode::SERVER_SHUTTING_DOWN);
     }
 
+    /// Closes the connection because the store could not make what its last output
+    /// acknowledged durable (that output was discarded): DISCONNECT 0x80 on 5.0. The client
+    /// sends its unacknowledged messages again when it reconnects.
+    pub(crate) fn fail_durability(&mut self) {
+        let _ = self.close_with(ReasonCode::UNSPECIFIED_ERROR);
+    }
+
     /// Ends the session without a clean disconnect (so the will is published), telling a
     /// 5.0 client why with a DISCONNECT.
     fn close_with(&mut self, code: ReasonCode) -> Closed {

@@ -16,6 +16,8 @@
 //!   connection is served when.
 //! - `socket.rs`: one connection's socket I/O, plain or through its [`TlsSession`] (the
 //!   [`Conn`] sees plaintext only), its input budget, and closing.
+//! - `durable.rs`: durable mode's group commit: a turn's acknowledgements are held until
+//!   the store made what they acknowledge durable, one fsync for the whole turn.
 //! - `panics.rs`: a panic while one connection is served (an embedder's hook, say) closes
 //!   that connection alone; one in the loop itself stops the worker cleanly.
 //!
@@ -40,8 +42,11 @@ use crate::listener::Admission;
 use crate::stats;
 use crate::tls::TlsSession;
 
+mod durable;
 mod panics;
 mod socket;
+
+use durable::DurableSignal;
 
 use socket::Entry;
 pub(crate) use socket::Flushed;
@@ -69,6 +74,8 @@ pub(crate) struct WorkerShared {
     incoming: Mutex<Option<Vec<(TcpStream, Admission)>>>,
     /// Set once to stop the worker.
     stop: AtomicBool,
+    /// Durable mode: what the store's callbacks report (`durable.rs`).
+    durable: DurableSignal,
 }
 
 impl WorkerShared {
@@ -139,6 +146,12 @@ pub(crate) struct Worker {
     /// Throttled connections and when to read them again (a slot may appear more than
     /// once, or after its connection closed: serving it early or in vain is harmless).
     paused: Vec<(Instant, usize)>,
+    /// The broker is durable: output of handled input is held until durable.
+    durable: bool,
+    /// Connections with held output (a slot may appear twice, or after it closed).
+    holding: Vec<usize>,
+    /// A hold of this loop turn waits for its ticket (`Worker::commit_turn`).
+    unassigned: bool,
 }
 
 impl std::fmt::Debug for Worker {
@@ -160,7 +173,9 @@ impl Worker {
             ready: Mutex::new(Vec::new()),
             incoming: Mutex::new(Some(Vec::new())),
             stop: AtomicBool::new(false),
+            durable: DurableSignal::default(),
         });
+        let durable = broker.store_stats().is_some();
         Ok(Self {
             poll,
             shared,
@@ -171,6 +186,9 @@ impl Worker {
             scratch: vec![0; READ_CHUNK],
             again: Vec::new(),
             paused: Vec::new(),
+            durable,
+            holding: Vec::new(),
+            unassigned: false,
         })
     }
 
@@ -227,6 +245,7 @@ impl Worker {
             if self.shared.notified.swap(false, Ordering::AcqRel) {
                 self.take_incoming(now);
                 self.take_ready(now);
+                self.release_durable(now);
             }
             for slot in std::mem::take(&mut self.again) {
                 self.serve(slot, true, now);
@@ -240,6 +259,7 @@ impl Worker {
                     self.serve(slot, true, now);
                 }
             }
+            self.commit_turn(now);
             if now >= next_tick {
                 self.tick(now);
                 next_tick = now + TICK;
@@ -318,8 +338,19 @@ impl Worker {
             }
             return;
         }
+        if entry.close_pending {
+            return; // closed while its output waits for the store
+        }
         entry.busy = false;
+        let mark = self.durable.then(|| entry.conn.write.len());
         let mut open = !readable || entry.read(&mut self.scratch, &self.server, now);
+        if let Some(mark) = mark
+            && entry.conn.write.len() > mark
+            && entry.hold_from(mark)
+        {
+            self.holding.push(slot);
+            self.unassigned = true;
+        }
         if open {
             open = entry.deliver_and_flush(&self.server, now);
         }
@@ -345,6 +376,11 @@ impl Worker {
         let Some(Some(entry)) = self.slots.get_mut(slot) else {
             return;
         };
+        if entry.holds.is_some() {
+            // Its last output waits for the store; `durable.rs` closes it then.
+            entry.close_pending = true;
+            return;
+        }
         entry.flush_last(&self.server);
         let _ = entry.stream.shutdown(std::net::Shutdown::Write);
         entry.closing_since = Some(now);
@@ -392,6 +428,7 @@ impl Worker {
             drop(stream);
             stats::dec(&self.server.counters.open);
         }
+        self.settle_at_shutdown();
         for slot in 0..self.slots.len() {
             self.guarded(slot, |worker| worker.close(slot));
         }

@@ -27,6 +27,8 @@ use crate::listener::Admission;
 use crate::stats;
 use crate::tls::{TlsFailure, TlsSession};
 
+use super::durable::Holds;
+
 /// `read` calls per connection per turn before others get theirs.
 const READS_PER_TURN: usize = 2;
 /// Delivery batches (`ServerConfig::delivery_batch` each) a connection writes per turn while
@@ -69,6 +71,11 @@ pub(super) struct Entry {
     resume_at: Option<Instant>,
     /// `resume_at` was just set: the event loop must schedule the connection for then.
     new_pause: bool,
+    /// Durable mode: output waiting for the store (`durable.rs`); `None` when all of it
+    /// may be written, always in memory mode.
+    pub(super) holds: Option<Box<Holds>>,
+    /// The connection closed while output was held: close it once the holds settle.
+    pub(super) close_pending: bool,
     /// Its place in its listener's counts, given back when the entry is dropped.
     _admission: Admission,
 }
@@ -92,6 +99,8 @@ impl Entry {
             inbound: None,
             resume_at: None,
             new_pause: false,
+            holds: None,
+            close_pending: false,
             _admission: admission,
         }
     }
@@ -269,9 +278,33 @@ impl Entry {
         true
     }
 
+    /// Writes as much of the write buffer as the socket takes and the holds allow.
+    fn flush(&mut self, server: &Shared) -> Flushed {
+        let Some(writable) = self
+            .holds
+            .as_deref()
+            .map(|h| h.writable(self.conn.write.len()))
+        else {
+            return self.flush_all(server);
+        };
+        // Only the front, released part goes out; the held rest is put back after it.
+        let held = self.conn.write.split_off(writable);
+        let flushed = self.flush_all(server);
+        let written = writable - self.conn.write.len();
+        self.conn.write.unsplit(held);
+        if let Some(holds) = self.holds.as_deref_mut() {
+            holds.advance(written);
+        }
+        match flushed {
+            // Held bytes wait for the store, whose callback serves the connection again.
+            Flushed::Empty if !self.conn.write.is_empty() => Flushed::Blocked,
+            other => other,
+        }
+    }
+
     /// Writes as much of the write buffer as the socket takes (through TLS on a TLS
     /// connection).
-    fn flush(&mut self, server: &Shared) -> Flushed {
+    fn flush_all(&mut self, server: &Shared) -> Flushed {
         let buf = &mut self.conn.write;
         if let Some(tls) = self.tls.as_deref_mut() {
             let mut written = 0;

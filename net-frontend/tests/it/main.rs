@@ -20,6 +20,7 @@ mod acl;
 mod acl_differential;
 mod auth;
 mod denial_events;
+mod durable;
 mod embedding;
 mod enhanced_auth;
 mod fuzz;
