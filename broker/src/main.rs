@@ -199,6 +199,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
     server.shutdown();
     broker.shutdown();
+    log_store_stats(&broker);
     tracing::info!("stopped");
     Ok(())
 }
@@ -215,6 +216,21 @@ fn build_broker(file: &FileConfig, args: &Args) -> anyhow::Result<Broker> {
             }
             Ok(builder.build())
         }
+    }
+}
+
+/// Durable mode: one line of the store's figures since start, at exit.
+fn log_store_stats(broker: &Broker) {
+    if let Some(s) = broker.store_stats() {
+        tracing::info!(
+            bytes_on_disk = s.bytes_on_disk,
+            records_written = s.records_written,
+            fsyncs = s.fsyncs,
+            fsync_mean_us = s.fsync_mean.as_micros(),
+            fsync_max_us = s.fsync_max.as_micros(),
+            errors = s.errors,
+            "store"
+        );
     }
 }
 
