@@ -324,10 +324,15 @@ impl Conn {
     }
 
     /// Closes the connection because the store could not make what its last output
-    /// acknowledged durable (that output was discarded): DISCONNECT 0x80 on 5.0. The client
+    /// acknowledged durable (that output was discarded): DISCONNECT 0x80 on 5.0 if `tell`
+    /// (not when the CONNACK itself was discarded: nothing may come before it). The client
     /// sends its unacknowledged messages again when it reconnects.
-    pub(crate) fn fail_durability(&mut self) {
+    pub(crate) fn fail_durability(&mut self, tell: bool) {
+        let kept = self.write.len();
         let _ = self.close_with(ReasonCode::UNSPECIFIED_ERROR);
+        if !tell {
+            self.write.truncate(kept);
+        }
     }
 
     /// Ends the session without a clean disconnect (so the will is published), telling a

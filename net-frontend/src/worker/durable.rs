@@ -149,6 +149,7 @@ impl Entry {
             && !failed.contains(&hold.ticket)
         {
             holds.queue.pop_front();
+            self.released_any = true;
         }
         let Some(oldest) = holds.queue.front().copied() else {
             self.holds = None;
@@ -239,7 +240,8 @@ impl Worker {
                 Settled::Waiting => self.holding.push(slot),
                 Settled::Released => self.after_release(slot, now),
                 Settled::Failed => {
-                    entry.conn.fail_durability();
+                    // In durable mode the CONNACK is always held: none released, none sent.
+                    entry.conn.fail_durability(entry.released_any);
                     entry.close_pending = false;
                     self.start_closing(slot, now);
                 }

@@ -76,6 +76,8 @@ pub(super) struct Entry {
     pub(super) holds: Option<Box<Holds>>,
     /// The connection closed while output was held: close it once the holds settle.
     pub(super) close_pending: bool,
+    /// Durable mode: some held output was released (so the CONNACK went out).
+    pub(super) released_any: bool,
     /// Its place in its listener's counts, given back when the entry is dropped.
     _admission: Admission,
 }
@@ -101,6 +103,7 @@ impl Entry {
             new_pause: false,
             holds: None,
             close_pending: false,
+            released_any: false,
             _admission: admission,
         }
     }

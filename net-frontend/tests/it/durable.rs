@@ -269,3 +269,21 @@ fn periodic_and_none_acknowledge_without_waiting_for_fsync() {
         server.shutdown();
     }
 }
+
+/// A CONNACK is held like any acknowledgement: when the store cannot make a new persistent
+/// session durable, the client gets nothing at all (not even a DISCONNECT, which may not
+/// come before a CONNACK) and the connection is closed.
+#[test]
+fn a_connack_the_store_cannot_make_durable_is_never_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_broker, server, faults) = start_faulty(dir.path());
+    faults.set_sync_fails(true);
+    let mut connect = connect_packet(V5, "persistent");
+    connect.clean_start = false;
+    connect.properties.session_expiry_interval = Some(3600);
+    let mut client = TestClient::open(server.local_addrs()[0], V5);
+    client.send(&Packet::Connect(Box::new(connect)));
+    client.expect_eof();
+    assert!(faults.failed_syncs() > 0, "the fsync was tried");
+    server.shutdown();
+}
