@@ -593,3 +593,20 @@ fn damaged_store_still_starts() {
     let sub = broker.connect(session("sub", HOUR)).unwrap();
     assert_eq!(payloads(&sub), ["kept"]);
 }
+
+/// A broker with the system clock (and its timer thread) releases its store when its last
+/// handle is dropped: the directory can be opened again at once.
+#[test]
+fn dropped_broker_releases_its_store() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..3 {
+        let store = Persistence::open(dir.path(), SyncPolicy::None).unwrap();
+        let broker = Broker::builder().store(store).build();
+        let sub = broker.connect(session("sub", HOUR)).unwrap();
+        sub.subscribe("t/#", QoS::ExactlyOnce).unwrap();
+        let publisher = broker.connect(ConnectOptions::new("pub")).unwrap();
+        drop(sub);
+        drop(publisher);
+        drop(broker);
+    }
+}

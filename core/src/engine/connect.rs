@@ -182,8 +182,10 @@ impl Engine {
         self.flush_wills(&mut effects);
         self.run_effects(effects);
         drop(self.timer_stop.lock().take());
-        // What the wills recorded; a failure is counted, and nothing waits on it.
+        // What the wills recorded; a failure is counted, and nothing waits on it. Then the
+        // store goes, so its directory can be opened again at once.
         let _ = self.sync();
+        self.drop_store();
     }
 
     /// Makes every will due now: those of the connections just ended and those delayed.

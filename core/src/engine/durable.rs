@@ -116,6 +116,13 @@ impl Engine {
         }
     }
 
+    /// After shutdown: the store is closed and dropped.
+    pub(super) fn drop_store(&self) {
+        if let Some(journal) = &self.journal {
+            journal.drop_store();
+        }
+    }
+
     /// A delayed will of session `origin` was published: its record drops it.
     pub(super) fn forget_will(&self, origin: u32) {
         if self.journal.is_some()
@@ -130,5 +137,6 @@ impl Drop for Engine {
     fn drop(&mut self) {
         // Before the sessions and retained messages drop: they stay on disk.
         self.close_journal();
+        self.drop_store();
     }
 }

@@ -107,8 +107,12 @@ impl Engine {
     /// bounds. Lock order: after the router lock.
     pub(crate) fn retain(&self, publication: &Publication) -> Result<(), StoreFull> {
         let c = &self.config;
+        // `$SYS` figures are made again by the running broker: not worth a record.
         let persist = || {
-            let journal = self.journal.as_ref()?;
+            let journal = self
+                .journal
+                .as_ref()
+                .filter(|_| !publication.topic.is_system())?;
             journal
                 .persist(&Record::Retained(publication.clone()), 0)
                 .ok()

@@ -42,7 +42,7 @@ pub(crate) struct Journal {
 impl fmt::Debug for Journal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Journal")
-            .field("store", &self.handle.store)
+            .field("store", &self.handle)
             .finish_non_exhaustive()
     }
 }
@@ -74,8 +74,7 @@ impl Journal {
     pub(crate) fn append(&self, record: &Record) -> Result<Ticket, StoreError> {
         let (kind, bytes) = record.encode(self.time);
         self.handle
-            .store
-            .append(kind, &bytes)
+            .with(|s| s.append(kind, &bytes))
             .inspect_err(|_| self.fail())
     }
 
@@ -114,16 +113,16 @@ impl Journal {
     /// Writes pending releases and returns the ticket that, once durable, makes everything
     /// recorded so far durable.
     pub(crate) fn sync_point(&self) -> Result<Ticket, StoreError> {
-        self.handle.store.flush().inspect_err(|_| self.fail())
+        self.handle.with(|s| s.flush()).inspect_err(|_| self.fail())
     }
 
     /// Blocks until everything recorded so far is durable (group commit with every other
     /// thread that waits).
     pub(crate) fn sync(&self) -> Result<(), StoreError> {
         let ticket = self.sync_point()?;
+        // Holds the store's read lock while it waits: shutdown drops the store after it.
         self.handle
-            .store
-            .commit(ticket)
+            .with(|s| s.commit(ticket))
             .inspect_err(|_| self.fail())
     }
 
@@ -133,7 +132,17 @@ impl Journal {
         ticket: Ticket,
         done: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
     ) {
-        self.handle.store.when_durable(ticket, done);
+        let mut done = Some(done);
+        let _ = self.handle.with(|s| {
+            if let Some(done) = done.take() {
+                s.when_durable(ticket, done);
+            }
+            Ok(())
+        });
+        // The store is gone: nothing will become durable.
+        if let Some(done) = done {
+            done(Err(StoreError::Closed));
+        }
     }
 
     /// The broker shuts down: nothing is released from now on, so what is in memory stays
@@ -142,9 +151,14 @@ impl Journal {
         self.handle.close();
     }
 
+    /// The broker has shut down: the store is dropped (its directory may be opened again).
+    pub(crate) fn drop_store(&self) {
+        self.handle.drop_store();
+    }
+
     /// The store's figures with those of the start.
     pub(crate) fn stats(&self) -> StoreStats {
-        let mut s = self.handle.store.stats();
+        let mut s = self.handle.with(|s| Ok(s.stats())).unwrap_or_default();
         s.records_recovered = self.recovery.records_recovered;
         s.records_discarded += self.recovery.records_discarded;
         s.errors = s.errors.max(self.failures());

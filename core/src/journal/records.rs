@@ -87,10 +87,12 @@ pub(crate) struct DeliveryRecord {
 pub(crate) enum Record {
     Session(SessionRecord),
     Delivery(DeliveryRecord),
-    /// `of` is the delivery's id.
+    /// `of` is the delivery's id; `released`: handed to an in-process client, which has a
+    /// QoS 2 message the moment it gets it (as a network receiver at PUBREC).
     Sent {
         of: u64,
         packet_id: u16,
+        released: bool,
     },
     Released {
         of: u64,
@@ -117,9 +119,14 @@ impl Record {
                 encode_delivery(&mut w, &d.delivery, time);
                 DELIVERY
             }
-            Self::Sent { of, packet_id } => {
+            Self::Sent {
+                of,
+                packet_id,
+                released,
+            } => {
                 w.var(*of);
                 w.u16(*packet_id);
+                w.bool(*released);
                 SENT
             }
             Self::Released { of } => {
@@ -152,6 +159,7 @@ impl Record {
             SENT => Self::Sent {
                 of: r.var()?,
                 packet_id: r.u16()?,
+                released: r.bool()?,
             },
             RELEASED => Self::Released { of: r.var()? },
             INBOUND => Self::Inbound {

@@ -151,7 +151,7 @@ proptest! {
             panic!("kind changed");
         };
         prop_assert!(same_publication(&back, &p));
-        let sent = matches!(round_trip(&Record::Sent { of, packet_id }), Record::Sent { of: o, packet_id: i } if o == of && i == packet_id);
+        let sent = matches!(round_trip(&Record::Sent { of, packet_id, released: true }), Record::Sent { of: o, packet_id: i, released: true } if o == of && i == packet_id);
         let released = matches!(round_trip(&Record::Released { of }), Record::Released { of: o } if o == of);
         let inbound = matches!(round_trip(&Record::Inbound { session, packet_id }), Record::Inbound { session: s, packet_id: i } if s == session && i == packet_id);
         prop_assert!(sent && released && inbound);

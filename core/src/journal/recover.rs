@@ -44,7 +44,7 @@ type Pending = HashMap<u64, (u64, RecoveredDelivery)>;
 impl Journal {
     /// Reads every live record of the store back. Call once, before anything is appended.
     pub(crate) fn recover(&mut self) -> Recovered {
-        let records = self.handle.store.recovered();
+        let records = self.handle.with(|s| Ok(s.recovered())).unwrap_or_default();
         self.recovery.records_recovered = records.len() as u64;
         let mut sessions: HashMap<u64, RecoveredSession> = HashMap::new();
         let mut deliveries: Pending = HashMap::new();
@@ -87,8 +87,15 @@ impl Journal {
                     // A copy of the same delivery (a release lost in a crash) replaces it.
                     deliveries.insert(id, (session, d));
                 }
-                Record::Sent { of, packet_id } => {
-                    self.step(&mut deliveries, of, ticket, |d| d.sent = Some(packet_id));
+                Record::Sent {
+                    of,
+                    packet_id,
+                    released,
+                } => {
+                    self.step(&mut deliveries, of, ticket, |d| {
+                        d.sent = Some(packet_id);
+                        d.released |= released;
+                    });
                 }
                 Record::Released { of } => {
                     self.step(&mut deliveries, of, ticket, |d| d.released = true);

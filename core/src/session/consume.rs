@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::durable::Step;
 use super::inflight::{Phase, Resend};
 use super::{Notify, STAGE, Session, SessionState};
 use crate::sync::ValueArc;
@@ -121,7 +122,8 @@ impl Session {
             }
             let out = hand_out(state, delivery, needs_slot);
             if let (true, Some(packet_id)) = (needs_slot, out.packet_id) {
-                self.record_step(&out.delivery, packet_id, false);
+                let in_process = state.in_process;
+                self.record_step(&out.delivery, packet_id, Step::Sent { in_process });
             }
             sink.next(Next::Publish(out));
             taken += 1;
@@ -234,7 +236,7 @@ impl Session {
     pub(crate) fn pubrec(&self, generation: u64, packet_id: u16) -> Result<bool, SessionError> {
         self.with_window(generation, |s| match s.window.pubrec(packet_id) {
             Some(Some(delivery)) => {
-                self.record_step(&delivery, packet_id, true);
+                self.record_step(&delivery, packet_id, Step::PubrecReceived);
                 true
             }
             Some(None) => true,

@@ -18,6 +18,15 @@ use crate::types::qos::QoS;
 use crate::types::store::Persisted;
 use crate::types::will::Will;
 
+/// A step of an outgoing QoS 2 delivery.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Step {
+    /// Handed out; to an in-process client, which then has it.
+    Sent { in_process: bool },
+    /// PUBREC received.
+    PubrecReceived,
+}
+
 /// A session's place in the journal.
 #[derive(Debug, Clone)]
 pub(crate) struct Durable {
@@ -87,9 +96,9 @@ impl Session {
         }
     }
 
-    /// Records that a QoS 2 delivery was handed out under `packet_id`, or that its PUBREC
-    /// came (`released`).
-    pub(super) fn record_step(&self, delivery: &Delivery, packet_id: u16, released: bool) {
+    /// Records that a QoS 2 delivery was handed out under `packet_id` (`Sent`), or that the
+    /// receiver has it (`Released`: its PUBREC came, or an in-process client got it).
+    pub(super) fn record_step(&self, delivery: &Delivery, packet_id: u16, step: Step) {
         let Some(persisted) = delivery.persisted() else {
             return;
         };
@@ -100,10 +109,13 @@ impl Session {
             return;
         };
         let of = persisted.key();
-        let record = if released {
-            Record::Released { of }
-        } else {
-            Record::Sent { of, packet_id }
+        let record = match step {
+            Step::PubrecReceived => Record::Released { of },
+            Step::Sent { in_process } => Record::Sent {
+                of,
+                packet_id,
+                released: in_process,
+            },
         };
         // A failure is counted; the step is then lost at a crash (the PUBLISH is sent
         // again, as on a resume).

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::sync::{AtomicU64, Mutex, Ordering, ValueArc, ValueWeak};
+use crate::sync::{AtomicU64, Mutex, Ordering, RwLock, ValueArc, ValueWeak};
 
 /// A position in a [`Store`]: strictly increasing in append order (0: nothing).
 pub type Ticket = u64;
@@ -122,11 +122,12 @@ pub struct StoreStats {
     pub bytes_discarded: u64,
 }
 
-/// The broker's handle on its store: the store and whether the broker is shutting down
-/// (from then on nothing is released: what is in memory at shutdown stays on disk).
+/// The broker's handle on its store: the store (until the broker has shut down, when it is
+/// dropped so that its directory can be opened again at once) and whether the broker is
+/// shutting down (from then on nothing is released: what is in memory stays on disk).
 #[derive(Debug)]
 pub(crate) struct StoreHandle {
-    pub(crate) store: Box<dyn Store>,
+    store: RwLock<Option<Box<dyn Store>>>,
     /// 1 once the broker shuts down. Relaxed: read only to skip releases.
     closed: AtomicU64,
 }
@@ -134,7 +135,7 @@ pub(crate) struct StoreHandle {
 impl StoreHandle {
     pub(crate) fn new(store: Box<dyn Store>) -> Self {
         Self {
-            store,
+            store: RwLock::new(Some(store)),
             closed: AtomicU64::new(0),
         }
     }
@@ -144,13 +145,33 @@ impl StoreHandle {
         self.closed.store(1, Ordering::Relaxed);
     }
 
+    /// Drops the store (after [`StoreHandle::close`]): every later call fails with
+    /// [`StoreError::Closed`].
+    pub(crate) fn drop_store(&self) {
+        let store = self.store.write().take();
+        drop(store);
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed) == 1
     }
 
+    /// Runs `f` on the store, or fails with [`StoreError::Closed`] once it is dropped.
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match &*self.store.read() {
+            Some(store) => f(&**store),
+            None => Err(StoreError::Closed),
+        }
+    }
+
     pub(crate) fn release(&self, ticket: Ticket) {
-        if !self.is_closed() {
-            self.store.release(ticket);
+        if !self.is_closed()
+            && let Some(store) = &*self.store.read()
+        {
+            store.release(ticket);
         }
     }
 }
