@@ -1,8 +1,9 @@
 //! The `mqlite` binary from the outside, as a subprocess: `--help` and `--version`, the default
 //! address, SIGINT and SIGTERM with a client connected, the refusal to open a listener off
 //! loopback without authentication, `mqlite passwd` end to end (its file read by a real
-//! Mosquitto where one is installed), and the config keys `allow_anonymous = false` and a
-//! listener's `max_client_id_length`. Every wait has a deadline and every process started
+//! Mosquitto where one is installed), the config keys `allow_anonymous = false` and a
+//! listener's `max_client_id_length`, and durable mode (`--persistence DIR`, `persistence =
+//! true`: a retained message across a restart, the store's lock, its default folder). Every wait has a deadline and every process started
 //! here is killed at the end. Linux and macOS (`kill` sends the signals).
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)]
@@ -346,4 +347,38 @@ fn persistence_flag_keeps_retained_messages_and_locks_its_folder() {
     assert_eq!(&message.payload[..], b"open");
     subscriber.disconnect();
     broker.stop();
+}
+
+/// `persistence = true` in a config file without a location keeps the store in
+/// `mqlite-data` beside the file, whatever the working directory; a bad sync policy is one
+/// error line naming the key, and the broker does not start.
+#[test]
+fn persistence_in_the_config_file_defaults_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let config = dir.path().join("mqlite.toml");
+    std::fs::write(
+        &config,
+        format!("listen = [\"{addr}\"]\npersistence = true\npersistence_sync = \"periodic\"\n"),
+    )
+    .unwrap();
+    let broker = BinaryBroker::start(&["--config", config.to_str().unwrap()]);
+    let line = broker.expect_log(&["store opened"]);
+    let store = dir.path().join("mqlite-data");
+    assert!(line.contains(store.to_str().unwrap()), "{line}");
+    broker.expect_listening(&[addr]);
+    broker.stop();
+    assert!(store.is_dir());
+
+    std::fs::write(
+        &config,
+        "persistence = true\npersistence_sync = \"often\"\n",
+    )
+    .unwrap();
+    let out = run(&["--config", config.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.stderr,
+        "mqlite: persistence_sync: `often`: expected commit, periodic or none\n"
+    );
 }
