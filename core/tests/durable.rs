@@ -169,6 +169,8 @@ fn qos2_steps_survive_restart() {
             panic!("expected a publish")
         };
         second_id = two.packet_id().unwrap();
+        // What a transport does before it writes the PUBLISH and PUBREL to the socket.
+        broker.durable_point().unwrap().unwrap();
         crash_copy(dir.path())
     };
     let (broker, _) = durable(crashed.path(), Duration::ZERO);
@@ -210,6 +212,8 @@ fn inbound_qos2_id_survives_restart() {
             .publish_packet(7, topic.clone(), Bytes::from("once"), &options)
             .unwrap();
         assert_eq!(accepted, Accepted::Routed);
+        // What a transport does before it sends the PUBREC.
+        broker.durable_point().unwrap().unwrap();
         crash_copy(dir.path())
     };
     let (broker, _) = durable(crashed.path(), Duration::ZERO);

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::client::Client;
 use super::wire::WireClient;
-use crate::engine::Engine;
+use crate::engine::{Engine, StoreGuard};
 use crate::session::Notify;
 use crate::sync::{Arc, ValueArc};
 use crate::types::clock::Clock;
@@ -39,6 +39,8 @@ use crate::types::store::{Store, StoreError, StoreStats, Ticket};
 #[derive(Debug, Clone)]
 pub struct Broker {
     engine: Arc<Engine>,
+    /// Keeps the store open while a handle lives (durable mode).
+    _store: Option<ValueArc<StoreGuard>>,
 }
 
 /// Builds a [`Broker`] with a custom clock or hooks.
@@ -87,8 +89,10 @@ impl BrokerBuilder {
 
     /// Creates the broker (in durable mode, after reading back what the store holds).
     pub fn build(self) -> Broker {
+        let (engine, store) = Engine::start(self.config, self.clock, self.hooks, self.store);
         Broker {
-            engine: Engine::start(self.config, self.clock, self.hooks, self.store),
+            engine,
+            _store: store,
         }
     }
 }

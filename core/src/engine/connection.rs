@@ -43,6 +43,8 @@ pub(crate) struct Connection {
     disconnected: bool,
     /// Where this connection's last topic routed (see `router::RouteCache`).
     route_cache: Mutex<RouteCache>,
+    /// Keeps the store open while this handle lives (dropped after `Drop::drop` detached).
+    _store: Option<ValueArc<super::StoreGuard>>,
 }
 
 impl fmt::Debug for Connection {
@@ -79,6 +81,7 @@ impl Connection {
         auto_ack: bool,
     ) -> Self {
         Self {
+            _store: engine.store_guard(),
             engine,
             session: attached.session,
             generation: attached.generation,

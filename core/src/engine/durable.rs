@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::Engine;
 use super::timers::PendingWill;
-use crate::journal::Recovered;
+use crate::journal::{Journal, Recovered};
 use crate::sync::ValueArc;
 use crate::types::error::PublishError;
 use crate::types::store::{StoreError, StoreStats, Ticket};
@@ -130,6 +130,26 @@ impl Engine {
         {
             session.forget_will();
         }
+    }
+}
+
+/// Held by every [`crate::Broker`] and connection handle: when the last of them is gone,
+/// the store is closed and dropped at once, in that thread (the timer thread may keep the
+/// engine itself a moment longer), so the directory can be opened again right away.
+#[derive(Debug)]
+pub(crate) struct StoreGuard(pub(super) ValueArc<Journal>);
+
+impl Drop for StoreGuard {
+    fn drop(&mut self) {
+        self.0.close();
+        self.0.drop_store();
+    }
+}
+
+impl Engine {
+    /// The guard of the store, while a handle holds it (`None` in memory mode).
+    pub(crate) fn store_guard(&self) -> Option<ValueArc<StoreGuard>> {
+        self.store_guard.upgrade()
     }
 }
 

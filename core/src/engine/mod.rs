@@ -33,6 +33,7 @@ mod sys;
 mod timers;
 
 pub(crate) use connection::{Connection, Consumer};
+pub(crate) use durable::StoreGuard;
 pub(crate) use publish::publish_result;
 pub(crate) use room::RoomWait;
 
@@ -42,7 +43,9 @@ use std::time::Duration;
 use crate::journal::Journal;
 use crate::journal::records::TimeBase;
 use crate::router::Router;
-use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering, RwLock, ValueArc, channel};
+use crate::sync::{
+    Arc, AtomicU64, AtomicUsize, Mutex, Ordering, RwLock, ValueArc, ValueWeak, channel,
+};
 use crate::types::clock::{Clock, SystemClock};
 use crate::types::config::Config;
 use crate::types::hooks::{ClientInfo, Event, Hooks};
@@ -71,6 +74,8 @@ pub(crate) struct Engine {
     alarm: alarm::Alarm,
     /// Durable mode's journal.
     journal: Option<ValueArc<Journal>>,
+    /// See [`StoreGuard`]; the handles hold it.
+    store_guard: ValueWeak<StoreGuard>,
 }
 
 impl fmt::Debug for Engine {
@@ -90,7 +95,7 @@ impl Engine {
         clock: Option<ValueArc<dyn Clock>>,
         hooks: Option<ValueArc<dyn Hooks>>,
         store: Option<Box<dyn Store>>,
-    ) -> Arc<Self> {
+    ) -> (Arc<Self>, Option<ValueArc<StoreGuard>>) {
         let start_timer = clock.is_none();
         let clock = clock.unwrap_or_else(|| ValueArc::new(SystemClock::new()));
         let started = clock.now();
@@ -107,7 +112,14 @@ impl Engine {
             }
             None => (None, None),
         };
+        let guard = journal
+            .as_ref()
+            .map(|j| ValueArc::new(StoreGuard(j.clone())));
+        let store_guard = guard
+            .as_ref()
+            .map_or_else(ValueWeak::new, ValueArc::downgrade);
         let engine = Arc::new(Self {
+            store_guard,
             config,
             clock,
             hooks,
@@ -129,7 +141,7 @@ impl Engine {
         if start_timer {
             timers::spawn_timer(&engine);
         }
-        engine
+        (engine, guard)
     }
 
     /// The configuration in force.

@@ -120,6 +120,12 @@ impl Session {
         // A failure is counted; the step is then lost at a crash (the PUBLISH is sent
         // again, as on a resume).
         let _ = journal.attach_to(persisted, &record);
+        if let Step::Sent { in_process: true } = step {
+            // An in-process client has the message when this returns, with no transport to
+            // flush the record before: it must reach the disk's queue now, or a crash would
+            // deliver it twice.
+            let _ = journal.sync_point();
+        }
     }
 
     /// Records an incoming QoS 2 id awaiting PUBREL, while the session is persistent.
