@@ -614,3 +614,41 @@ fn dropped_broker_releases_its_store() {
         drop(broker);
     }
 }
+
+/// The store's figures: in `Broker::store_stats` (what was recovered at start, fsyncs) and
+/// under `$SYS/broker/store/`.
+#[test]
+fn store_figures_in_stats_and_sys() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (broker, _) = durable(dir.path(), Duration::ZERO);
+        let c = broker.connect(ConnectOptions::new("c")).unwrap();
+        c.publish("r", "1", QoS::AtLeastOnce, true).unwrap();
+        let s = broker.store_stats().unwrap();
+        assert!(s.fsyncs >= 1 && s.records_written >= 1, "{s:?}");
+        assert_eq!(s.records_recovered, 0);
+    }
+    let mut config = Config::default();
+    config.sys_interval = Some(Duration::from_secs(10));
+    let (broker, _) = durable_with(dir.path(), Duration::ZERO, config);
+    assert_eq!(broker.store_stats().unwrap().records_recovered, 1);
+    let sys = broker.connect(ConnectOptions::new("sys")).unwrap();
+    sys.subscribe("$SYS/broker/store/#", QoS::AtMostOnce)
+        .unwrap();
+    broker.tick();
+    let mut values = std::collections::HashMap::new();
+    while let Ok(m) = sys.recv_timeout(Duration::from_millis(100)) {
+        values.insert(
+            m.topic().to_owned(),
+            String::from_utf8_lossy(m.payload()).into_owned(),
+        );
+    }
+    assert_eq!(values["$SYS/broker/store/recovery/records"], "1");
+    assert!(values["$SYS/broker/store/bytes"].parse::<u64>().unwrap() > 0);
+    assert!(values.contains_key("$SYS/broker/store/fsync/mean_us"));
+    // `$SYS` itself is not recorded: only the retained "r" is live.
+    drop(sys);
+    drop(broker);
+    let (broker, _) = durable(dir.path(), Duration::ZERO);
+    assert_eq!(broker.store_stats().unwrap().records_recovered, 1);
+}

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use super::Engine;
 use crate::types::publish_options::PublishOptions;
 use crate::types::qos::QoS;
+use crate::types::store::StoreStats;
 use crate::types::topic::TopicName;
 
 impl Engine {
@@ -56,11 +57,42 @@ impl Engine {
                 stats.dropped_expired.to_string(),
             ),
         ];
+        let store = self.store_stats().map(store_entries).unwrap_or_default();
         let options = PublishOptions::new(QoS::AtMostOnce).retain(true);
-        for (topic, value) in entries {
+        let all = entries.into_iter().chain(store);
+        for (topic, value) in all {
             if let Ok(topic) = TopicName::new(topic) {
                 self.publish_internal(None, topic, Bytes::from(value), &options);
             }
         }
     }
+}
+
+/// The store's figures under `$SYS/broker/store/` (durable mode only).
+fn store_entries(s: StoreStats) -> Vec<(&'static str, String)> {
+    let micros = |d: Duration| d.as_micros().to_string();
+    vec![
+        ("$SYS/broker/store/bytes", s.bytes_on_disk.to_string()),
+        ("$SYS/broker/store/records/live", s.live_records.to_string()),
+        (
+            "$SYS/broker/store/records/written",
+            s.records_written.to_string(),
+        ),
+        ("$SYS/broker/store/fsyncs", s.fsyncs.to_string()),
+        ("$SYS/broker/store/fsync/mean_us", micros(s.fsync_mean)),
+        ("$SYS/broker/store/fsync/max_us", micros(s.fsync_max)),
+        ("$SYS/broker/store/errors", s.errors.to_string()),
+        (
+            "$SYS/broker/store/recovery/ms",
+            s.recovery_time.as_millis().to_string(),
+        ),
+        (
+            "$SYS/broker/store/recovery/records",
+            s.records_recovered.to_string(),
+        ),
+        (
+            "$SYS/broker/store/recovery/discarded",
+            s.records_discarded.to_string(),
+        ),
+    ]
 }
