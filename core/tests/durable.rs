@@ -652,3 +652,43 @@ fn store_figures_in_stats_and_sys() {
     let (broker, _) = durable(dir.path(), Duration::ZERO);
     assert_eq!(broker.store_stats().unwrap().records_recovered, 1);
 }
+
+/// The will of a client connected at the crash is published after the restart (its
+/// connection ended without DISCONNECT), for a persistent session and for one that ends
+/// with its connection [MQTT-3.1.2-8]; a clean shutdown publishes wills once, not again at
+/// the next start.
+#[test]
+fn wills_of_clients_connected_at_a_crash_are_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let crashed = {
+        let (broker, _) = durable(dir.path(), Duration::ZERO);
+        let watcher = broker.connect(session("watcher", HOUR)).unwrap();
+        watcher.subscribe("wills/#", QoS::AtLeastOnce).unwrap();
+        watcher.disconnect();
+        let will = |id: &str| {
+            Will::new(&format!("wills/{id}"), "lost")
+                .unwrap()
+                .qos(QoS::AtLeastOnce)
+        };
+        let kept = broker
+            .connect(session("kept", HOUR).will(will("kept")))
+            .unwrap();
+        let clean = broker
+            .connect(ConnectOptions::new("clean").will(will("clean")))
+            .unwrap();
+        let copy = crash_copy(dir.path());
+        drop((kept, clean));
+        copy
+    };
+    let (broker, _) = durable(crashed.path(), Duration::ZERO);
+    let watcher = broker.connect(session("watcher", HOUR)).unwrap();
+    let mut topics: Vec<String> = drain(&watcher).into_iter().map(|(t, _)| t).collect();
+    topics.sort();
+    assert_eq!(topics, ["wills/clean", "wills/kept"]);
+    drop(watcher);
+    broker.shutdown();
+    drop(broker);
+    let (broker, _) = durable(crashed.path(), Duration::ZERO);
+    let watcher = broker.connect(session("watcher", HOUR)).unwrap();
+    assert_empty(&watcher);
+}

@@ -181,6 +181,7 @@ impl Engine {
         }
         self.flush_wills(&mut effects);
         self.run_effects(effects);
+        self.record_shutdown();
         drop(self.timer_stop.lock().take());
         // What the wills recorded; a failure is counted, and nothing waits on it. Then the
         // store goes, so its directory can be opened again at once.

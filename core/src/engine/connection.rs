@@ -316,8 +316,11 @@ impl Connection {
             // Once the id is held the message is the broker's: it is routed even if a takeover
             // ends this connection meanwhile, as the new connection's resend of it now counts
             // as a duplicate [MQTT-4.3.3-2]. (Found by the loom model `qos2_resend_pubrel`.)
-            Ok(true) => match self.route(topic, payload, options) {
-                Ok(()) => Ok(true),
+            Ok(true) => match self.route(topic, payload, &inbound(options, packet_id)) {
+                Ok(()) => {
+                    self.session.inbound_routed(packet_id);
+                    Ok(true)
+                }
                 Err(e) => {
                     self.session.inbound_forget(packet_id);
                     Err(e)
@@ -330,6 +333,14 @@ impl Connection {
     pub(crate) fn pubrel(&self, packet_id: u16) -> Result<bool, SessionError> {
         self.session.pubrel(self.generation, packet_id)
     }
+}
+
+/// The options of an incoming QoS 2 PUBLISH's routing: tagged with its packet id in
+/// durable mode (see `journal::records::InboundTag`).
+fn inbound(options: &PublishOptions, packet_id: u16) -> PublishOptions {
+    let mut options = options.clone();
+    options.inbound_id = packet_id;
+    options
 }
 
 /// An acknowledgement's answer, after waking the consumer if it reopened its window.

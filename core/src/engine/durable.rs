@@ -7,6 +7,7 @@ use super::Engine;
 use super::timers::PendingWill;
 use crate::journal::{Journal, Recovered};
 use crate::sync::ValueArc;
+use crate::types::connect_options::NEVER_EXPIRE;
 use crate::types::error::PublishError;
 use crate::types::store::{StoreError, StoreStats, Ticket};
 use crate::types::will::Will;
@@ -26,24 +27,42 @@ impl Engine {
         let Some(journal) = &self.journal else {
             return;
         };
-        let time = journal.time();
         let now = self.clock.now();
+        let unix_now = journal.time().to_unix_ms(now);
+        // Clock time of Unix ms `at`: now if it is past (time before this run's clock
+        // started cannot be expressed, and need not be: it is due).
+        let clock_at =
+            |at: u64| now.saturating_add(Duration::from_millis(at.saturating_sub(unix_now)));
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let limits = self.limits_for(&crate::types::connect_options::ConnectOptions::new(""));
         let mut wills: Vec<(ValueArc<str>, u32, Will, Duration)> = Vec::new();
+        let mut lone_wills = Vec::new();
         {
             let mut router = self.router.write();
             for s in recovered.sessions {
-                let offline_at = s
-                    .record
-                    .offline_since
-                    .map_or(now, |ms| time.clock_of_unix_ms(ms));
+                // A session connected at the crash ended then: its expiry and its will's delay
+                // count from this start.
+                let offline = s.record.offline_since.unwrap_or(unix_now);
+                let expiry = s.record.expiry;
                 let will = s.record.will.clone();
-                let session = router.restore(s, limits, offline_at);
+                if expiry.is_zero() {
+                    // Kept for its will only (a session that ends with its connection).
+                    lone_wills.extend(will);
+                    continue;
+                }
+                let expires_at =
+                    (expiry != NEVER_EXPIRE).then(|| clock_at(offline.saturating_add(ms(expiry))));
+                let session = router.restore(s, limits, expires_at, offline);
                 if let Some(will) = will {
-                    let due = offline_at.saturating_add(will.delay);
+                    let delay = ms(will.delay.min(expiry));
+                    let due = clock_at(offline.saturating_add(delay));
                     wills.push((session.client_id.clone(), session.key, will, due));
                 }
             }
+        }
+        // The connections of sessions that ended with them were lost at the crash.
+        for will in lone_wills {
+            self.publish_will_from(None, will);
         }
         for (client_id, origin, will, due) in wills {
             if due <= now {
@@ -113,6 +132,19 @@ impl Engine {
     pub(super) fn close_journal(&self) {
         if let Some(journal) = &self.journal {
             journal.close();
+        }
+    }
+
+    /// Shutdown ended every connection and published the wills: each session's record says
+    /// so (offline from now, no will left).
+    pub(super) fn record_shutdown(&self) {
+        if self.journal.is_none() {
+            return;
+        }
+        let now = self.clock.now();
+        let sessions: Vec<_> = self.router.read().sessions().cloned().collect();
+        for session in sessions {
+            session.record_shutdown(now);
         }
     }
 

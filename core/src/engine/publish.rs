@@ -90,6 +90,7 @@ impl Engine {
         }
         let publication = Publication {
             expires_at: self.expiry_deadline(options),
+            inbound_id: options.inbound_id,
             topic,
             payload,
             qos: options.qos,
@@ -175,6 +176,7 @@ impl Engine {
             properties: options.properties.clone(),
             origin: origin.and_then(origin_of),
             expires_at: Deadline::NONE,
+            inbound_id: 0,
         };
         let mut effects = self.effects();
         {
@@ -190,12 +192,17 @@ impl Engine {
 
     /// Publishes a will now.
     pub(crate) fn publish_will(&self, origin: SessionKey, will: Will) {
+        self.publish_will_from(Some(origin), will);
+    }
+
+    /// Publishes a will now, from session `origin` if it still exists.
+    pub(crate) fn publish_will_from(&self, origin: Option<SessionKey>, will: Will) {
         let topic = will.topic;
         let mut options = PublishOptions::new(will.qos).retain(will.retain);
         if let Some(properties) = will.properties {
             options = options.properties(properties);
         }
-        self.publish_internal(Some(origin), topic, will.payload, &options);
+        self.publish_internal(origin, topic, will.payload, &options);
     }
 }
 

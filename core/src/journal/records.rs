@@ -8,6 +8,7 @@
 //! | 4 | released: PUBREC received for it (only PUBREL is sent again) | its delivery |
 //! | 5 | inbound: an incoming QoS 2 packet id awaits PUBREL | PUBREL |
 //! | 6 | retained: a topic's retained message | replaced or cleared |
+//! | 7 | routed: an incoming QoS 2 message was routed (see [`InboundTag`]) | its inbound id |
 //!
 //! Times are stored as Unix time in milliseconds, so expiry counts the broker's downtime.
 //! A record that does not decode is counted and skipped; it never stops a start.
@@ -29,6 +30,35 @@ pub(crate) const SENT: u8 = 3;
 pub(crate) const RELEASED: u8 = 4;
 pub(crate) const INBOUND: u8 = 5;
 pub(crate) const RETAINED: u8 = 6;
+pub(crate) const ROUTED: u8 = 7;
+
+/// Names one incoming QoS 2 PUBLISH across records: the run it came in (the journal's start,
+/// Unix ms), its publisher's session key in that run, and its packet id. The id's record is
+/// written before the message is routed, the deliveries it made carry the tag, and a marker
+/// follows the routing: at start an id is held only if a tagged delivery or the marker is
+/// there, so a crash between the id and the routing neither loses nor doubles the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct InboundTag {
+    pub(crate) epoch: u64,
+    pub(crate) key: u32,
+    pub(crate) packet_id: u16,
+}
+
+impl InboundTag {
+    fn encode(self, w: &mut Writer) {
+        w.var(self.epoch);
+        w.var(u64::from(self.key));
+        w.u16(self.packet_id);
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Option<Self> {
+        Some(Self {
+            epoch: r.var()?,
+            key: r.u32()?,
+            packet_id: r.u16()?,
+        })
+    }
+}
 
 /// Converts between the broker's clock and Unix time, fixed at start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,6 +68,11 @@ pub(crate) struct TimeBase {
 }
 
 impl TimeBase {
+    /// This run's epoch: the Unix ms of its start.
+    pub(crate) fn epoch(self) -> u64 {
+        u64::try_from(self.unix.as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// Unix milliseconds of clock time `at`.
     pub(crate) fn to_unix_ms(self, at: Duration) -> u64 {
         let unix = if at >= self.clock {
@@ -79,6 +114,8 @@ pub(crate) struct SessionRecord {
 pub(crate) struct DeliveryRecord {
     pub(crate) session: u64,
     pub(crate) id: u64,
+    /// The incoming QoS 2 PUBLISH it came from, if any.
+    pub(crate) tag: Option<InboundTag>,
     pub(crate) delivery: Delivery,
 }
 
@@ -99,7 +136,10 @@ pub(crate) enum Record {
     },
     Inbound {
         session: u64,
-        packet_id: u16,
+        tag: InboundTag,
+    },
+    Routed {
+        tag: InboundTag,
     },
     Retained(Publication),
 }
@@ -116,6 +156,7 @@ impl Record {
             Self::Delivery(d) => {
                 w.var(d.session);
                 w.var(d.id);
+                w.opt(d.tag, |w, t| t.encode(w));
                 encode_delivery(&mut w, &d.delivery, time);
                 DELIVERY
             }
@@ -133,10 +174,14 @@ impl Record {
                 w.var(*of);
                 RELEASED
             }
-            Self::Inbound { session, packet_id } => {
+            Self::Inbound { session, tag } => {
                 w.var(*session);
-                w.u16(*packet_id);
+                tag.encode(&mut w);
                 INBOUND
+            }
+            Self::Routed { tag } => {
+                tag.encode(&mut w);
+                ROUTED
             }
             Self::Retained(p) => {
                 encode_publication(&mut w, p, time);
@@ -154,6 +199,7 @@ impl Record {
             DELIVERY => Self::Delivery(DeliveryRecord {
                 session: r.var()?,
                 id: r.var()?,
+                tag: r.opt(InboundTag::decode)?,
                 delivery: decode_delivery(&mut r, time)?,
             }),
             SENT => Self::Sent {
@@ -164,7 +210,10 @@ impl Record {
             RELEASED => Self::Released { of: r.var()? },
             INBOUND => Self::Inbound {
                 session: r.var()?,
-                packet_id: r.u16()?,
+                tag: InboundTag::decode(&mut r)?,
+            },
+            ROUTED => Self::Routed {
+                tag: InboundTag::decode(&mut r)?,
             },
             RETAINED => Self::Retained(decode_publication(&mut r, time)?),
             _ => return None,
@@ -309,6 +358,7 @@ fn decode_publication(r: &mut Reader<'_>, time: TimeBase) -> Option<Publication>
         properties,
         origin: None,
         expires_at,
+        inbound_id: 0,
     })
 }
 

@@ -56,6 +56,7 @@ fn publication() -> impl Strategy<Value = Publication> {
                 expires_at: expiry_ms.map_or(Deadline::NONE, |ms| {
                     Deadline::at(TIME.clock + Duration::from_millis(ms))
                 }),
+                inbound_id: 0,
             },
         )
 }
@@ -93,12 +94,14 @@ proptest! {
         let Record::Delivery(back) = round_trip(&Record::Delivery(DeliveryRecord {
             session,
             id: session ^ 0x55,
+            tag: Some(InboundTag { epoch: session, key: 3, packet_id: 9 }),
             delivery: delivery.clone(),
         })) else {
             panic!("kind changed");
         };
         prop_assert_eq!(back.session, session);
         prop_assert_eq!(back.id, session ^ 0x55);
+        prop_assert_eq!(back.tag, Some(InboundTag { epoch: session, key: 3, packet_id: 9 }));
         prop_assert!(same_publication(&back.delivery.publication, &delivery.publication));
         prop_assert_eq!(back.delivery.qos, q);
         prop_assert_eq!(back.delivery.retain, retain);
@@ -153,8 +156,10 @@ proptest! {
         prop_assert!(same_publication(&back, &p));
         let sent = matches!(round_trip(&Record::Sent { of, packet_id, released: true }), Record::Sent { of: o, packet_id: i, released: true } if o == of && i == packet_id);
         let released = matches!(round_trip(&Record::Released { of }), Record::Released { of: o } if o == of);
-        let inbound = matches!(round_trip(&Record::Inbound { session, packet_id }), Record::Inbound { session: s, packet_id: i } if s == session && i == packet_id);
-        prop_assert!(sent && released && inbound);
+        let tag = InboundTag { epoch: of, key: 7, packet_id };
+        let inbound = matches!(round_trip(&Record::Inbound { session, tag }), Record::Inbound { session: s, tag: t } if s == session && t == tag);
+        let routed = matches!(round_trip(&Record::Routed { tag }), Record::Routed { tag: t } if t == tag);
+        prop_assert!(sent && released && inbound && routed);
     }
 
     /// Arbitrary bytes of any kind never panic the decoder (a damaged record is skipped).

@@ -3,10 +3,10 @@
 //! messages. Records that do not decode, or that refer to something no longer there, are
 //! released and counted; none stops a start.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::Journal;
-use super::records::{DeliveryRecord, Record, SessionRecord};
+use super::records::{DeliveryRecord, InboundTag, Record, SessionRecord};
 use crate::sync::ValueArc;
 use crate::types::message::{Delivery, Publication};
 use crate::types::store::{Persisted, Ticket};
@@ -51,6 +51,9 @@ impl Journal {
         let mut inbound = Vec::new();
         let mut retained = Vec::new();
         let mut max_delivery = 0;
+        // Incoming QoS 2 messages known to have been routed, and the markers saying so.
+        let mut routed = HashSet::new();
+        let mut markers = Vec::new();
         for stored in records {
             let ticket = stored.ticket;
             let Some(record) = Record::decode(stored.kind, &stored.payload, self.time) else {
@@ -75,8 +78,10 @@ impl Journal {
                 Record::Delivery(DeliveryRecord {
                     session,
                     id,
+                    tag,
                     mut delivery,
                 }) => {
+                    routed.extend(tag);
                     delivery.set_persisted(Persisted::new(&self.handle, ticket, id));
                     let d = RecoveredDelivery {
                         delivery,
@@ -100,9 +105,13 @@ impl Journal {
                 Record::Released { of } => {
                     self.step(&mut deliveries, of, ticket, |d| d.released = true);
                 }
-                Record::Inbound { session, packet_id } => {
+                Record::Inbound { session, tag } => {
                     let persisted = Persisted::new(&self.handle, ticket, 0);
-                    inbound.push((session, packet_id, persisted));
+                    inbound.push((session, tag, persisted));
+                }
+                Record::Routed { tag } => {
+                    routed.insert(tag);
+                    markers.push((tag, ticket));
                 }
                 Record::Retained(p) => {
                     retained.push((p, Persisted::new(&self.handle, ticket, 0)));
@@ -123,14 +132,34 @@ impl Journal {
                 s.deliveries.push(d);
             }
         }
-        for (no, packet_id, persisted) in inbound {
-            if let Some(s) = sessions.get_mut(&no) {
-                s.inbound.push((packet_id, persisted));
-            }
-        }
+        self.restore_inbound(&mut sessions, inbound, &routed, markers);
         let mut sessions: Vec<_> = sessions.into_values().collect();
         sessions.sort_unstable_by_key(|s| s.record.no);
         Recovered { sessions, retained }
+    }
+
+    /// Puts back the incoming QoS 2 ids whose message was routed (a tagged delivery or the
+    /// marker is there); the others are released, so the publisher's resend is routed.
+    fn restore_inbound(
+        &self,
+        sessions: &mut HashMap<u64, RecoveredSession>,
+        inbound: Vec<(u64, InboundTag, ValueArc<Persisted>)>,
+        routed: &HashSet<InboundTag>,
+        markers: Vec<(InboundTag, Ticket)>,
+    ) {
+        let mut kept: HashMap<InboundTag, ValueArc<Persisted>> = HashMap::new();
+        for (no, tag, persisted) in inbound {
+            if let (true, Some(s)) = (routed.contains(&tag), sessions.get_mut(&no)) {
+                kept.insert(tag, persisted.clone());
+                s.inbound.push((tag.packet_id, persisted));
+            }
+        }
+        for (tag, ticket) in markers {
+            match kept.get(&tag) {
+                Some(persisted) => persisted.push(ticket),
+                None => self.handle.release(ticket),
+            }
+        }
     }
 
     /// A record that describes a step of delivery `of`: tied to it, or released if the

@@ -191,7 +191,8 @@ impl Router {
         &mut self,
         recovered: RecoveredSession,
         limits: SessionLimits,
-        offline_at: Duration,
+        expires_at: Option<Duration>,
+        offline_since: u64,
     ) -> Arc<Session> {
         let client_id: ValueArc<str> = ValueArc::from(recovered.record.client_id.as_str());
         let no = recovered.record.no;
@@ -200,7 +201,7 @@ impl Router {
             self.index.insert(filter, session.key, *opts);
         }
         self.version += 1;
-        session.restore(recovered, offline_at);
+        session.restore(recovered, expires_at, offline_since);
         session
     }
 

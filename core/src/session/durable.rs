@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use super::inflight::Phase;
 use super::{Session, SessionState};
-use crate::journal::records::{DeliveryRecord, Record, SessionRecord};
+use crate::journal::records::{DeliveryRecord, InboundTag, Record, SessionRecord};
 use crate::journal::{Journal, RecoveredSession};
 use crate::sync::{Ordering, ValueArc, ValueWeak};
-use crate::types::message::Delivery;
+use crate::types::message::{Delivery, origin_of};
 use crate::types::qos::QoS;
 use crate::types::store::Persisted;
 use crate::types::will::Will;
@@ -38,14 +38,20 @@ pub(crate) struct Durable {
 }
 
 impl Session {
+    /// Unix ms of clock time `at` (durable mode only).
+    pub(super) fn unix_ms(&self, at: Duration) -> Option<u64> {
+        let (journal, _) = self.journal()?;
+        Some(journal.time().to_unix_ms(at))
+    }
+
     /// The journal, while the broker lives, and the session's number in it.
     fn journal(&self) -> Option<(ValueArc<Journal>, u64)> {
         let durable = self.durable.as_ref()?;
         Some((durable.journal.upgrade()?, durable.no))
     }
 
-    /// Rewrites the session's record if it outlives its connection (or drops it if it no
-    /// longer does); `will` is a delayed will still to publish.
+    /// Rewrites the session's record if it outlives its connection or has a will (or drops
+    /// it if neither); `will` is a delayed will still to publish after the connection ended.
     pub(super) fn record_session(&self, state: &mut SessionState, will: Option<&Will>) {
         let Some((journal, no)) = self.journal() else {
             return;
@@ -53,16 +59,18 @@ impl Session {
         let persistent = !state.expiry.is_zero();
         self.persistent
             .store(u64::from(persistent), Ordering::Relaxed);
-        if !persistent {
+        // The connection's will while it is attached, so that a crash does not lose it; a
+        // session that ends with its connection is recorded for its will alone.
+        let will = will.or(state.will.as_ref());
+        if !persistent && will.is_none() {
             state.record = None;
             return;
         }
-        let time = journal.time();
         let record = Record::Session(SessionRecord {
             no,
             client_id: self.client_id.to_string(),
             expiry: state.expiry,
-            offline_since: state.offline_at.map(|at| time.to_unix_ms(at)),
+            offline_since: state.offline_unix,
             will: will.cloned(),
             subscriptions: state
                 .subscriptions
@@ -86,9 +94,16 @@ impl Session {
             return;
         };
         let id = journal.new_delivery_id();
+        let p = &delivery.publication;
+        let tag = (p.inbound_id != 0).then(|| InboundTag {
+            epoch: journal.time().epoch(),
+            key: p.origin.map_or(0, std::num::NonZeroU32::get),
+            packet_id: p.inbound_id,
+        });
         let record = Record::Delivery(DeliveryRecord {
             session: no,
             id,
+            tag,
             delivery: delivery.clone(),
         });
         if let Ok(persisted) = journal.persist(&record, id) {
@@ -136,9 +151,44 @@ impl Session {
         let (journal, no) = self.journal()?;
         let record = Record::Inbound {
             session: no,
-            packet_id,
+            tag: self.inbound_tag(&journal, packet_id),
         };
         journal.persist(&record, 0).ok()
+    }
+
+    /// The tag of this session's incoming QoS 2 PUBLISH `packet_id` in this run.
+    fn inbound_tag(&self, journal: &Journal, packet_id: u16) -> InboundTag {
+        InboundTag {
+            epoch: journal.time().epoch(),
+            key: origin_of(self.key).map_or(0, std::num::NonZeroU32::get),
+            packet_id,
+        }
+    }
+
+    /// The incoming QoS 2 PUBLISH `packet_id` was routed: marks its id's record so (see
+    /// [`InboundTag`]).
+    pub(crate) fn inbound_routed(&self, packet_id: u16) {
+        let Some((journal, _)) = self.journal() else {
+            return;
+        };
+        let state = self.lock();
+        if let Some(persisted) = state.inbound.persisted(packet_id) {
+            let record = Record::Routed {
+                tag: self.inbound_tag(&journal, packet_id),
+            };
+            // A failure is counted (the PUBREC is then refused).
+            let _ = journal.attach_to(persisted, &record);
+        }
+    }
+
+    /// The broker shut down: the session is offline from `now`, and its will (published by
+    /// the shutdown) is no longer in its record.
+    pub(crate) fn record_shutdown(&self, now: Duration) {
+        let mut state = self.lock();
+        if state.record.is_some() {
+            state.offline_unix = self.unix_ms(now);
+            self.record_session(&mut state, None);
+        }
     }
 
     /// A delayed will was published (or cancelled): the record no longer carries it.
@@ -149,11 +199,15 @@ impl Session {
         }
     }
 
-    /// Rebuilds the session from its records at start: offline, with its expiry counted
-    /// from when its connection ended (`offline_at`, clock time; `now` if it never ended
-    /// cleanly), its queue, window and incoming ids. Subscriptions go into the router's
-    /// index by the caller.
-    pub(crate) fn restore(&self, recovered: RecoveredSession, offline_at: Duration) {
+    /// Rebuilds the session from its records at start: offline since Unix ms
+    /// `offline_since`, expiring at clock time `expires_at`, with its queue, window and
+    /// incoming ids. Subscriptions go into the router's index by the caller.
+    pub(crate) fn restore(
+        &self,
+        recovered: RecoveredSession,
+        expires_at: Option<Duration>,
+        offline_since: u64,
+    ) {
         let mut state = self.lock();
         let limits = state.limits;
         self.queue.configure(
@@ -163,10 +217,9 @@ impl Session {
             limits.queue_qos0,
         );
         let record = recovered.record;
-        state.offline_at = Some(offline_at);
+        state.offline_unix = Some(offline_since);
         state.expiry = record.expiry;
-        state.expires_at = (record.expiry != crate::types::connect_options::NEVER_EXPIRE)
-            .then(|| offline_at.saturating_add(record.expiry));
+        state.expires_at = expires_at;
         state.subscriptions = record.subscriptions.into_iter().collect();
         state.record = Some(recovered.persisted);
         self.persistent.store(1, Ordering::Relaxed);

@@ -261,6 +261,11 @@ impl Inbound {
         self.ids.insert(packet_id, persisted);
     }
 
+    /// The record of held id `packet_id`, in durable mode.
+    pub(crate) fn persisted(&self, packet_id: u16) -> Option<&Persisted> {
+        self.ids.get(&packet_id)?.as_deref()
+    }
+
     /// PUBREL: forgets `packet_id`; `false` if it was not held.
     pub(crate) fn release(&mut self, packet_id: u16) -> bool {
         self.ids.remove(&packet_id).is_some()

@@ -120,8 +120,8 @@ struct SessionState {
     dropped_expired: u64,
     /// The session's record in the store, while it is persistent in durable mode.
     record: Option<ValueArc<Persisted>>,
-    /// Clock time its last connection ended (durable mode: expiry counts from it).
-    offline_at: Option<Duration>,
+    /// Unix ms its last connection ended (durable mode: expiry counts from it).
+    offline_unix: Option<u64>,
 }
 
 /// What ending a connection leaves to do once the locks are released.
@@ -234,7 +234,7 @@ impl Session {
                 sent: 0,
                 dropped_expired: 0,
                 record: None,
-                offline_at: None,
+                offline_unix: None,
             })),
             wake_slot: Mutex::new(None),
             durable,
@@ -287,7 +287,7 @@ impl Session {
         self.queue.set_waiting();
         state.ended = None;
         state.expires_at = None;
-        state.offline_at = None;
+        state.offline_unix = None;
         self.record_session(&mut state, None);
         // Release: pairs with the Acquire in `is_live`.
         self.status
@@ -325,7 +325,7 @@ impl Session {
         if let Some(will) = &mut ended.will {
             will.delay = will.delay.min(expiry);
         }
-        state.offline_at = Some(now);
+        state.offline_unix = self.unix_ms(now);
         let delayed = ended.will.as_ref().filter(|w| !w.delay.is_zero());
         self.record_session(&mut state, delayed);
         Some((ended, expiry))

@@ -410,6 +410,7 @@ mod tests {
                 properties: None,
                 origin: None,
                 expires_at: crate::types::message::Deadline::NONE,
+                inbound_id: 0,
             },
             qos,
             retain: false,

@@ -103,6 +103,10 @@ pub(crate) struct Publication {
     pub(crate) origin: Option<std::num::NonZeroU32>,
     /// Clock time after which it must not be delivered.
     pub(crate) expires_at: Deadline,
+    /// The packet id of the incoming QoS 2 PUBLISH it came from (0: none): durable mode tags
+    /// its delivery records with it, so an id held at a crash is known to have been routed.
+    /// (Fits in padding: the publication does not grow.)
+    pub(crate) inbound_id: u16,
 }
 
 /// The `origin` of a publication from session `key`.

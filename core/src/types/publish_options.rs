@@ -21,6 +21,9 @@ pub struct PublishOptions {
     pub(crate) fail_if_full: bool,
     pub(crate) wait_if_full: Option<Duration>,
     pub(crate) interrupt: Option<Interrupt>,
+    /// The packet id of the incoming QoS 2 PUBLISH being routed (0: none), see
+    /// `Publication::inbound_id`.
+    pub(crate) inbound_id: u16,
 }
 
 /// A caller's "stop waiting" check for [`PublishOptions::interrupt`].

@@ -86,10 +86,9 @@ PER_ROUND = 2500
         pytest.param(2, False, "5.0", False, id="qos2-offline-5.0"),
         pytest.param(2, True, "3.1.1", False, id="qos2-online-3.1.1"),
         pytest.param(1, False, "5.0", True, id="qos1-offline-5.0-publishers-resume"),
-        # Fails about once in 20 runs (#15): Session::inbound_qos2 appends the incoming QoS 2
-        # id before the routing appends the deliveries; a kill between the two leaves the id
-        # alone, and the publisher's resend (its PUBREC was held) is taken as a duplicate,
-        # acknowledged and never delivered ("p0: 1 acknowledged messages lost: N").
+        # Found a loss here once in 20 runs: a kill between the incoming QoS 2 id's record and
+        # the routing left the id alone, so the resend was taken as a duplicate. Fixed by
+        # tagging the deliveries with the id (core/src/journal/records.rs, InboundTag).
         pytest.param(2, True, "3.1.1", True, id="qos2-online-3.1.1-publishers-resume"),
     ],
 )
@@ -206,17 +205,6 @@ def test_acknowledged_messages_survive_kills_under_load(
         for flood in floods.values():
             flood.stop()
         sub.close()
-
-
-# Found by these tests, deterministic: the restarted broker's clock starts at 0, and
-# `TimeBase::clock_of_unix_ms` (core/src/journal/records.rs) maps every instant before the
-# restart to that origin (saturating_sub), so a session's offline time and a will's delay
-# restart from zero at recovery instead of counting the downtime.
-DOWNTIME_NOT_COUNTED = pytest.mark.xfail(
-    strict=True,
-    reason="#15: session expiry and will delay count from the restart, not the downtime "
-    "(TimeBase::clock_of_unix_ms saturates instants before the restart to the clock's origin)",
-)
 
 
 # 2. Retained messages
@@ -398,7 +386,6 @@ def test_session_subscriptions_survive_kill(durable: DurableBroker, clients: Cli
     assert [m.payload for m in got3 if m.topic == "sub/a"] == [b"a1", b"own", b"fence"]
 
 
-@DOWNTIME_NOT_COUNTED
 @pytest.mark.timeout(30)
 def test_delayed_will_runs_out_while_broker_is_down(
     durable: DurableBroker, clients: Clients
@@ -450,12 +437,6 @@ def test_delayed_will_runs_out_while_broker_is_down(
     assert [m.record() for m in watcher.settle(1.0)] == [("will/gone", "gone", 1, False)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#15: a session's record carries its will only once a delayed will is pending "
-    "after its connection ended (Session::detach); the will of a connection the kill ended "
-    "is not on disk",
-)
 @pytest.mark.timeout(30)
 def test_will_of_a_client_connected_at_the_kill_is_published(
     durable: DurableBroker, clients: Clients
@@ -502,7 +483,6 @@ def will_delay(delay_s: int) -> Properties:
 # 4. Expiry counts the downtime
 
 
-@DOWNTIME_NOT_COUNTED
 @pytest.mark.timeout(30)
 def test_expiry_counts_the_downtime(durable: DurableBroker, clients: Clients) -> None:
     """Session expiry and message expiry count the time the broker was down (wall clock): a
