@@ -5,7 +5,8 @@
 //! - `recovery`: a store with `--queued` messages queued for an offline session and
 //!   `--retained` retained messages is closed, then opened and the broker rebuilt from it;
 //! - `growth`: `--messages` messages through a persistent session with a short queue; the
-//!   store's size on disk, sampled, and at the end.
+//!   store's size on disk, sampled, and at the end;
+//! - `rss`: the process's resident memory with 1 GiB queued for an offline session.
 //!
 //! ```text
 //! cargo run --release -p mqlite-benches --bin mqlite-durable -- publish recovery growth
@@ -261,6 +262,46 @@ fn growth(args: &Args) {
     );
 }
 
+/// Resident set size of this process, from `/proc/self/statm` (Linux), in bytes.
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn rss(args: &Args) {
+    let total: u64 = 1 << 30;
+    let payload_bytes = 16 * 1024;
+    println!(
+        "## rss: 1 GiB queued ({} B payloads) for an offline session\n",
+        payload_bytes
+    );
+    let b = broker(Some(&args.dir), SyncPolicy::None);
+    let sub = b.connect(persistent("sub")).unwrap();
+    sub.subscribe("q", QoS::AtLeastOnce).unwrap();
+    sub.disconnect();
+    let p = b.connect(ConnectOptions::new("pub")).unwrap();
+    let idle = rss_bytes();
+    for i in 0..total / payload_bytes {
+        // A payload of its own per message, as from the network.
+        let payload = Bytes::from(vec![(i % 251) as u8; payload_bytes as usize]);
+        p.publish("q", payload, QoS::AtLeastOnce, false).unwrap();
+    }
+    b.sync().unwrap();
+    let queued = b.session_stats("sub").map_or(0, |s| s.queued);
+    let after = rss_bytes();
+    println!(
+        "queued {queued} messages; RSS idle {:.1} MiB, with the queue {:.1} MiB (+{:.1} MiB)\n",
+        idle as f64 / 1048576.0,
+        after as f64 / 1048576.0,
+        (after.saturating_sub(idle)) as f64 / 1048576.0
+    );
+}
+
 fn main() -> anyhow::Result<()> {
     let args = parse()?;
     for s in &args.scenarios {
@@ -268,7 +309,8 @@ fn main() -> anyhow::Result<()> {
             "publish" => publish(&args),
             "recovery" => recovery(&args),
             "growth" => growth(&args),
-            other => bail!("unknown scenario {other} (publish, recovery, growth)"),
+            "rss" => rss(&args),
+            other => bail!("unknown scenario {other} (publish, recovery, growth, rss)"),
         }
     }
     let _ = std::fs::remove_dir_all(&args.dir);
