@@ -692,3 +692,42 @@ fn wills_of_clients_connected_at_a_crash_are_published() {
     let watcher = broker.connect(session("watcher", HOUR)).unwrap();
     assert_empty(&watcher);
 }
+
+/// A queue longer than what a session keeps in memory leaves its payloads on disk and reads
+/// them back when they are taken: every payload arrives intact and in order, before and
+/// after a restart, and the byte bound still counts them.
+#[test]
+fn long_queue_payloads_stay_on_disk_until_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.max_queued_bytes = 64 << 20;
+    config.max_queued_messages = 10_000;
+    let payload = |i: u32| Bytes::from(vec![(i % 251) as u8; 64 * 1024 + i as usize]);
+    let check = |sub: &mqlite::Client, range: std::ops::Range<u32>| {
+        for i in range {
+            let m = sub.recv_timeout(WAIT).unwrap();
+            assert_eq!(m.payload(), &payload(i), "message {i}");
+            m.ack();
+        }
+    };
+    {
+        let (broker, _) = durable_with(dir.path(), Duration::ZERO, config.clone());
+        let sub = broker.connect(session("sub", HOUR)).unwrap();
+        sub.subscribe("q", QoS::AtLeastOnce).unwrap();
+        sub.disconnect();
+        let publisher = broker.connect(ConnectOptions::new("pub")).unwrap();
+        // 200 messages of about 64 KiB: 12.5 MiB, three times what stays in memory.
+        for i in 0..200 {
+            publisher
+                .publish("q", payload(i), QoS::AtLeastOnce, false)
+                .unwrap();
+        }
+        let sub = broker.connect(session("sub", HOUR)).unwrap();
+        check(&sub, 0..100);
+        sub.disconnect();
+    }
+    let (broker, _) = durable_with(dir.path(), Duration::ZERO, config);
+    let sub = broker.connect(session("sub", HOUR)).unwrap();
+    check(&sub, 100..200);
+    assert_empty(&sub);
+}

@@ -141,6 +141,11 @@ impl Moved {
         }
     }
 
+    /// The current lsn of ticket `ticket`.
+    fn current(&self, ticket: u64) -> u64 {
+        self.now.get(&ticket).copied().unwrap_or(ticket)
+    }
+
     /// The current lsn of ticket `ticket`, forgetting it.
     fn take(&mut self, ticket: u64) -> u64 {
         match self.now.remove(&ticket) {
@@ -214,6 +219,14 @@ impl mqlite::Store for Persistence {
             crate::Lsn::new(ticket),
             Box::new(move |r| done(r.map_err(sync_error))),
         );
+    }
+
+    fn read(&self, ticket: mqlite::Ticket) -> Result<Vec<u8>, mqlite::StoreError> {
+        let lsn = self.moved.lock().current(ticket);
+        self.log
+            .read(crate::Lsn::new(lsn))
+            .map(|r| r.payload)
+            .map_err(|e| mqlite::StoreError::Io(e.to_string()))
     }
 
     fn recovered(&self) -> Vec<mqlite::StoredRecord> {

@@ -35,6 +35,7 @@ struct Args {
     queued: u64,
     retained: u64,
     messages: u64,
+    payload: u64,
 }
 
 fn parse() -> anyhow::Result<Args> {
@@ -45,6 +46,7 @@ fn parse() -> anyhow::Result<Args> {
         queued: 1_000_000,
         retained: 100_000,
         messages: 10_000_000,
+        payload: 16 * 1024,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -55,6 +57,7 @@ fn parse() -> anyhow::Result<Args> {
             "--queued" => a.queued = value()?.parse()?,
             "--retained" => a.retained = value()?.parse()?,
             "--messages" => a.messages = value()?.parse()?,
+            "--payload" => a.payload = value()?.parse()?,
             s if !s.starts_with('-') => a.scenarios.push(s.to_owned()),
             other => bail!("unknown argument {other}"),
         }
@@ -275,7 +278,7 @@ fn rss_bytes() -> u64 {
 
 fn rss(args: &Args) {
     let total: u64 = 1 << 30;
-    let payload_bytes = 16 * 1024;
+    let payload_bytes = args.payload.max(1);
     println!(
         "## rss: 1 GiB queued ({} B payloads) for an offline session\n",
         payload_bytes

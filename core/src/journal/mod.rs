@@ -78,6 +78,15 @@ impl Journal {
             .inspect_err(|_| self.fail())
     }
 
+    /// The payload of a delivery whose record is `ticket`, read back from the store.
+    pub(crate) fn read_payload(&self, ticket: Ticket) -> Option<bytes::Bytes> {
+        let bytes = self.handle.with(|s| s.read(ticket)).ok()?;
+        match Record::decode(records::DELIVERY, &bytes, self.time)? {
+            Record::Delivery(d) => Some(d.delivery.publication.payload),
+            _ => None,
+        }
+    }
+
     /// An id for a new delivery record.
     pub(crate) fn new_delivery_id(&self) -> u64 {
         self.next_delivery.fetch_add(1, Ordering::Relaxed)

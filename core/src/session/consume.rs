@@ -105,9 +105,14 @@ impl Session {
             {
                 break;
             }
-            let Some(delivery) = state.front.pop_front() else {
+            let Some(mut delivery) = state.front.pop_front() else {
                 break;
             };
+            if !self.load(&mut delivery) {
+                // Its payload could not be read back from the store.
+                state.dropped_expired += 1;
+                continue;
+            }
             let needs_slot = delivery.qos != QoS::AtMostOnce && !req.auto_ack;
             if needs_slot && state.window_full() {
                 state.front.push_front(delivery);

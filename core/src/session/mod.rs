@@ -365,6 +365,10 @@ impl Session {
         let online = self.status.load(Ordering::Acquire) & 1 == 1;
         if self.persistent.load(Ordering::Relaxed) == 1 {
             self.record_delivery(&mut delivery, online);
+            if self.queue.queued_bytes() >= durable::SPILL_AFTER_BYTES {
+                // A long queue keeps its payloads in the store until they are taken.
+                delivery.spill();
+            }
         }
         match self.queue.offer(delivery, online, hand_back) {
             Offer::Full(delivery) => Enqueued::Full(delivery),

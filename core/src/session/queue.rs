@@ -216,7 +216,7 @@ impl Queue {
             self.dropped_offline.fetch_add(1, Ordering::Relaxed);
             return Offer::Dropped(DropReason::Offline, delivery.publication.topic);
         }
-        let weight = delivery.publication.weight();
+        let weight = delivery.weight();
         let reserved = match self.reserve(weight) {
             Some(old) => old,
             None if hand_back => return Offer::Full(delivery),
@@ -299,7 +299,7 @@ impl Queue {
             let Ok(delivery) = self.rx.try_recv() else {
                 break;
             };
-            held.units += COUNT_UNIT + delivery.publication.weight() as u64;
+            held.units += COUNT_UNIT + delivery.weight() as u64;
             held.items += 1;
             out.push_back(delivery);
             moved += 1;
@@ -353,7 +353,7 @@ impl Queue {
     /// Takes the oldest delivery and releases its room.
     pub(crate) fn pop(&self) -> Option<Delivery> {
         let delivery = self.rx.try_recv().ok()?;
-        let unit = COUNT_UNIT + delivery.publication.weight() as u64;
+        let unit = COUNT_UNIT + delivery.weight() as u64;
         self.word.fetch_sub(unit, Ordering::SeqCst);
         Some(delivery)
     }
@@ -378,6 +378,10 @@ impl Queue {
 
     /// Deliveries queued (or being pushed), counting those a consumer staged but has not
     /// released yet.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        bytes(self.word.load(Ordering::SeqCst))
+    }
+
     pub(crate) fn len(&self) -> usize {
         count(self.word.load(Ordering::SeqCst))
     }

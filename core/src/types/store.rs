@@ -50,6 +50,12 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// blocks. `done` may run on another thread, or on this one before this returns.
     fn when_durable(&self, ticket: Ticket, done: Box<dyn FnOnce(Result<(), StoreError>) + Send>);
 
+    /// Reads back the bytes of live record `ticket` (a payload left on disk).
+    ///
+    /// # Errors
+    /// [`StoreError`] if it cannot be read (gone, corrupt, I/O).
+    fn read(&self, ticket: Ticket) -> Result<Vec<u8>, StoreError>;
+
     /// Takes the records found live when the store was opened, in ticket order (once: later
     /// calls return nothing).
     fn recovered(&self) -> Vec<StoredRecord>;
@@ -208,6 +214,11 @@ impl Persisted {
     /// What other records name it by.
     pub(crate) fn key(&self) -> u64 {
         self.key
+    }
+
+    /// The record of the thing itself (the first).
+    pub(crate) fn ticket(&self) -> Ticket {
+        self.tickets.lock().first().copied().unwrap_or(0)
     }
 
     /// Adds a record that lives and dies with the first.
