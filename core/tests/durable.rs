@@ -731,3 +731,51 @@ fn long_queue_payloads_stay_on_disk_until_taken() {
     check(&sub, 100..200);
     assert_empty(&sub);
 }
+
+/// Runs `future` to completion on this thread, sleeping between polls until woken.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park_timeout(Duration::from_millis(100));
+    }
+}
+
+/// `publish_async` at QoS 1 completes once the message is durable, without blocking the
+/// task's thread on the fsync (the store's sync thread wakes it), and fails when the store
+/// cannot make it durable.
+#[test]
+fn async_publish_completes_when_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FaultyStorage::new();
+    let faults = storage.faults();
+    let options = LogOptions::new(dir.path())
+        .sync(SyncPolicy::Commit)
+        .storage(storage);
+    let broker = Broker::builder()
+        .clock(Arc::new(ManualClock::new()))
+        .store(Persistence::with_options(options).unwrap())
+        .build();
+    let sub = broker.connect(session("sub", HOUR)).unwrap();
+    sub.subscribe("t", QoS::AtLeastOnce).unwrap();
+    let publisher = broker.connect(ConnectOptions::new("pub")).unwrap();
+    let before = faults.syncs();
+    let opts = PublishOptions::new(QoS::AtLeastOnce);
+    block_on(publisher.publish_async("t", "durable", &opts)).unwrap();
+    assert!(faults.syncs() > before, "completed only after an fsync");
+    faults.set_sync_fails(true);
+    let err = block_on(publisher.publish_async("t", "refused", &opts)).unwrap_err();
+    assert!(matches!(err, PublishError::NotDurable { .. }), "{err}");
+    faults.set_sync_fails(false);
+    assert_eq!(recv(&sub).payload().as_ref(), b"durable");
+}

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use super::Client;
 use crate::api::message::Message;
 use crate::engine::{Connection, RoomWait, publish_result};
-use crate::sync::ValueArc;
+use crate::sync::{Mutex, ValueArc};
 use crate::types::error::{PublishError, SessionError, TryRecvError};
 use crate::types::publish_options::PublishOptions;
 use crate::types::topic::{TopicError, TopicName};
@@ -116,6 +116,7 @@ impl Client {
                 topic: TopicName::new(topic),
                 payload: payload.into(),
             },
+            durable: None,
         }
     }
 
@@ -176,6 +177,55 @@ pub struct Publish<'a> {
     conn: &'a Connection,
     options: PublishOptions,
     state: PublishState<'a>,
+    /// Durable mode: routed, waiting until the store made it durable.
+    durable: Option<DurableWait>,
+}
+
+/// Waiting, without blocking, for the store to make a ticket durable: the store's callback
+/// fills the slot and wakes the task.
+#[derive(Debug, Clone, Default)]
+struct DurableWait {
+    slot: ValueArc<Mutex<DurableSlot>>,
+}
+
+#[derive(Debug, Default)]
+struct DurableSlot {
+    result: Option<Result<(), crate::types::store::StoreError>>,
+    waker: Option<Waker>,
+}
+
+impl DurableWait {
+    /// Asks `engine` to call back once `ticket` is durable.
+    fn start(engine: &crate::engine::Engine, ticket: crate::types::store::Ticket) -> Self {
+        let wait = Self::default();
+        let slot = wait.slot.clone();
+        engine.when_durable(
+            ticket,
+            Box::new(move |result| {
+                let waker = {
+                    let mut slot = slot.lock();
+                    slot.result = Some(result);
+                    slot.waker.take()
+                };
+                // Woken with no lock held.
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }),
+        );
+        wait
+    }
+
+    fn poll(&self, cx: &Context<'_>) -> Poll<Result<(), PublishError>> {
+        let mut slot = self.slot.lock();
+        match slot.result.take() {
+            Some(result) => Poll::Ready(result.map_err(super::not_durable)),
+            None => {
+                slot.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -202,11 +252,23 @@ impl Future for Publish<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        if let Some(wait) = &this.durable {
+            return wait.poll(cx);
+        }
         let result = std::task::ready!(this.poll_publish(cx));
         if result.is_ok() && this.options.qos() != crate::types::qos::QoS::AtMostOnce {
-            // Durable mode: the sync blocks this thread (about one fsync, shared with the
-            // other publishers of the moment); no-op in memory mode.
-            this.conn.engine().sync().map_err(super::not_durable)?;
+            // Durable mode: complete once the store made it durable (the task sleeps; the
+            // store's sync is shared with everything else waiting); nothing in memory mode.
+            match this.conn.engine().durable_point() {
+                None => {}
+                Some(Err(e)) => return Poll::Ready(Err(super::not_durable(e))),
+                Some(Ok(ticket)) => {
+                    let wait = DurableWait::start(this.conn.engine(), ticket);
+                    let poll = wait.poll(cx);
+                    this.durable = Some(wait);
+                    return poll;
+                }
+            }
         }
         Poll::Ready(result)
     }
