@@ -183,7 +183,7 @@ pub struct Publish<'a> {
 
 /// Waiting, without blocking, for the store to make a ticket durable: the store's callback
 /// fills the slot and wakes the task.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct DurableWait {
     slot: ValueArc<Mutex<DurableSlot>>,
 }
@@ -197,7 +197,9 @@ struct DurableSlot {
 impl DurableWait {
     /// Asks `engine` to call back once `ticket` is durable.
     fn start(engine: &crate::engine::Engine, ticket: crate::types::store::Ticket) -> Self {
-        let wait = Self::default();
+        let wait = Self {
+            slot: ValueArc::new(Mutex::new(DurableSlot::default())),
+        };
         let slot = wait.slot.clone();
         engine.when_durable(
             ticket,
