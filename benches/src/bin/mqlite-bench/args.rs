@@ -39,6 +39,13 @@ options (defaults in brackets):
   --subs S            subscribers; subscriber j subscribes to <prefix>/j mod T [1]
   --topics T          topics [= --pubs]
   --fanout            every subscriber subscribes to <prefix>/+ (gets every message)
+  --persistent-subscriber
+                      subscribers keep their session (clean session 0; 5.0: clean
+                      start false, session expiry 3600 s) under a client id unique to
+                      the run; it is removed (clean reconnect) at the end
+  --max-backlog N     throughput: publishers together keep at most N deliveries
+                      outstanding (sent, not yet received); keep N below the broker's
+                      queue limit and nothing is dropped [0 = no bound]
   --rate R            latency, slow: messages per second (per publisher) [10000]
   --stamp sent|scheduled
                       latency: time 0 of a message is its write [sent], or its
@@ -63,6 +70,9 @@ const COMMON: &[&str] = &[
     "keepalive",
     "json",
 ];
+
+/// Options that take no value.
+const FLAGS: &[&str] = &["json", "fanout", "persistent-subscriber"];
 
 /// The outcome of parsing.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,13 +115,14 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
         if !COMMON.contains(&name) && !scenario.own_options().contains(&name) {
             bail!("option --{name} does not apply to `{scenario}` (see --help)");
         }
-        if name == "json" || name == "fanout" {
+        if FLAGS.contains(&name) {
             if inline.is_some() {
                 bail!("--{name} takes no value");
             }
             match name {
                 "json" => o.json = true,
-                _ => o.fanout = true,
+                "fanout" => o.fanout = true,
+                _ => o.persistent_subscriber = true,
             }
             continue;
         }
@@ -146,6 +157,7 @@ fn set(o: &mut Options, name: &str, value: &str) -> Result<()> {
         "subs" => o.subs = value.parse()?,
         "topics" => o.topics = value.parse()?,
         "inflight" => o.inflight = value.parse()?,
+        "max-backlog" => o.max_backlog = value.parse()?,
         "rate" => o.rate = value.parse()?,
         "stamp" => {
             o.stamp = match value {
@@ -248,6 +260,20 @@ mod tests {
         );
         let fanin = run("fanin").expect("valid");
         assert_eq!((fanin.pubs, fanin.subs, fanin.fanout), (100, 1, true));
+    }
+
+    #[test]
+    fn persistent_subscriber_and_backlog() {
+        let o = run("fanin --pubs 100 --qos 1 --persistent-subscriber --max-backlog 5000")
+            .expect("valid");
+        assert!(o.persistent_subscriber);
+        assert_eq!(o.max_backlog, 5000);
+        let o = run("throughput").expect("valid");
+        assert!(!o.persistent_subscriber);
+        assert_eq!(o.max_backlog, 0);
+        assert!(run("throughput --persistent-subscriber=yes").is_err());
+        assert!(run("latency --persistent-subscriber").is_err());
+        assert!(run("slow --max-backlog 10").is_err());
     }
 
     #[test]

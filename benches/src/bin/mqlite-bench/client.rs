@@ -60,6 +60,41 @@ impl Target {
     }
 }
 
+/// The session expiry, in seconds, a 5.0 persistent session asks for: longer than any run.
+pub(crate) const PERSISTENT_SESSION_EXPIRY_S: u32 = 3600;
+
+/// What a connection asks the broker to do with its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Session {
+    /// A new session that ends with the connection (3.1/3.1.1 clean session 1; 5.0 clean
+    /// start, no session expiry).
+    Clean,
+    /// A new session that outlives the connection (3.1/3.1.1 clean session 0; 5.0 clean
+    /// start false with [`PERSISTENT_SESSION_EXPIRY_S`]), so the broker keeps (and in durable
+    /// mode stores) its subscriptions and queued messages. The client id must be new: a
+    /// resumed session is an error.
+    Persistent,
+}
+
+/// The CONNECT of `client_id` asking for `session`.
+fn connect_packet(target: &Target, client_id: &str, session: Session) -> Packet {
+    let persistent = session == Session::Persistent;
+    let mut properties = Properties::default();
+    if persistent && target.version == ProtocolVersion::V5 {
+        properties.session_expiry_interval = Some(PERSISTENT_SESSION_EXPIRY_S);
+    }
+    Packet::Connect(Box::new(Connect {
+        protocol_version: target.version,
+        clean_start: !persistent,
+        keep_alive: target.keep_alive,
+        properties,
+        client_id: client_id.to_owned(),
+        will: None,
+        username: None,
+        password: None,
+    }))
+}
+
 /// One MQTT connection.
 #[derive(Debug)]
 pub(crate) struct Conn {
@@ -80,9 +115,20 @@ impl Conn {
     ///
     /// # Errors
     ///
-    /// The TCP connect fails, the broker closes, times out, sends a malformed packet or
-    /// refuses the connection (the CONNACK reason code is in the message).
+    /// As [`Conn::connect_with`].
     pub(crate) fn connect(target: &Target, client_id: &str) -> Result<Self> {
+        Self::connect_with(target, client_id, Session::Clean)
+    }
+
+    /// Opens a TCP connection, sends CONNECT asking for `session` (and the target's keep
+    /// alive) and waits for a successful CONNACK.
+    ///
+    /// # Errors
+    ///
+    /// The TCP connect fails, the broker closes, times out, sends a malformed packet or
+    /// refuses the connection (the CONNACK reason code is in the message), or resumes an
+    /// old session where a new persistent one was asked for.
+    pub(crate) fn connect_with(target: &Target, client_id: &str, session: Session) -> Result<Self> {
         let deadline = Instant::now() + target.timeout;
         let stream = TcpStream::connect_timeout(&target.addr, target.timeout)
             .with_context(|| format!("connecting to {}", target.addr))?;
@@ -99,20 +145,14 @@ impl Conn {
             read_timeout: POLL,
             receive_maximum: u16::MAX,
         };
-        conn.queue(&Packet::Connect(Box::new(Connect {
-            protocol_version: target.version,
-            clean_start: true,
-            keep_alive: target.keep_alive,
-            properties: Properties::default(),
-            client_id: client_id.to_owned(),
-            will: None,
-            username: None,
-            password: None,
-        })))?;
+        conn.queue(&connect_packet(target, client_id, session))?;
         conn.flush_all()?;
         match conn.recv_until(deadline, "CONNACK")? {
             Packet::ConnAck(ack) if ack.reason_code.0 != 0 => {
                 bail!("broker refused the connection: CONNACK {}", ack.reason_code)
+            }
+            Packet::ConnAck(ack) if ack.session_present && session == Session::Persistent => {
+                bail!("the broker resumed an old session of `{client_id}`; a run needs a new one")
             }
             Packet::ConnAck(ack) => {
                 conn.receive_maximum = ack.properties.receive_maximum.unwrap_or(u16::MAX);
@@ -120,6 +160,17 @@ impl Conn {
             }
             other => bail!("expected CONNACK, got {:?}", other.packet_type()),
         }
+    }
+
+    /// Removes the session `client_id` left on the broker: connects with clean start (which
+    /// discards it; 5.0: no session expiry, so nothing is kept) and disconnects.
+    ///
+    /// # Errors
+    ///
+    /// As [`Conn::connect`].
+    pub(crate) fn remove_session(target: &Target, client_id: &str) -> Result<()> {
+        Self::connect(target, client_id)?.disconnect();
+        Ok(())
     }
 
     /// Subscribes to `filter` at `qos` and waits for a SUBACK granting it.

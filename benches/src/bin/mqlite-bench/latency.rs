@@ -131,6 +131,7 @@ fn spawn_publisher(
         precise: o.stamp == Stamp::Scheduled,
         epoch,
         drain: o.timeout,
+        backlog: None,
     };
     let (size, kind) = (o.size_bytes, o.stamp);
     let (stop, published) = (Arc::clone(stop), Arc::clone(published));

@@ -7,6 +7,7 @@
 //! | `args`, `options` | the command line, one run's settings |
 //! | `client` | one connection: handshakes, buffered reads and writes with timeouts |
 //! | `publisher`, `subscriber` | the send and receive loops, QoS 1/2 flow control |
+//! | `backlog` | `--max-backlog`: a bound on deliveries outstanding over all publishers |
 //! | `throughput`, `latency`, `idle`, `slow` | the scenarios |
 //! | `stats`, `rss`, `report` | percentiles, broker memory, output |
 //! | `workers` | threads joined with deadlines |
@@ -14,6 +15,7 @@
 #![allow(clippy::print_stdout)]
 
 mod args;
+mod backlog;
 mod client;
 mod idle;
 mod latency;

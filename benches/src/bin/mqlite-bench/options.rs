@@ -43,10 +43,35 @@ impl Scenario {
     pub(crate) fn own_options(self) -> &'static [&'static str] {
         match self {
             Self::Throughput => &[
-                "warmup", "qos", "size", "inflight", "pubs", "subs", "topics", "fanout",
+                "warmup",
+                "qos",
+                "size",
+                "inflight",
+                "pubs",
+                "subs",
+                "topics",
+                "fanout",
+                "persistent-subscriber",
+                "max-backlog",
             ],
-            Self::Fanout => &["warmup", "qos", "size", "inflight", "subs"],
-            Self::Fanin => &["warmup", "qos", "size", "inflight", "pubs"],
+            Self::Fanout => &[
+                "warmup",
+                "qos",
+                "size",
+                "inflight",
+                "subs",
+                "persistent-subscriber",
+                "max-backlog",
+            ],
+            Self::Fanin => &[
+                "warmup",
+                "qos",
+                "size",
+                "inflight",
+                "pubs",
+                "persistent-subscriber",
+                "max-backlog",
+            ],
             Self::Latency => &["warmup", "qos", "size", "inflight", "rate", "stamp"],
             Self::Idle => &["conns", "connectors"],
             Self::Slow => &["warmup", "qos", "size", "inflight", "pubs", "rate"],
@@ -103,6 +128,13 @@ pub(crate) struct Options {
     pub(crate) topics: usize,
     /// Every subscriber subscribes to the wildcard and so gets every message.
     pub(crate) fanout: bool,
+    /// Throughput: subscribers keep a session that outlives their connection (3.1/3.1.1
+    /// clean session 0, 5.0 clean start false with a session expiry), under a client id
+    /// unique to the run, and remove it at the end.
+    pub(crate) persistent_subscriber: bool,
+    /// Throughput: at most this many deliveries outstanding over all publishers (sent, not
+    /// yet received); 0 for no bound.
+    pub(crate) max_backlog: u64,
     /// Measured time; for `idle`, how long the connections are held.
     pub(crate) duration: Duration,
     /// Unmeasured time before the measurement.
@@ -146,6 +178,8 @@ impl Options {
             subs,
             topics: 0,
             fanout,
+            persistent_subscriber: false,
+            max_backlog: 0,
             duration: Duration::from_secs(5),
             warmup: Duration::from_secs(1),
             inflight: 100,

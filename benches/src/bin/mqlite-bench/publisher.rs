@@ -1,7 +1,8 @@
 //! The publisher loop: sends as fast as flow control allows, or at a fixed rate, keeping at
 //! most `inflight` QoS 1/2 messages unacknowledged and completing PUBACK (QoS 1) and
 //! PUBREC → PUBREL → PUBCOMP (QoS 2). QoS 0 is written in batches of up to 64 KiB, so its
-//! only brake is TCP back-pressure from the broker.
+//! only brake is TCP back-pressure from the broker. With `--max-backlog`, all publishers of a
+//! run also share a bound on the deliveries outstanding (`backlog.rs`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
@@ -12,10 +13,18 @@ use bytes::Bytes;
 use mqlite::QoS;
 use mqlite_net::codec::{Packet, PacketId, Properties, PubRel, Publish, PublishTopic, ReasonCode};
 
+use crate::backlog::Share;
 use crate::client::{Conn, POLL};
 
 /// Bytes encoded before the write buffer is flushed.
 const BATCH_BYTES: usize = 64 * 1024;
+
+/// Messages encoded at most per batch (QoS 0 has no window to bound a batch).
+const MAX_BATCH_MESSAGES: usize = 4096;
+
+/// How long a publisher held back by a full backlog waits before trying again (or for
+/// acknowledgements, when it has messages in flight).
+const BACKLOG_WAIT: Duration = Duration::from_millis(1);
 
 /// The longest a paced publisher waits before checking for acknowledgements again.
 const MAX_PACING_WAIT: Duration = Duration::from_millis(1);
@@ -38,6 +47,8 @@ pub(crate) struct PubPlan {
     pub(crate) epoch: Instant,
     /// How long to wait for the last acknowledgements once stopped.
     pub(crate) drain: Duration,
+    /// The run's bound on outstanding deliveries (`--max-backlog`), if any.
+    pub(crate) backlog: Option<Share>,
 }
 
 /// What a publisher saw, returned when it stops.
@@ -66,27 +77,102 @@ pub(crate) fn run(
         QoS::AtMostOnce => usize::MAX,
         _ => usize::from(plan.inflight.min(conn.receive_maximum).max(1)),
     };
-    let mut flight = InFlight::new();
-    let mut pacer = plan.rate.map(|rate| Pacer::new(plan.epoch, rate));
-    let mut outcome = PubOutcome::default();
-    let mut seq = 0u64;
+    let mut s = Sender {
+        flight: InFlight::new(),
+        pacer: plan.rate.map(|rate| Pacer::new(plan.epoch, rate)),
+        outcome: PubOutcome::default(),
+        seq: 0,
+        ends: Vec::new(),
+    };
     // Relaxed: flags polled between bounded waits, and counters read only as totals.
-    // Where each QoS 0 message of the batch ends in the write buffer, to count exactly
-    // those written in full if `stop` interrupts a flush.
-    let mut ends = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        ends.clear();
-        while flight.count < window && conn.queued_bytes() < BATCH_BYTES {
-            let due = match &mut pacer {
+        let held_back = s.queue_batch(conn, plan, window, &mut payload)?;
+        let queued = conn.queued_bytes();
+        let flushed = conn.flush(stop)?;
+        if plan.qos == QoS::AtMostOnce {
+            let written = queued - conn.queued_bytes();
+            let whole = s.ends.partition_point(|&end| end <= written);
+            published.fetch_add(whole as u64, Ordering::Relaxed);
+        }
+        if !flushed {
+            break;
+        }
+        if s.flight.count > 0 {
+            // A full window (or a full backlog) waits for acknowledgements; a paced
+            // publisher picks up those already here, so PUBREL goes out at once (a QoS 2
+            // message reaches subscribers only after it); an unpaced one with room left
+            // goes back to sending.
+            let arrived = if s.flight.count >= window {
+                conn.fill(POLL)?
+            } else if held_back {
+                conn.fill(BACKLOG_WAIT)?
+            } else {
+                s.pacer.is_some() && conn.try_fill()?
+            };
+            if arrived {
+                published.fetch_add(on_acks(conn, &mut s.flight)?, Ordering::Relaxed);
+                if !conn.flush(stop)? {
+                    break;
+                }
+            }
+            if s.flight.count >= window {
+                continue;
+            }
+        } else if held_back {
+            thread::sleep(BACKLOG_WAIT);
+        }
+        if let Some(p) = &s.pacer {
+            p.wait(MAX_PACING_WAIT, plan.precise);
+        }
+    }
+    drain(conn, &mut s.flight, plan.drain, published)?;
+    Ok(s.outcome)
+}
+
+/// A publisher's state between batches.
+#[derive(Debug)]
+struct Sender {
+    flight: InFlight,
+    pacer: Option<Pacer>,
+    outcome: PubOutcome,
+    /// The sequence number of the next message.
+    seq: u64,
+    /// Where each message of the batch ends in the write buffer, to count exactly the QoS 0
+    /// messages written in full if `stop` interrupts a flush.
+    ends: Vec<usize>,
+}
+
+impl Sender {
+    /// Encodes the next batch into the write buffer: messages while the window has room,
+    /// the buffer is below [`BATCH_BYTES`], a paced message is due and the run's backlog
+    /// (if bounded) has room. Returns `true` if the backlog was full before any message.
+    fn queue_batch(
+        &mut self,
+        conn: &mut Conn,
+        plan: &PubPlan,
+        window: usize,
+        payload: &mut impl FnMut(u64, Instant) -> Bytes,
+    ) -> Result<bool> {
+        self.ends.clear();
+        let room = window
+            .saturating_sub(self.flight.count)
+            .min(MAX_BATCH_MESSAGES);
+        let mut credit = match &plan.backlog {
+            None => room as u64,
+            Some(share) => share.reserve(room as u64),
+        };
+        let held_back = credit == 0 && room > 0;
+        while credit > 0 && conn.queued_bytes() < BATCH_BYTES {
+            let due = match &mut self.pacer {
                 None => plan.epoch,
                 Some(p) => {
                     let now = Instant::now();
                     let Some(due) = p.take_due(now) else { break };
-                    outcome.max_lag = outcome.max_lag.max(now - due);
+                    self.outcome.max_lag = self.outcome.max_lag.max(now - due);
                     due
                 }
             };
-            let packet_id = (plan.qos != QoS::AtMostOnce).then(|| flight.take());
+            let packet_id = (plan.qos != QoS::AtMostOnce).then(|| self.flight.take());
             conn.queue(&Packet::Publish(Publish {
                 dup: false,
                 qos: plan.qos,
@@ -94,46 +180,17 @@ pub(crate) fn run(
                 topic: plan.topic.clone(),
                 packet_id,
                 properties: Properties::default(),
-                payload: payload(seq, due),
+                payload: payload(self.seq, due),
             }))?;
-            seq += 1;
-            ends.push(conn.queued_bytes());
+            self.seq += 1;
+            credit -= 1;
+            self.ends.push(conn.queued_bytes());
         }
-        let queued = conn.queued_bytes();
-        let flushed = conn.flush(stop)?;
-        if plan.qos == QoS::AtMostOnce {
-            let written = queued - conn.queued_bytes();
-            let whole = ends.partition_point(|&end| end <= written);
-            published.fetch_add(whole as u64, Ordering::Relaxed);
+        if let Some(share) = &plan.backlog {
+            share.release(credit);
         }
-        if !flushed {
-            break;
-        }
-        if flight.count > 0 {
-            // A full window waits for acknowledgements; a paced publisher picks up those
-            // already here, so PUBREL goes out at once (a QoS 2 message reaches subscribers
-            // only after it); an unpaced one with room left goes back to sending.
-            let arrived = if flight.count >= window {
-                conn.fill(POLL)?
-            } else {
-                pacer.is_some() && conn.try_fill()?
-            };
-            if arrived {
-                published.fetch_add(on_acks(conn, &mut flight)?, Ordering::Relaxed);
-                if !conn.flush(stop)? {
-                    break;
-                }
-            }
-            if flight.count >= window {
-                continue;
-            }
-        }
-        if let Some(p) = &pacer {
-            p.wait(MAX_PACING_WAIT, plan.precise);
-        }
+        Ok(held_back)
     }
-    drain(conn, &mut flight, plan.drain, published)?;
-    Ok(outcome)
 }
 
 /// Reads acknowledgements until none are in flight or `drain` has passed.

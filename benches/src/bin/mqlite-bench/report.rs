@@ -40,6 +40,8 @@ impl Report {
                 r.param("subs", o.subs.into());
                 r.param("topics", o.topics.into());
                 r.param("fanout", o.fanout.into());
+                r.param("persistent_subscriber", o.persistent_subscriber.into());
+                r.param("max_backlog", o.max_backlog.into());
             }
             Scenario::Slow => {
                 r.param("pubs", o.pubs.into());

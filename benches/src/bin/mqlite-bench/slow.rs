@@ -181,6 +181,7 @@ fn spawn_publishers(
             precise: false,
             epoch,
             drain: o.timeout,
+            backlog: None,
         };
         let (stop, counter, payload) = (Arc::clone(stop), Arc::clone(counter), payload.clone());
         pubs.push(workers::spawn(format!("publisher {i}"), move || {

@@ -11,13 +11,14 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result, bail};
 use bytes::Bytes;
 use mqlite_net::codec::PublishTopic;
 
-use crate::client::{Conn, Target};
+use crate::backlog::{Backlog, Share};
+use crate::client::{Conn, Session, Target};
 use crate::options::Options;
 use crate::report::Report;
 use crate::rss::{RssSampler, RssSummary};
@@ -41,14 +42,24 @@ pub(crate) fn prefix() -> String {
 pub(crate) fn run(o: &Options, target: &Target) -> Result<Report> {
     let rss = o.broker_pid.map(RssSampler::start).transpose()?;
     let prefix = prefix();
-    let (sub_conns, pub_conns) = connect(o, target, &prefix)?;
+    let sub_ids = subscriber_ids(o);
+    let (sub_conns, pub_conns) = connect(o, target, &prefix, &sub_ids)?;
     let sub_stop = Arc::new(AtomicBool::new(false));
     let pub_stop = Arc::new(AtomicBool::new(false));
     let _guard = StopOnDrop(vec![Arc::clone(&sub_stop), Arc::clone(&pub_stop)]);
     let delivered: Vec<Arc<AtomicU64>> = (0..o.subs).map(|_| Arc::default()).collect();
     let published: Vec<Arc<AtomicU64>> = (0..o.pubs).map(|_| Arc::default()).collect();
+    let backlog =
+        (o.max_backlog > 0).then(|| Arc::new(Backlog::new(o.max_backlog, delivered.clone())));
     let subs = spawn_subscribers(sub_conns, &sub_stop, &delivered)?;
-    let pubs = spawn_publishers(o, &prefix, pub_conns, &pub_stop, &published)?;
+    let pubs = spawn_publishers(
+        o,
+        &prefix,
+        pub_conns,
+        &pub_stop,
+        &published,
+        backlog.as_ref(),
+    )?;
 
     let ended = || workers::any_ended(&subs) || workers::any_ended(&pubs);
     let mut window = None;
@@ -84,6 +95,12 @@ pub(crate) fn run(o: &Options, target: &Target) -> Result<Report> {
     for conn in pub_conns.into_iter().chain(sub_conns) {
         conn.disconnect();
     }
+    if o.persistent_subscriber {
+        for id in &sub_ids {
+            Conn::remove_session(target, id)
+                .with_context(|| format!("removing the session of `{id}`"))?;
+        }
+    }
     let totals = [per_pub.iter().sum(), expected, total(&delivered)];
     Ok(report(o, &window, totals, rss))
 }
@@ -96,17 +113,43 @@ struct Window {
     per_sub: Vec<u64>,
 }
 
-/// Connects and subscribes every subscriber, then connects every publisher.
-fn connect(o: &Options, target: &Target, prefix: &str) -> Result<(Vec<Conn>, Vec<Conn>)> {
+/// The subscribers' client ids. Persistent ones carry a tag of the run's start time too
+/// (the low 32 bits of the Unix time in µs; 23 characters at most, 3.1's limit), so a run
+/// never resumes a session an earlier process with the same pid left behind.
+fn subscriber_ids(o: &Options) -> Vec<String> {
     let pid = std::process::id();
+    let tag = match o.persistent_subscriber {
+        false => String::new(),
+        true => {
+            let micros = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros());
+            format!("-{:08x}", micros & 0xffff_ffff)
+        }
+    };
+    (0..o.subs).map(|j| format!("mb{pid}{tag}-s{j}")).collect()
+}
+
+/// Connects and subscribes every subscriber (as `sub_ids`), then connects every publisher.
+fn connect(
+    o: &Options,
+    target: &Target,
+    prefix: &str,
+    sub_ids: &[String],
+) -> Result<(Vec<Conn>, Vec<Conn>)> {
+    let pid = std::process::id();
+    let session = match o.persistent_subscriber {
+        true => Session::Persistent,
+        false => Session::Clean,
+    };
     let mut subs = Vec::with_capacity(o.subs);
-    for j in 0..o.subs {
+    for (j, id) in sub_ids.iter().enumerate() {
         let filter = match o.fanout {
             true => format!("{prefix}/+"),
             false => format!("{prefix}/{}", j % o.topics),
         };
-        let mut conn = Conn::connect(target, &format!("mb{pid}-s{j}"))
-            .with_context(|| format!("subscriber {j}"))?;
+        let mut conn =
+            Conn::connect_with(target, id, session).with_context(|| format!("subscriber {j}"))?;
         conn.subscribe(&filter, o.qos, o.timeout)
             .with_context(|| format!("subscriber {j}: subscribing to `{filter}`"))?;
         subs.push(conn);
@@ -167,6 +210,7 @@ fn spawn_publishers(
     conns: Vec<Conn>,
     stop: &Arc<AtomicBool>,
     published: &[Arc<AtomicU64>],
+    backlog: Option<&Arc<Backlog>>,
 ) -> Result<Vec<Worker<Conn>>> {
     let payload = Bytes::from(vec![b'x'; o.size_bytes]);
     let epoch = Instant::now();
@@ -180,6 +224,8 @@ fn spawn_publishers(
             precise: false,
             epoch,
             drain: o.timeout,
+            backlog: backlog
+                .map(|b| Share::new(b, subscribers_of(i % o.topics, o.subs, o.topics, o.fanout))),
         };
         let (stop, counter, payload) = (Arc::clone(stop), Arc::clone(counter), payload.clone());
         pubs.push(workers::spawn(format!("publisher {i}"), move || {
@@ -213,15 +259,22 @@ pub(crate) fn expected_deliveries(
     fanout: bool,
 ) -> u64 {
     let topics = topics.max(1);
-    let subs_on = |t: usize| {
-        let n = subs / topics + usize::from(t < subs % topics);
-        if fanout { subs } else { n }
-    };
     per_pub
         .iter()
         .enumerate()
-        .map(|(i, &n)| n * subs_on(i % topics) as u64)
+        .map(|(i, &n)| n * subscribers_of(i % topics, subs, topics, fanout))
         .sum()
+}
+
+/// The subscribers that get a message on topic `t`: all of them with `fanout`, otherwise
+/// those `j` with `j mod topics = t`.
+fn subscribers_of(t: usize, subs: usize, topics: usize, fanout: bool) -> u64 {
+    let topics = topics.max(1);
+    let n = match fanout {
+        true => subs,
+        false => subs / topics + usize::from(t < subs % topics),
+    };
+    n as u64
 }
 
 fn total(counters: &[Arc<AtomicU64>]) -> u64 {
