@@ -63,8 +63,9 @@ pub enum AppendError {
         /// The kind asked for.
         kind: u8,
     },
-    /// Writing failed (ENOSPC, EIO); the file was put back as it was, and appends work
-    /// again once the cause is gone.
+    /// Writing failed (ENOSPC, EIO); the file was put back as it was, records still in the
+    /// write buffer stay there (in order) for the next flush, and appends work again once
+    /// the cause is gone.
     #[error("append failed: {0}")]
     Io(#[source] io::Error),
     /// Syncs are failing and more than `max_unsynced_bytes` wait to be made durable.
@@ -84,9 +85,9 @@ pub enum AppendError {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum SyncError {
-    /// `fsync` (or writing a record again before it) failed. The records up to the lsn
-    /// waited for may or may not survive a power loss; they were not acknowledged. A later
-    /// commit retries.
+    /// Writing the write buffer, or `fsync` (or writing a record again before it) failed.
+    /// The records up to the lsn waited for may or may not survive a power loss; they were
+    /// not acknowledged. A later commit retries.
     #[error("sync failed: {0}")]
     Io(Arc<io::Error>),
     /// The lsn was never returned by `append`.

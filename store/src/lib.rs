@@ -8,9 +8,9 @@
 //! use mqlite_store::{Log, LogOptions, SyncPolicy};
 //! let dir = tempfile::tempdir().unwrap();
 //! let (log, _) = Log::open(LogOptions::new(dir.path()).sync(SyncPolicy::Commit)).unwrap();
-//! let a = log.append(1, b"queued message 1").unwrap();
+//! let a = log.append(1, b"queued message 1").unwrap(); // buffered in memory
 //! let b = log.append(1, b"queued message 2").unwrap();
-//! log.commit(b).unwrap(); // one fsync for both
+//! log.commit(b).unwrap(); // one write and one fsync for both
 //! assert!(log.release(a)); // acknowledged
 //! drop(log);
 //!
@@ -19,6 +19,18 @@
 //! assert_eq!(recovery.records[0].payload, b"queued message 2");
 //! assert_eq!(log.read(b).unwrap().payload, b"queued message 2");
 //! ```
+//!
+//! # Write buffer
+//! [`Log::append`] copies a record into an in-memory write buffer; the buffer reaches the
+//! kernel in one write at the next [`Log::flush`], [`Log::commit`] or [`Log::when_durable`],
+//! before a sync of the sync thread (so `Periodic` still loses at most its interval to a
+//! power loss), when the log is dropped, or once it holds
+//! [`LogOptions::write_buffer_bytes`] (64 KiB by default; 0 writes at every append). A crash
+//! of the process loses only records appended since the last flush or commit, which were
+//! never acknowledged: acknowledge only after `flush()` and a commit of the lsn it returns.
+//! A failed write is reported to the caller that wrote the buffer; the records stay
+//! buffered, in order, for the next flush, and appends write through until a write
+//! succeeds (so while the disk stays full, each append is refused by itself).
 //!
 //! # Modules
 //! - `format`: the bytes on disk (`FORMAT`, segment headers, records).
@@ -45,7 +57,8 @@
 //! ([`Recovery::records`]); a later version may return only the index, so that payloads of
 //! large offline queues stay on disk until read. Recovery reads one segment at a time
 //! (at most `segment_bytes` plus one record). Bytes not yet fsynced are also kept in
-//! memory (bounded by `max_unsynced_bytes`) to be written again after a failed fsync.
+//! memory (bounded by `max_unsynced_bytes`) to be written again after a failed fsync, and
+//! so is the write buffer (`write_buffer_bytes` plus one record).
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 

@@ -23,8 +23,12 @@ use std::time::Instant;
 /// A crash-safe, checksummed, segmented append-only log of opaque records.
 ///
 /// `Log` is `Send + Sync`: share it (`Arc<Log>` or scoped threads) between appenders and
-/// committers. Dropping it writes pending releases, runs a last sync (unless
-/// [`SyncPolicy::None`]), stops the sync thread and releases the directory lock.
+/// committers. Appends are buffered in memory and written to the kernel, in one write, by
+/// the next [`Log::flush`], [`Log::commit`] or [`Log::when_durable`] (or once the buffer holds
+/// `write_buffer_bytes`); a process crash loses only what was appended after the last of
+/// them, which was never acknowledged. Dropping it
+/// writes pending releases and the buffer, runs a last sync (unless [`SyncPolicy::None`]),
+/// stops the sync thread and releases the directory lock.
 pub struct Log {
     pub(crate) inner: Arc<Inner>,
     sync_thread: Option<JoinHandle<()>>,
@@ -41,12 +45,15 @@ pub(crate) struct Inner {
     pub(crate) segment_bytes: u64,
     pub(crate) max_record_bytes: usize,
     pub(crate) max_unsynced_bytes: usize,
+    /// The write buffer is written once it holds this many bytes (0: at every append).
+    pub(crate) write_buffer_bytes: usize,
     pub(crate) state: Mutex<State>,
     pub(crate) sync: Mutex<SyncState>,
     /// Wakes the sync thread; waited on with `sync`.
     pub(crate) wake: Condvar,
-    /// The last lsn written (Release store under `state`, pairs with the Acquire loads of
-    /// the commit path).
+    /// The last lsn written to the kernel; later ones (up to `State::next_lsn - 1`) are in
+    /// the write buffer (Release store under `state`, pairs with the Acquire loads of the
+    /// commit path).
     pub(crate) written: AtomicU64,
     /// Everything up to here is fsynced (Release store by the sync thread, pairs with the
     /// Acquire load of `durable_lsn`).
@@ -86,7 +93,14 @@ pub(crate) struct State {
     pub(crate) to_delete: Vec<(u64, u64)>,
     /// The last sync failed with this; cleared by a successful one.
     pub(crate) sync_failure: Option<SyncError>,
-    pub(crate) buf: Vec<u8>,
+    /// The write buffer: encoded records appended but not yet written, from lsn
+    /// `Inner::written + 1` to `next_lsn - 1`. They belong to the head segment, at its
+    /// length onwards (their index entries already say so); written in one write by a
+    /// flush, a commit, a full buffer or a sync round, kept after a failed write.
+    pub(crate) wbuf: Vec<u8>,
+    /// The last write of the buffer failed: appends write through (and fail at once while
+    /// the cause lasts, so each refused record is refused at its append) until one succeeds.
+    pub(crate) write_failed: bool,
 }
 
 impl Log {
@@ -183,7 +197,8 @@ impl Log {
             unsynced_bytes: 0,
             to_delete: Vec::new(),
             sync_failure: None,
-            buf: Vec::new(),
+            wbuf: Vec::new(),
+            write_failed: false,
         };
         let empty: Vec<u64> = state
             .books
@@ -203,6 +218,7 @@ impl Log {
             segment_bytes: options.segment_bytes,
             max_record_bytes: options.max_record_bytes,
             max_unsynced_bytes: options.max_unsynced_bytes,
+            write_buffer_bytes: options.write_buffer_bytes,
             state: Mutex::new(state),
             sync: Mutex::new(SyncState::new(written, !empty.is_empty())),
             wake: Condvar::new(),
@@ -232,14 +248,20 @@ impl Log {
         ))
     }
 
-    /// Appends a record and returns its lsn (strictly greater than every earlier one). The
-    /// record reaches the kernel before this returns; [`Log::commit`] makes it durable.
+    /// Appends a record and returns its lsn (strictly greater than every earlier one).
+    ///
+    /// The record is copied into the log's write buffer: it reaches the kernel (and
+    /// survives a crash of the process) at the next [`Log::flush`], [`Log::commit`] or
+    /// [`Log::when_durable`], or here once the buffer holds `write_buffer_bytes`
+    /// ([`LogOptions::write_buffer_bytes`]; with 0, before this returns). [`Log::commit`]
+    /// makes it durable. [`Log::read`] sees it at once.
     ///
     /// # Errors
     /// [`AppendError::TooLarge`] above `max_record_bytes`, [`AppendError::ReservedKind`]
-    /// for kinds 0xF0 to 0xFF, [`AppendError::Io`] if writing failed (nothing was
-    /// appended; retry once the cause is gone), [`AppendError::NotDurable`] while syncs
-    /// fail and too much waits for one.
+    /// for kinds 0xF0 to 0xFF, [`AppendError::Io`] if writing the buffer failed (this
+    /// record was not appended; the records buffered before it stay buffered for the next
+    /// flush; retry once the cause is gone), [`AppendError::NotDurable`] while syncs fail
+    /// and too much waits for one.
     pub fn append(&self, kind: u8, payload: &[u8]) -> Result<Lsn, AppendError> {
         if kind >= FIRST_RESERVED_KIND {
             return Err(AppendError::ReservedKind { kind });
@@ -262,12 +284,13 @@ impl Log {
 
     /// Blocks until `lsn` and everything before it are durable under the log's
     /// [`SyncPolicy`]: fsynced for `Commit` (concurrent callers share one fsync), written
-    /// for `Periodic` and `None` (already true when `append` returned).
+    /// to the kernel for `Periodic` and `None`. If `lsn` is still in the write buffer, the
+    /// buffer is written first.
     ///
     /// # Errors
-    /// [`SyncError::Io`] if the fsync failed (the records were not made durable and must
-    /// not be acknowledged; a later commit retries), [`SyncError::NotAppended`] for an lsn
-    /// never appended.
+    /// [`SyncError::Io`] if writing the buffer or the fsync failed (the records were not
+    /// made durable and must not be acknowledged; a later commit retries),
+    /// [`SyncError::NotAppended`] for an lsn never appended.
     ///
     /// # Blocking
     /// Waits for the sync thread: never call it from a [`Log::when_durable`] callback.
@@ -294,17 +317,40 @@ impl Log {
     /// Calls `done` once `lsn` is durable as [`Log::commit`] defines it, or with the error
     /// that prevented it; never blocks.
     ///
-    /// `done` runs on the log's sync thread, or on the calling thread before this returns
-    /// if the answer is already known (`lsn` durable, not appended, or the policy is not
-    /// `Commit`). It must be quick and must not block on the log.
+    /// If `lsn` is still in the write buffer, the buffer is written first, on the calling
+    /// thread. `done` runs on the log's sync thread, or on the calling thread before this
+    /// returns if the answer is already known (`lsn` durable, not appended, the buffer
+    /// could not be written, or the policy is not `Commit`). It must be quick and must not
+    /// block on the log.
     pub fn when_durable(&self, lsn: Lsn, done: Callback) {
         let written = self.inner.written.load(Ordering::Acquire);
         if lsn.get() > written {
-            done(Err(SyncError::NotAppended {
-                lsn,
-                last: Lsn::new(written),
-            }));
-            return;
+            let (result, wake) = {
+                let mut st = self.inner.state.lock();
+                if lsn.get() >= st.next_lsn {
+                    (
+                        Err(SyncError::NotAppended {
+                            lsn,
+                            last: Lsn::new(st.next_lsn - 1),
+                        }),
+                        false,
+                    )
+                } else if lsn.get() > self.inner.written.load(Ordering::Acquire) {
+                    match self.inner.write_buffer(&mut st) {
+                        Ok(wake) => (Ok(()), wake),
+                        Err(e) => (Err(SyncError::Io(Arc::new(e))), false),
+                    }
+                } else {
+                    (Ok(()), false)
+                }
+            };
+            if wake {
+                self.inner.request_work(true);
+            }
+            if let Err(e) = result {
+                done(Err(e));
+                return;
+            }
         }
         if self.inner.policy != SyncPolicy::Commit {
             done(Ok(()));
@@ -322,19 +368,25 @@ impl Log {
         self.inner.wake.notify_one();
     }
 
-    /// Writes the releases still pending (see [`Log::release`]) and returns the last lsn
-    /// written: committing it makes every earlier append and release durable.
+    /// Writes the releases still pending (see [`Log::release`]) and the write buffer, in
+    /// one write, and returns the last lsn written: every earlier append and release has
+    /// reached the kernel (survives a crash of the process), and committing it makes them
+    /// durable.
     ///
     /// # Errors
-    /// As [`Log::append`]; the releases stay pending.
+    /// [`AppendError::Io`] if the write failed: the file is cut back, and the releases and
+    /// buffered records are kept, in order, for the next flush (none of them may be
+    /// acknowledged until one succeeds); [`AppendError::NotDurable`] as for
+    /// [`Log::append`].
     pub fn flush(&self) -> Result<Lsn, AppendError> {
         let wake = {
             let mut st = self.inner.state.lock();
-            let wake = if st.pending_ranges.is_empty() {
+            let mut wake = if st.pending_ranges.is_empty() {
                 false
             } else {
                 self.inner.write(&mut st, None)?.1
             };
+            wake |= self.inner.write_buffer(&mut st).map_err(AppendError::Io)?;
             if st.next_lsn <= 1 {
                 return Ok(Lsn::new(0));
             }
@@ -351,7 +403,7 @@ impl Log {
         Lsn::new(self.inner.durable.load(Ordering::Acquire))
     }
 
-    /// Reads the live record `lsn` from disk.
+    /// Reads the live record `lsn` from disk, or from the write buffer if it is still there.
     ///
     /// # Errors
     /// [`ReadError::NotFound`] if no live record has this lsn, [`ReadError::Corrupt`] if its
@@ -369,6 +421,15 @@ impl Log {
                 .segments
                 .get(&loc.seg)
                 .ok_or(ReadError::NotFound(lsn))?;
+            if loc.offset >= seg.len {
+                // Buffered: the buffer starts at the head segment's length.
+                let start = usize::try_from(loc.offset - seg.len).unwrap_or(usize::MAX);
+                let bytes = start
+                    .checked_add(loc.len as usize)
+                    .and_then(|end| st.wbuf.get(start..end))
+                    .ok_or(ReadError::Corrupt { lsn })?;
+                return crate::write::decode_at(bytes, lsn);
+            }
             (Arc::clone(&seg.file), loc)
         };
         crate::write::read_at(&*file, lsn, loc)
@@ -378,8 +439,9 @@ impl Log {
     ///
     /// A sealed segment left with no live record is deleted in the background once that is
     /// safe. The release itself is written (as a small record of the log's own) ahead of
-    /// the next append, and is durable once a later lsn is committed: until then a crash
-    /// may bring the record back at the next open.
+    /// the next append, reaches the kernel with it at the next flush, and is durable once
+    /// a later lsn is committed: until then a crash may bring the record back at the next
+    /// open.
     pub fn release(&self, lsn: Lsn) -> bool {
         let (released, wake) = self.inner.release(lsn.get());
         if wake {
@@ -391,7 +453,8 @@ impl Log {
     /// Copies the live records of every sealed segment whose live bytes are at most
     /// `max_live_ratio` of its size to the head of the log, and deletes those segments
     /// once the copies are durable. Returns `(old lsn, new lsn)` for each record copied, so
-    /// the caller can update its references; the old lsns are released.
+    /// the caller can update its references; the old lsns are released. The write buffer is
+    /// written first, and the copies are written before this returns.
     ///
     /// # Errors
     /// [`CompactError`] with the records copied so far, if reading or appending failed.
@@ -434,6 +497,11 @@ impl Drop for Log {
             if !st.pending_ranges.is_empty() {
                 // Best effort: an unwritten release only means the record comes back.
                 let _ = self.inner.write(&mut st, None);
+            }
+            // Best effort too: a buffered record was never acknowledged (every
+            // acknowledgement waits for a flush or commit, which writes the buffer).
+            if let Err(e) = self.inner.write_buffer(&mut st) {
+                tracing::warn!("store: buffered records lost at close: {e}");
             }
         }
         self.inner.sync.lock().shutdown = true;

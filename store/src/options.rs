@@ -14,11 +14,13 @@ pub enum SyncPolicy {
     /// concurrent commits share one fsync (group commit). Survives power loss.
     #[default]
     Commit,
-    /// Records are written to the kernel at append; a background fsync runs every interval.
-    /// Survives a process crash; a power loss loses at most the last interval.
+    /// [`crate::Log::commit`] returns once the record is written to the kernel (the
+    /// write buffer is written at the latest by then); a background thread writes the
+    /// buffer and fsyncs every interval. A process crash loses nothing committed (or
+    /// flushed); a power loss loses at most the last interval.
     Periodic(Duration),
-    /// Records are written to the kernel at append and never fsynced. Survives a process
-    /// crash, not a power loss.
+    /// [`crate::Log::commit`] returns once the record is written to the kernel; never
+    /// fsynced. A process crash loses nothing committed (or flushed), a power loss may.
     None,
 }
 
@@ -30,6 +32,7 @@ pub struct LogOptions {
     pub(crate) segment_bytes: u64,
     pub(crate) max_record_bytes: usize,
     pub(crate) max_unsynced_bytes: usize,
+    pub(crate) write_buffer_bytes: usize,
     pub(crate) storage: Arc<dyn Storage>,
 }
 
@@ -40,7 +43,8 @@ const MIN_SEGMENT_BYTES: u64 = 1024;
 
 impl LogOptions {
     /// Defaults for a store in `dir` (created if missing): [`SyncPolicy::Commit`], 64 MiB
-    /// segments, records up to 16 MiB, 16 MiB of unsynced bytes, the real file system.
+    /// segments, records up to 16 MiB, 16 MiB of unsynced bytes, a 64 KiB write buffer, the
+    /// real file system.
     pub fn new(dir: impl AsRef<Path>) -> Self {
         Self {
             dir: dir.as_ref().to_path_buf(),
@@ -48,6 +52,7 @@ impl LogOptions {
             segment_bytes: 64 << 20,
             max_record_bytes: 16 << 20,
             max_unsynced_bytes: 16 << 20,
+            write_buffer_bytes: 64 << 10,
             storage: Arc::new(FsStorage),
         }
     }
@@ -74,6 +79,15 @@ impl LogOptions {
     /// log keeps a copy of these bytes to write them again after a failed fsync.
     pub fn max_unsynced_bytes(mut self, bytes: usize) -> Self {
         self.max_unsynced_bytes = bytes;
+        self
+    }
+    /// Appended records are kept in a write buffer and written to the kernel in one write
+    /// by the next flush or commit ([`crate::Log::flush`], [`crate::Log::commit`],
+    /// [`crate::Log::when_durable`]), by the sync thread before a periodic fsync, or once
+    /// the buffer holds at least this many bytes (64 KiB by default). 0 writes every record
+    /// at its append, one write each.
+    pub fn write_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.write_buffer_bytes = bytes;
         self
     }
     /// The file system to go through ([`FsStorage`] by default; [`crate::FaultyStorage`]

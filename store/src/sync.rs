@@ -1,7 +1,8 @@
 //! The sync thread: group commit, periodic syncs, retries after a failed sync, and segment
 //! deletion. Not here: what is written (`write.rs`).
 //!
-//! One round: under `state`, note the last lsn written and the files with unsynced bytes;
+//! One round: under `state`, write the write buffer (so a periodic sync covers every
+//! record appended before it), note the last lsn written and the files with unsynced bytes;
 //! outside every lock, write those bytes again if an earlier sync failed, `fdatasync` each
 //! file, then sync the directory if a file is new; then delete the segments that waited for
 //! that durability, and answer every waiter at or below the lsn noted. Waiters that arrive
@@ -117,6 +118,10 @@ pub(crate) fn run(inner: &Inner) {
 fn round(inner: &Inner, need_sync: bool) {
     let (target, jobs, deletions) = {
         let mut st = inner.state.lock();
+        if need_sync && let Err(e) = inner.write_buffer(&mut st) {
+            // Kept buffered; the next flush or commit retries and reports it.
+            tracing::debug!("store: writing the buffer before a sync failed: {e}");
+        }
         let target = if need_sync || inner.policy == SyncPolicy::None {
             inner.written.load(Ordering::Relaxed)
         } else {

@@ -2,7 +2,7 @@
 //! compaction. All of it runs under `Inner::state`.
 
 use crate::error::{AppendError, CompactCause, CompactError, ReadError};
-use crate::format::{self, HEADER_BYTES, KIND_RELEASE};
+use crate::format::{self, HEADER_BYTES, KIND_RELEASE, RECORD_HEADER_BYTES};
 use crate::log::{Inner, State, Unsynced};
 use crate::options::SyncPolicy;
 use crate::recovery::segment_name;
@@ -48,8 +48,11 @@ impl Inner {
         self.wake.notify_one();
     }
 
-    /// Writes pending releases and then `user`, in one write to the head segment. Returns
-    /// the user record's lsn and whether the sync thread should be woken.
+    /// Adds pending releases and then `user` to the write buffer (rolling the head segment
+    /// first if they do not fit in it), and writes the buffer once it holds at least
+    /// `write_buffer_bytes`. Returns the user record's lsn and whether the sync thread should
+    /// be woken. On error nothing was added and no lsn was taken; records buffered before
+    /// stay buffered.
     pub(crate) fn write(
         &self,
         st: &mut State,
@@ -64,86 +67,150 @@ impl Inner {
                 cause: cause.clone(),
             });
         }
-        let mut buf = std::mem::take(&mut st.buf);
-        buf.clear();
         let first = st.next_lsn;
-        let mut lsn = first;
-        let mut tomb_len = 0;
         let ranges = st.pending_ranges.len().min(MAX_PENDING_RANGES);
-        if ranges > 0 {
-            format::encode_record(
-                &mut buf,
-                Lsn::new(lsn),
-                KIND_RELEASE,
-                &format::encode_ranges(&st.pending_ranges[..ranges]),
-            );
-            tomb_len = buf.len();
+        let tomb = (ranges > 0).then(|| format::encode_ranges(&st.pending_ranges[..ranges]));
+        let len = tomb.as_ref().map_or(0, |p| RECORD_HEADER_BYTES + p.len())
+            + user.map_or(0, |(_, p)| RECORD_HEADER_BYTES + p.len());
+        let mut wake = self.make_room(st, len as u64, first)?;
+        let active = st
+            .books
+            .active
+            .expect("a head segment exists after make_room");
+        let before = st.wbuf.len();
+        let offset = st.books.segments[&active].len + before as u64;
+        let mut lsn = first;
+        if let Some(payload) = &tomb {
+            format::encode_record(&mut st.wbuf, Lsn::new(lsn), KIND_RELEASE, payload);
             lsn += 1;
         }
-        let user_lsn = user.map(|(kind, payload)| {
-            format::encode_record(&mut buf, Lsn::new(lsn), kind, payload);
-            lsn += 1;
-            lsn - 1
-        });
-        let result = self.write_head(st, &buf, first);
-        let wake = match result {
-            Ok(offset) => {
-                let w = Written {
-                    offset,
-                    first,
-                    next: lsn,
-                    tomb_len,
-                    ranges,
-                    user_lsn,
-                };
-                self.commit_write(st, &buf, &w)
+        let tomb_len = st.wbuf.len() - before;
+        let user_lsn = match user {
+            Some((kind, payload)) => {
+                format::encode_record(&mut st.wbuf, Lsn::new(lsn), kind, payload);
+                lsn += 1;
+                Some(lsn - 1)
             }
-            Err(e) => {
-                st.buf = buf;
-                return Err(AppendError::Io(e));
-            }
+            None => None,
         };
-        st.buf = buf;
+        let end = st.wbuf.len();
+        // After a failed write, write through until one succeeds: while the disk is full,
+        // each append is refused by itself instead of failing a later flush for all.
+        if end >= self.write_buffer_bytes || st.write_failed {
+            match self.write_out(st, lsn - 1) {
+                Ok(w) => wake |= w,
+                Err(e) => {
+                    st.wbuf.truncate(before);
+                    return Err(AppendError::Io(e));
+                }
+            }
+        }
+        let w = Written {
+            offset,
+            len: end - before,
+            first,
+            next: lsn,
+            tomb_len,
+            ranges,
+            user_lsn,
+        };
+        self.note_added(st, &w);
         Ok((user_lsn.map(Lsn::new), wake))
     }
 
-    /// Writes `buf` at the end of the head segment (rolling first if needed); returns the
-    /// offset written at. On error the segment is cut back to its length.
-    fn write_head(&self, st: &mut State, buf: &[u8], first: u64) -> std::io::Result<u64> {
+    /// Makes room for `len` more bytes in the head segment: if they do not fit, writes the
+    /// buffer and rolls to a new segment whose first lsn is `first`. Returns whether the
+    /// sync thread should be woken.
+    fn make_room(&self, st: &mut State, len: u64, first: u64) -> Result<bool, AppendError> {
         let head = st
             .books
             .active
-            .and_then(|a| st.books.segments.get(&a).map(|s| (a, s.len)));
+            .and_then(|a| st.books.segments.get(&a))
+            .map(|s| s.len + st.wbuf.len() as u64);
         let roll = match head {
             None => true,
-            Some((_, len)) => {
-                len > HEADER_BYTES as u64 && len + buf.len() as u64 > self.segment_bytes
-            }
+            Some(end) => end > HEADER_BYTES as u64 && end + len > self.segment_bytes,
         };
-        if roll {
-            self.roll(st, first)?;
-        } else if st.needs_truncate
-            && let Some((a, len)) = head
-        {
-            st.books.segments[&a].file.set_len(len)?;
-            st.needs_truncate = false;
+        if !roll {
+            return Ok(false);
         }
-        let active = st.books.active.expect("a head segment exists after roll");
+        let wake = self.write_out(st, first - 1).map_err(AppendError::Io)?;
+        self.roll(st, first).map_err(AppendError::Io)?;
+        Ok(wake)
+    }
+
+    /// Writes the whole write buffer (see [`Inner::write_out`]).
+    pub(crate) fn write_buffer(&self, st: &mut State) -> std::io::Result<bool> {
+        self.write_out(st, st.next_lsn - 1)
+    }
+
+    /// Writes the write buffer, whose last record is `last`, at the end of the head segment
+    /// in one write. Returns whether the sync thread should be woken (too many unsynced
+    /// bytes). On error the segment is cut back to its length and the buffer kept, to be
+    /// written again by the next flush: nothing in it was acknowledged, and nothing after it
+    /// is written before it.
+    fn write_out(&self, st: &mut State, last: u64) -> std::io::Result<bool> {
+        if st.wbuf.is_empty() {
+            return Ok(false);
+        }
+        let active = st
+            .books
+            .active
+            .expect("buffered records belong to the head segment");
         let seg = &st.books.segments[&active];
         let offset = seg.len;
-        if let Err(e) = seg.file.write_all_at(buf, offset) {
-            // Leave no partial record behind: the next append writes at `offset` anyway,
-            // but a shorter one would leave garbage after it.
+        if st.needs_truncate {
+            if let Err(e) = seg.file.set_len(offset) {
+                st.write_failed = true;
+                return Err(e);
+            }
+            st.needs_truncate = false;
+        }
+        if let Err(e) = seg.file.write_all_at(&st.wbuf, offset) {
+            // Leave no partial record behind: the retry writes at `offset` anyway, but a
+            // shorter write after it would leave garbage behind it.
             if seg.file.set_len(offset).is_err() {
                 st.needs_truncate = true;
             }
+            st.write_failed = true;
             return Err(e);
         }
-        Ok(offset)
+        st.write_failed = false;
+        let n = st.wbuf.len();
+        if let Some(seg) = st.books.segments.get_mut(&active) {
+            seg.len = offset + n as u64;
+        }
+        let before = self.written.load(Ordering::Relaxed);
+        // Release: pairs with the Acquire loads in `Log::when_durable`.
+        self.written.store(last, Ordering::Release);
+        Counters::add(&self.counters.records_written, last - before);
+        Counters::add(&self.counters.bytes_written, n as u64);
+        if self.policy == SyncPolicy::None {
+            st.wbuf.clear();
+            return Ok(false);
+        }
+        match st.unsynced.last_mut() {
+            Some(u) if u.seg == active => u.bytes.extend_from_slice(&st.wbuf),
+            _ => {
+                let file = Arc::clone(&st.books.segments[&active].file);
+                st.unsynced.push(Unsynced {
+                    seg: active,
+                    file,
+                    offset,
+                    bytes: st.wbuf.clone(),
+                    created: false,
+                    rewrite: false,
+                });
+            }
+        }
+        st.unsynced_bytes += n;
+        st.wbuf.clear();
+        Ok(st.unsynced_bytes >= self.max_unsynced_bytes && st.sync_failure.is_none())
     }
 
     /// Seals the head segment and starts one whose first lsn is `first`.
     fn roll(&self, st: &mut State, first: u64) -> std::io::Result<()> {
+        debug_assert!(st.wbuf.is_empty(), "the buffer is written before a roll");
         let path = self.log_dir.join(segment_name(first));
         let file = match self.storage.create_file(&path) {
             Ok(f) => f,
@@ -201,10 +268,11 @@ impl Inner {
         Ok(())
     }
 
-    /// Updates the books after a successful write; returns whether to wake the sync thread.
-    fn commit_write(&self, st: &mut State, buf: &[u8], w: &Written) -> bool {
+    /// Updates the books for records just added to the write buffer (or written).
+    fn note_added(&self, st: &mut State, w: &Written) {
         let Written {
             offset,
+            len,
             first,
             next,
             tomb_len,
@@ -212,9 +280,6 @@ impl Inner {
             user_lsn,
         } = *w;
         let active = st.books.active.expect("written to the head segment");
-        if let Some(seg) = st.books.segments.get_mut(&active) {
-            seg.len = offset + buf.len() as u64;
-        }
         if tomb_len > 0 {
             let ranges: Vec<(u64, u64)> = st.pending_ranges.drain(..ranges).collect();
             // Ranges left for the next release record may point into any of these segments:
@@ -228,7 +293,7 @@ impl Inner {
             st.books.add_tomb(first, active, len, ranges, &from);
         }
         if let Some(lsn) = user_lsn {
-            let len = u32::try_from(buf.len() - tomb_len).expect("bounded by max_record_bytes");
+            let len = u32::try_from(len - tomb_len).expect("bounded by max_record_bytes");
             let loc = Loc {
                 seg: active,
                 offset: offset + tomb_len as u64,
@@ -237,29 +302,6 @@ impl Inner {
             st.books.add_record(lsn, loc);
         }
         st.next_lsn = next;
-        // Release: pairs with the Acquire loads in `Log::when_durable`.
-        self.written.store(next - 1, Ordering::Release);
-        Counters::add(&self.counters.records_written, next - first);
-        Counters::add(&self.counters.bytes_written, buf.len() as u64);
-        if self.policy == SyncPolicy::None {
-            return false;
-        }
-        match st.unsynced.last_mut() {
-            Some(u) if u.seg == active => u.bytes.extend_from_slice(buf),
-            _ => {
-                let file = Arc::clone(&st.books.segments[&active].file);
-                st.unsynced.push(Unsynced {
-                    seg: active,
-                    file,
-                    offset,
-                    bytes: buf.to_vec(),
-                    created: false,
-                    rewrite: false,
-                });
-            }
-        }
-        st.unsynced_bytes += buf.len();
-        st.unsynced_bytes >= self.max_unsynced_bytes && st.sync_failure.is_none()
     }
 
     /// See [`crate::Log::release`]; returns (released, wake the sync thread).
@@ -288,6 +330,11 @@ impl Inner {
     /// See [`crate::Log::compact`].
     pub(crate) fn compact(&self, max_live_ratio: f64) -> Result<Vec<(Lsn, Lsn)>, CompactError> {
         let mut st = self.state.lock();
+        let fail = |copied, cause| CompactError { copied, cause };
+        // What is buffered goes first, so the copies follow everything appended before.
+        if let Err(e) = self.write_buffer(&mut st) {
+            return Err(fail(Vec::new(), CompactCause::Append(AppendError::Io(e))));
+        }
         let candidates: Vec<(u64, u64)> = {
             let segs = &st.books.segments;
             let ends = segs.keys().skip(1).copied().chain([u64::MAX]);
@@ -304,7 +351,6 @@ impl Inner {
                 .collect()
         };
         let mut copied = Vec::new();
-        let fail = |copied, cause| CompactError { copied, cause };
         for (seg, end) in candidates {
             let live: Vec<(u64, Loc)> = st
                 .books
@@ -351,6 +397,11 @@ impl Inner {
                 return Err(fail(copied, CompactCause::Append(e)));
             }
         }
+        // On error the copies stay buffered (their old lsns are released): the next flush
+        // writes them, and the deletions wait until they are durable.
+        if let Err(e) = self.write_buffer(&mut st) {
+            return Err(fail(copied, CompactCause::Append(AppendError::Io(e))));
+        }
         // The deletions wait for the copies and releases to be durable.
         let after = st.next_lsn - 1;
         for d in &mut st.to_delete {
@@ -360,10 +411,13 @@ impl Inner {
     }
 }
 
-/// What one write put in the head segment.
+/// What one [`Inner::write`] added to the head segment (buffered or written).
 #[derive(Debug, Clone, Copy)]
 struct Written {
+    /// Where its first byte goes in the head segment.
     offset: u64,
+    /// Its bytes.
+    len: usize,
     first: u64,
     next: u64,
     /// Bytes of the release record at the front (0: none).
@@ -378,7 +432,12 @@ pub(crate) fn read_at(file: &dyn StorageFile, lsn: Lsn, loc: Loc) -> Result<Reco
     let mut buf = vec![0; loc.len as usize];
     file.read_exact_at(&mut buf, loc.offset)
         .map_err(|source| ReadError::Io { lsn, source })?;
-    match format::decode_record(&buf, usize::MAX) {
+    decode_at(&buf, lsn)
+}
+
+/// Verifies and decodes the encoded record `lsn` (from disk or the write buffer).
+pub(crate) fn decode_at(buf: &[u8], lsn: Lsn) -> Result<Record, ReadError> {
+    match format::decode_record(buf, usize::MAX) {
         Some(r) if r.lsn == lsn => Ok(Record {
             lsn,
             kind: r.kind,

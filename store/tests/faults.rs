@@ -11,9 +11,18 @@ use std::path::Path;
 use std::sync::Arc;
 
 fn faulty(dir: &Path) -> (Log, Arc<Faults>) {
+    faulty_with(dir, opts(dir))
+}
+
+/// Without a write buffer: every append writes its record (and fails with the write).
+fn faulty_unbuffered(dir: &Path) -> (Log, Arc<Faults>) {
+    faulty_with(dir, opts(dir).write_buffer_bytes(0))
+}
+
+fn faulty_with(_dir: &Path, options: mqlite_store::LogOptions) -> (Log, Arc<Faults>) {
     let storage = FaultyStorage::new();
     let faults = storage.faults();
-    let (log, _) = Log::open(opts(dir).storage(storage)).unwrap();
+    let (log, _) = Log::open(options.storage(storage)).unwrap();
     (log, faults)
 }
 
@@ -52,7 +61,7 @@ fn fsync_error_reaches_the_committers_and_a_later_commit_succeeds() {
 #[test]
 fn full_disk_refuses_appends_and_the_log_works_when_space_returns() {
     let dir = tempfile::tempdir().unwrap();
-    let (log, faults) = faulty(dir.path());
+    let (log, faults) = faulty_unbuffered(dir.path());
     let a = log.append(1, b"a").unwrap();
     faults.set_no_space(true);
     let err = log.append(1, b"refused").unwrap_err();
@@ -96,7 +105,7 @@ fn full_disk_at_a_segment_roll_refuses_then_recovers() {
 #[test]
 fn torn_write_is_cut_back_and_never_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let (log, faults) = faulty(dir.path());
+    let (log, faults) = faulty_unbuffered(dir.path());
     let a = log.append(1, b"first").unwrap();
     for tear in [0, 1, 5, 16, 17, 20] {
         faults.tear_next_write(tear);

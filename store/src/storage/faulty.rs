@@ -85,11 +85,14 @@ const EIO: i32 = 5;
 /// let storage = FaultyStorage::new();
 /// let faults = storage.faults();
 /// let (log, _) = Log::open(LogOptions::new(dir.path()).storage(storage)).unwrap();
+/// let a = log.append(1, b"a").unwrap();
+/// log.commit(a).unwrap();
 /// faults.set_no_space(true);
-/// assert!(matches!(log.append(1, b"x"), Err(AppendError::Io(_))));
+/// let b = log.append(1, b"b").unwrap(); // buffered
+/// assert!(matches!(log.flush(), Err(AppendError::Io(_))));
 /// faults.set_no_space(false);
-/// let lsn = log.append(1, b"x").unwrap();
-/// log.commit(lsn).unwrap();
+/// assert_eq!(log.flush().unwrap(), b); // still buffered, written now
+/// log.commit(b).unwrap();
 /// ```
 #[derive(Debug, Default)]
 pub struct FaultyStorage {
