@@ -194,12 +194,11 @@ class DurableBroker:
         (``broker`` and ``server`` are then the new ones).
 
         The old broker is shut down (its network connections closed, wills published, and
-        nothing removed from the store from then on, as when the process ends), the clients
-        made by ``connect()`` are disconnected, and the new broker recovers from the store.
-        Other clients of the old broker that the test still holds (not made by ``connect()``)
-        keep its store locked, as does a reference to the old broker itself: drop them first
-        (``del``), or ``restart()`` raises :class:`mqlite.StoreLocked` after a second (call it
-        again once they are gone). Messages do not hold the store.
+        nothing removed from the store from then on, as when the process ends), which
+        releases its store at once; the clients made by ``connect()`` are disconnected, and
+        the new broker recovers from the store. Other clients of the old broker that the test
+        still holds can no longer publish. If the store is still locked after a second (a
+        broker in another process), ``restart()`` raises :class:`mqlite.StoreLocked`.
         """
         self.close()
         for client in self._clients:
@@ -214,8 +213,7 @@ class DurableBroker:
             broker = self._open_when_released()
         except mqlite.StoreLocked as e:
             raise mqlite.StoreLocked(
-                f"restart: {e} (clients of the old broker, or the broker, are still referenced: "
-                "drop them before restart())"
+                f"restart: {e} (is another broker using this store?)"
             ) from e
         self._broker = broker
         self._server = broker.listen(("127.0.0.1", self._port), workers=1)
