@@ -212,9 +212,7 @@ class DurableBroker:
         try:
             broker = self._open_when_released()
         except mqlite.StoreLocked as e:
-            raise mqlite.StoreLocked(
-                f"restart: {e} (is another broker using this store?)"
-            ) from e
+            raise mqlite.StoreLocked(f"restart: {e} (is another broker using this store?)") from e
         self._broker = broker
         self._server = broker.listen(("127.0.0.1", self._port), workers=1)
         self.restarts += 1
