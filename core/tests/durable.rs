@@ -779,3 +779,49 @@ fn async_publish_completes_when_durable() {
     faults.set_sync_fails(false);
     assert_eq!(recv(&sub).payload().as_ref(), b"durable");
 }
+
+/// A long recovered queue drains completely through a transport that acknowledges as it
+/// goes (the in-flight window keeps reopening).
+#[test]
+fn long_recovered_queue_drains_through_a_transport() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.max_queued_messages = 100_000;
+    let n = 16_000;
+    {
+        let (broker, _) = durable_with(dir.path(), Duration::ZERO, config.clone());
+        let sub = broker
+            .connect_wire(session("sub", HOUR), Arc::new(NoNotify))
+            .unwrap();
+        sub.subscribe("q", SubOptions::new(QoS::AtLeastOnce))
+            .unwrap();
+        sub.disconnect();
+        let publisher = broker.connect(ConnectOptions::new("pub")).unwrap();
+        let opts = PublishOptions::new(QoS::AtLeastOnce);
+        for i in 0..n {
+            publisher.publish_with("q", format!("{i}"), &opts).unwrap();
+        }
+    }
+    let (broker, _) = durable_with(dir.path(), Duration::ZERO, config);
+    let sub = broker
+        .connect_wire(session("sub", HOUR), Arc::new(NoNotify))
+        .unwrap();
+    let mut next = 0;
+    for _ in 0..1_000_000 {
+        match sub.poll_outbound() {
+            Ok(Outbound::Publish(m)) => {
+                assert_eq!(m.payload().as_ref(), format!("{next}").as_bytes());
+                next += 1;
+                sub.puback(m.packet_id().unwrap()).unwrap();
+            }
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(_) => {
+                if !sub.arm_notify() {
+                    continue;
+                }
+                break;
+            }
+        }
+    }
+    assert_eq!(next, n);
+}

@@ -156,6 +156,14 @@ impl Broker {
         self.engine.durable_point()
     }
 
+    /// Durable mode: how many records this broker has appended to its store so far (0 in
+    /// memory mode). A transport compares it before and after handling a packet: if it did
+    /// not change, the answer recorded nothing and need not wait for [`Broker::when_durable`].
+    /// (Other threads' records count too: a change may be someone else's, never the reverse.)
+    pub fn records_appended(&self) -> u64 {
+        self.engine.records_appended()
+    }
+
     /// Calls `done` once `ticket` is durable, or with the error that prevented it; never
     /// blocks (`done` may run on another thread, or on this one before this returns).
     pub fn when_durable(

@@ -80,6 +80,11 @@ impl Engine {
         self.expire_sessions(now);
     }
 
+    /// Records appended so far (0 in memory mode).
+    pub(crate) fn records_appended(&self) -> u64 {
+        self.journal.as_ref().map_or(0, |j| j.appended())
+    }
+
     /// Failed appends so far (0 in memory mode): compared before and after an operation.
     pub(crate) fn store_failures(&self) -> u64 {
         self.journal.as_ref().map_or(0, |j| j.failures())

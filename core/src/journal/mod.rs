@@ -35,6 +35,8 @@ pub(crate) struct Journal {
     next_delivery: AtomicU64,
     /// Appends or syncs that failed. Relaxed: compared before and after an operation.
     failures: AtomicU64,
+    /// Records appended. Relaxed: compared before and after an operation.
+    appended: AtomicU64,
     /// Figures of the start (recovery), added to the store's own.
     recovery: StoreStats,
 }
@@ -56,6 +58,7 @@ impl Journal {
             next_session: AtomicU64::new(1),
             next_delivery: AtomicU64::new(1),
             failures: AtomicU64::new(0),
+            appended: AtomicU64::new(0),
             recovery: StoreStats::default(),
         }
     }
@@ -73,6 +76,7 @@ impl Journal {
     /// Appends `record`.
     pub(crate) fn append(&self, record: &Record) -> Result<Ticket, StoreError> {
         let (kind, bytes) = record.encode(self.time);
+        self.appended.fetch_add(1, Ordering::Relaxed);
         self.handle
             .with(|s| s.append(kind, &bytes))
             .inspect_err(|_| self.fail())
@@ -111,6 +115,12 @@ impl Journal {
 
     fn fail(&self) {
         self.failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records appended (or tried) so far: an operation that sees it unchanged recorded
+    /// nothing, and its answer need not wait for the store.
+    pub(crate) fn appended(&self) -> u64 {
+        self.appended.load(Ordering::Relaxed)
     }
 
     /// Failed appends and syncs so far: an operation that sees it change did not become

@@ -170,9 +170,16 @@ impl Worker {
     /// for all of them and asks to be called back once it is durable. Nothing to do (one
     /// branch) in memory mode or when no input was handled.
     pub(super) fn commit_turn(&mut self, now: Instant) {
-        if !std::mem::take(&mut self.unassigned) {
-            return;
+        // Releasing holds serves their connections, whose new input may hold new output:
+        // that gets its ticket now too, not at the next loop turn (which may be a poll
+        // timeout away while the client waits for exactly those acknowledgements).
+        while std::mem::take(&mut self.unassigned) {
+            self.commit_once(now);
         }
+    }
+
+    /// One durable point for the holds of this turn that have none.
+    fn commit_once(&mut self, now: Instant) {
         match self.broker.durable_point() {
             Some(Ok(ticket)) => {
                 for &slot in &self.holding {

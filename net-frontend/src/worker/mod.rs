@@ -342,10 +342,15 @@ impl Worker {
             return; // closed while its output waits for the store
         }
         entry.busy = false;
-        let mark = self.durable.then(|| entry.conn.write.len());
+        let mark = self
+            .durable
+            .then(|| (entry.conn.write.len(), self.broker.records_appended()));
         let mut open = !readable || entry.read(&mut self.scratch, &self.server, now);
-        if let Some(mark) = mark
+        // Held only if the input recorded something (a PUBACK for a message no persistent
+        // session took, the PUBLISHes of a draining subscriber, go out at once).
+        if let Some((mark, appended)) = mark
             && entry.conn.write.len() > mark
+            && self.broker.records_appended() != appended
             && entry.hold_from(mark)
         {
             self.holding.push(slot);
