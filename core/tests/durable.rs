@@ -57,6 +57,21 @@ fn crash_copy(dir: &Path) -> tempfile::TempDir {
     copy_dir
 }
 
+/// A durable broker (`commit`) whose storage fails on demand.
+fn faulty_broker() -> (tempfile::TempDir, Broker, Arc<mqlite_store::Faults>) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = FaultyStorage::new();
+    let faults = storage.faults();
+    let options = LogOptions::new(dir.path())
+        .sync(SyncPolicy::Commit)
+        .storage(storage);
+    let broker = Broker::builder()
+        .clock(Arc::new(ManualClock::new()))
+        .store(Persistence::with_options(options).unwrap())
+        .build();
+    (dir, broker, faults)
+}
+
 fn session(id: &str, expiry: Duration) -> ConnectOptions {
     ConnectOptions::new(id)
         .clean_start(false)
@@ -499,16 +514,7 @@ fn acknowledged_messages_are_released() {
 /// with `NotDurable`, the broker stays up, and it resumes when space returns.
 #[test]
 fn disk_full_refuses_publish_and_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = FaultyStorage::new();
-    let faults = storage.faults();
-    let options = LogOptions::new(dir.path())
-        .sync(SyncPolicy::Commit)
-        .storage(storage);
-    let broker = Broker::builder()
-        .clock(Arc::new(ManualClock::new()))
-        .store(Persistence::with_options(options).unwrap())
-        .build();
+    let (_dir, broker, faults) = faulty_broker();
     let sub = broker.connect(session("sub", HOUR)).unwrap();
     sub.subscribe("t", QoS::AtLeastOnce).unwrap();
     let publisher = broker.connect(ConnectOptions::new("pub")).unwrap();
@@ -529,16 +535,7 @@ fn disk_full_refuses_publish_and_recovers() {
 /// A failing fsync refuses the acknowledgement too (`commit` policy).
 #[test]
 fn failing_fsync_refuses_publish() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = FaultyStorage::new();
-    let faults = storage.faults();
-    let options = LogOptions::new(dir.path())
-        .sync(SyncPolicy::Commit)
-        .storage(storage);
-    let broker = Broker::builder()
-        .clock(Arc::new(ManualClock::new()))
-        .store(Persistence::with_options(options).unwrap())
-        .build();
+    let (_dir, broker, faults) = faulty_broker();
     let sub = broker.connect(session("sub", HOUR)).unwrap();
     sub.subscribe("t", QoS::AtLeastOnce).unwrap();
     let publisher = broker.connect(ConnectOptions::new("pub")).unwrap();
@@ -756,16 +753,7 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 /// cannot make it durable.
 #[test]
 fn async_publish_completes_when_durable() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = FaultyStorage::new();
-    let faults = storage.faults();
-    let options = LogOptions::new(dir.path())
-        .sync(SyncPolicy::Commit)
-        .storage(storage);
-    let broker = Broker::builder()
-        .clock(Arc::new(ManualClock::new()))
-        .store(Persistence::with_options(options).unwrap())
-        .build();
+    let (_dir, broker, faults) = faulty_broker();
     let sub = broker.connect(session("sub", HOUR)).unwrap();
     sub.subscribe("t", QoS::AtLeastOnce).unwrap();
     let publisher = broker.connect(ConnectOptions::new("pub")).unwrap();
