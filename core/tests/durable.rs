@@ -248,6 +248,81 @@ fn inbound_qos2_id_survives_restart() {
     assert_eq!(payloads(&sub), ["once", "next"]);
 }
 
+/// The PUBCOMP of a PUBREL waits for the id's release to be durable: a transport sees the
+/// release as a change ([`Broker::records_appended`]), and once the durable point it takes
+/// is reached a crash no longer brings the id back. Otherwise the sender, free to reuse the
+/// id after PUBCOMP, would have its next message with it swallowed as a duplicate after a
+/// crash [MQTT-4.3.3-2]. (Seen in the network kill test: the stale ids also filled the
+/// receive maximum and the publisher was disconnected.)
+#[test]
+fn released_inbound_qos2_id_stays_released_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let topic = TopicName::new("t").unwrap();
+    let options = PublishOptions::new(QoS::ExactlyOnce);
+    let crashed = {
+        let (broker, _) = durable(dir.path(), Duration::ZERO);
+        let sub = broker.connect(session("sub", HOUR)).unwrap();
+        sub.subscribe("t", QoS::ExactlyOnce).unwrap();
+        sub.disconnect();
+        let publisher = broker
+            .connect_wire(session("pub", HOUR), Arc::new(NoNotify))
+            .unwrap();
+        publisher
+            .publish_packet(7, topic.clone(), Bytes::from("first"), &options)
+            .unwrap();
+        broker.sync().unwrap();
+        let before = broker.records_appended();
+        assert!(publisher.pubrel(7).unwrap());
+        assert_ne!(
+            broker.records_appended(),
+            before,
+            "the PUBCOMP must wait for a durable point"
+        );
+        // What a transport does before it sends the PUBCOMP.
+        let ticket = broker.durable_point().unwrap().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        broker.when_durable(ticket, Box::new(move |r| tx.send(r).unwrap()));
+        rx.recv().unwrap().unwrap();
+        crash_copy(dir.path())
+    };
+    let (broker, _) = durable(crashed.path(), Duration::ZERO);
+    let publisher = broker
+        .connect_wire(session("pub", HOUR), Arc::new(NoNotify))
+        .unwrap();
+    let next = publisher
+        .publish_packet(7, topic, Bytes::from("second"), &options)
+        .unwrap();
+    assert_eq!(
+        next,
+        Accepted::Routed,
+        "the id was released before the crash"
+    );
+    let sub = broker.connect(session("sub", HOUR)).unwrap();
+    assert_eq!(payloads(&sub), ["first", "second"]);
+}
+
+/// A clean session records no incoming QoS 2 id, so its PUBREL is answered at once.
+#[test]
+fn pubrel_of_a_clean_session_need_not_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, _) = durable(dir.path(), Duration::ZERO);
+    let publisher = broker
+        .connect_wire(ConnectOptions::new("clean"), Arc::new(NoNotify))
+        .unwrap();
+    let topic = TopicName::new("t").unwrap();
+    publisher
+        .publish_packet(
+            3,
+            topic,
+            Bytes::from("x"),
+            &PublishOptions::new(QoS::ExactlyOnce),
+        )
+        .unwrap();
+    let before = broker.records_appended();
+    assert!(publisher.pubrel(3).unwrap());
+    assert_eq!(broker.records_appended(), before);
+}
+
 /// Retained messages survive as last set: replaced, cleared and kept topics, with their
 /// properties [MQTT-3.3.1-5], [MQTT-3.3.1-10].
 #[test]

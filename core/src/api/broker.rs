@@ -156,9 +156,11 @@ impl Broker {
         self.engine.durable_point()
     }
 
-    /// Durable mode: how many records this broker has appended to its store so far (0 in
-    /// memory mode). A transport compares it before and after handling a packet: if it did
-    /// not change, the answer recorded nothing and need not wait for [`Broker::when_durable`].
+    /// Durable mode: how many records this broker has appended to its store so far, plus
+    /// the releases an answer must wait for (the PUBREL of a persistent session's incoming
+    /// QoS 2 id: its PUBCOMP frees the id); 0 in memory mode. A transport compares it before
+    /// and after handling a packet: if it did not change, the answer recorded nothing and
+    /// need not wait for [`Broker::when_durable`].
     /// (Other threads' records count too: a change may be someone else's, never the reverse.)
     pub fn records_appended(&self) -> u64 {
         self.engine.records_appended()

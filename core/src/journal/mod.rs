@@ -117,6 +117,13 @@ impl Journal {
         self.failures.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a change that is not an append (a release whose answer must wait until it is
+    /// durable) as one: transports that compare [`Journal::appended`] hold the answer for
+    /// the next durable point, which writes pending releases.
+    pub(crate) fn note_change(&self) {
+        self.appended.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Records appended (or tried) so far: an operation that sees it unchanged recorded
     /// nothing, and its answer need not wait for the store.
     pub(crate) fn appended(&self) -> u64 {
