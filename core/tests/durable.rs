@@ -720,6 +720,11 @@ fn store_figures_in_stats_and_sys() {
     assert!(values.contains_key("$SYS/broker/store/fsync/mean_us"));
     // `$SYS` itself is not recorded: only the retained "r" is live.
     drop(sys);
+    // The figures outlive the store, which shutdown drops (the binary logs them at exit).
+    broker.shutdown();
+    let last = broker.store_stats().unwrap();
+    assert!(last.bytes_on_disk > 0 && last.live_records == 1, "{last:?}");
+    assert_eq!(last.records_recovered, 1, "{last:?}");
     drop(broker);
     let (broker, _) = durable(dir.path(), Duration::ZERO);
     assert_eq!(broker.store_stats().unwrap().records_recovered, 1);

@@ -80,9 +80,11 @@ impl Engine {
         self.expire_sessions(now);
     }
 
-    /// Records appended so far (0 in memory mode).
+    /// Changes the calling thread made to the store so far (0 in memory mode).
     pub(crate) fn records_appended(&self) -> u64 {
-        self.journal.as_ref().map_or(0, |j| j.appended())
+        self.journal
+            .as_ref()
+            .map_or(0, |_| crate::journal::changes_here())
     }
 
     /// Failed appends so far (0 in memory mode): compared before and after an operation.

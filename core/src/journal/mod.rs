@@ -21,7 +21,7 @@ pub(crate) use recover::{Recovered, RecoveredSession};
 
 use std::fmt;
 
-use crate::sync::{AtomicU64, Ordering, ValueArc};
+use crate::sync::{AtomicU64, Mutex, Ordering, ValueArc};
 use crate::types::store::{Persisted, Store, StoreError, StoreHandle, StoreStats, Ticket};
 use records::{Record, TimeBase};
 
@@ -35,10 +35,10 @@ pub(crate) struct Journal {
     next_delivery: AtomicU64,
     /// Appends or syncs that failed. Relaxed: compared before and after an operation.
     failures: AtomicU64,
-    /// Records appended. Relaxed: compared before and after an operation.
-    appended: AtomicU64,
     /// Figures of the start (recovery), added to the store's own.
     recovery: StoreStats,
+    /// The store's last figures, taken as it was dropped at shutdown.
+    last: Mutex<Option<StoreStats>>,
 }
 
 impl fmt::Debug for Journal {
@@ -58,8 +58,8 @@ impl Journal {
             next_session: AtomicU64::new(1),
             next_delivery: AtomicU64::new(1),
             failures: AtomicU64::new(0),
-            appended: AtomicU64::new(0),
             recovery: StoreStats::default(),
+            last: Mutex::new(None),
         }
     }
 
@@ -76,7 +76,7 @@ impl Journal {
     /// Appends `record`.
     pub(crate) fn append(&self, record: &Record) -> Result<Ticket, StoreError> {
         let (kind, bytes) = record.encode(self.time);
-        self.appended.fetch_add(1, Ordering::Relaxed);
+        count_change_here();
         self.handle
             .with(|s| s.append(kind, &bytes))
             .inspect_err(|_| self.fail())
@@ -118,16 +118,10 @@ impl Journal {
     }
 
     /// Counts a change that is not an append (a release whose answer must wait until it is
-    /// durable) as one: transports that compare [`Journal::appended`] hold the answer for
-    /// the next durable point, which writes pending releases.
+    /// durable) as one: transports that compare [`changes_here`] hold the answer for the
+    /// next durable point, which writes pending releases.
     pub(crate) fn note_change(&self) {
-        self.appended.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Records appended (or tried) so far: an operation that sees it unchanged recorded
-    /// nothing, and its answer need not wait for the store.
-    pub(crate) fn appended(&self) -> u64 {
-        self.appended.load(Ordering::Relaxed)
+        count_change_here();
     }
 
     /// Failed appends and syncs so far: an operation that sees it change did not become
@@ -179,15 +173,39 @@ impl Journal {
 
     /// The broker has shut down: the store is dropped (its directory may be opened again).
     pub(crate) fn drop_store(&self) {
+        if let Ok(last) = self.handle.with(|s| Ok(s.stats())) {
+            *self.last.lock() = Some(last);
+        }
         self.handle.drop_store();
     }
 
     /// The store's figures with those of the start.
     pub(crate) fn stats(&self) -> StoreStats {
-        let mut s = self.handle.with(|s| Ok(s.stats())).unwrap_or_default();
+        let mut s = self
+            .handle
+            .with(|s| Ok(s.stats()))
+            .unwrap_or_else(|_| (*self.last.lock()).unwrap_or_default());
         s.records_recovered = self.recovery.records_recovered;
         s.records_discarded += self.recovery.records_discarded;
         s.errors = s.errors.max(self.failures());
         s
     }
+}
+
+std::thread_local! {
+    /// Changes (appends and releases an answer waits for) made by this thread, in any
+    /// journal. Per thread, not shared state: nothing for the `sync` facade to model.
+    static CHANGES_HERE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn count_change_here() {
+    CHANGES_HERE.with(|c| c.set(c.get().wrapping_add(1)));
+}
+
+/// How many changes the calling thread has made so far (see [`Journal::note_change`]): a
+/// transport compares it before and after handling a packet on its thread. Every record an
+/// answer depends on is appended by the thread that handles the packet, so a change made
+/// meanwhile by another thread (another connection's publish) does not hold this answer.
+pub(crate) fn changes_here() -> u64 {
+    CHANGES_HERE.with(std::cell::Cell::get)
 }

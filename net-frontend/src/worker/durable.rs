@@ -105,8 +105,10 @@ impl Holds {
 /// What became of a connection's holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Settled {
-    /// Some are still waiting.
+    /// Some are still waiting, none was released now.
     Waiting,
+    /// Some were released now, later ones still wait: the output before them may go.
+    Partly,
     /// All released: its output may be written.
     Released,
     /// One failed: its output from there on was discarded; the connection must close.
@@ -144,12 +146,14 @@ impl Entry {
         let Some(holds) = self.holds.as_mut() else {
             return Settled::Released;
         };
+        let mut progress = false;
         while let Some(hold) = holds.queue.front()
             && hold.ticket.is_some_and(|t| t <= up_to)
             && !failed.contains(&hold.ticket)
         {
             holds.queue.pop_front();
             self.released_any = true;
+            progress = true;
         }
         let Some(oldest) = holds.queue.front().copied() else {
             self.holds = None;
@@ -161,7 +165,11 @@ impl Entry {
             self.holds = None;
             return Settled::Failed;
         }
-        Settled::Waiting
+        if progress {
+            Settled::Partly
+        } else {
+            Settled::Waiting
+        }
     }
 }
 
@@ -245,6 +253,13 @@ impl Worker {
             };
             match entry.settle(up_to, failed) {
                 Settled::Waiting => self.holding.push(slot),
+                // Under steady load a connection always has a newer hold by the time an
+                // older one is durable: write what was released, or its output would wait
+                // for a moment with no hold at all (seconds, under kill/restart load).
+                Settled::Partly => {
+                    self.holding.push(slot);
+                    self.serve(slot, false, now);
+                }
                 Settled::Released => self.after_release(slot, now),
                 Settled::Failed => {
                     // In durable mode the CONNACK is always held: none released, none sent.
