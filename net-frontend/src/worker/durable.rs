@@ -5,6 +5,9 @@
 //! message, a subscription, a new persistent session) and encoded their acknowledgements
 //! (PUBACK, PUBREC, SUBACK, CONNACK, PUBREL). Everything that turn wrote, and everything the
 //! connection writes after it, is held in its write buffer from that point (a [`Hold`]).
+//! So is a batch of deliveries whose hand-out recorded something (the packet id of a QoS 2
+//! PUBLISH, which must be durable before the subscriber has the message). Only the
+//! handling thread's own changes count (`Broker::records_appended`).
 //! At the end of the loop turn the worker asks the broker for one durable point (a ticket)
 //! for all the holds of the turn, and [`mqlite::Broker::when_durable`] calls back once it is
 //! durable: one fsync for every acknowledgement of the turn. The callback records the

@@ -357,7 +357,13 @@ impl Worker {
             self.unassigned = true;
         }
         if open {
-            open = entry.deliver_and_flush(&self.server, now);
+            let durable = self.durable.then_some(&self.broker);
+            let (still_open, new_hold) = entry.deliver_and_flush(&self.server, durable, now);
+            open = still_open;
+            if new_hold {
+                self.holding.push(slot);
+                self.unassigned = true;
+            }
         }
         let again = entry.busy || (entry.read_paused && !entry.conn.is_write_full());
         if !open {

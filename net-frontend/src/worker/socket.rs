@@ -260,25 +260,41 @@ impl Entry {
     }
 
     /// Takes deliveries and writes until the socket or the session has nothing more for
-    /// now. Returns `false` if the connection must close.
-    pub(super) fn deliver_and_flush(&mut self, server: &Shared, now: Instant) -> bool {
+    /// now. Returns `false` if the connection must close, and whether it started a hold
+    /// that needs a ticket: in durable mode (`durable`), a batch whose hand-out recorded
+    /// something (a QoS 2 PUBLISH's packet id) is held until that record is durable, or a
+    /// crash could hand the message out again under another id.
+    pub(super) fn deliver_and_flush(
+        &mut self,
+        server: &Shared,
+        durable: Option<&mqlite::Broker>,
+        now: Instant,
+    ) -> (bool, bool) {
+        let mut new_hold = false;
         for _ in 0..BATCHES_PER_TURN {
+            let mark = durable.map(|b| (self.conn.write.len(), b.records_appended()));
             let Ok(drain) = self.conn.on_delivery() else {
-                return false; // `start_closing` flushes the DISCONNECT
+                return (false, new_hold); // `start_closing` flushes the DISCONNECT
             };
+            if let (Some((mark, appended)), Some(broker)) = (mark, durable)
+                && self.conn.write.len() > mark
+                && broker.records_appended() != appended
+            {
+                new_hold |= self.hold_from(mark);
+            }
             let pending = self.conn.write.len();
             let flushed = self.flush(server);
             self.conn.on_flushed(now, self.conn.write.len() < pending);
             match (drain, flushed) {
-                (_, Flushed::Broken) => return false,
-                (Drain::Idle, _) => return true,
+                (_, Flushed::Broken) => return (false, new_hold),
+                (Drain::Idle, _) => return (true, new_hold),
                 // The socket is full: its writable event resumes the connection.
-                (Drain::More, Flushed::Blocked) => return true,
+                (Drain::More, Flushed::Blocked) => return (true, new_hold),
                 (Drain::More, Flushed::Empty) => {}
             }
         }
         self.busy = true;
-        true
+        (true, new_hold)
     }
 
     /// Writes as much of the write buffer as the socket takes and the holds allow.

@@ -293,3 +293,33 @@ fn a_connack_the_store_cannot_make_durable_is_never_sent() {
     assert!(faults.failed_syncs() > 0, "the fsync was tried");
     server.shutdown();
 }
+
+/// A QoS 2 PUBLISH handed to a network subscriber is written only once the record of its
+/// packet id is durable: otherwise a crash just after would hand the message out again
+/// under another id, and the subscriber would have it twice [MQTT-4.3.3-*]. With a failing
+/// fsync the hand-out never becomes durable: the subscriber gets no PUBLISH, and its
+/// connection is closed (it gets the message when the store works again).
+#[test]
+fn a_qos2_publish_is_not_handed_out_before_its_packet_id_is_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, server, faults) = start_faulty(dir.path());
+    let (mut sub, _) = connect_persistent(&server, V311, "sub");
+    sub.subscribe("exactly/#", QoS::ExactlyOnce);
+    faults.set_sync_fails(true);
+    let publisher = broker
+        .connect(mqlite::ConnectOptions::new("in-process"))
+        .unwrap();
+    // Routed to the subscriber's queue; not durable (the in-process publisher is told).
+    assert!(
+        publisher
+            .publish("exactly/once", "m", QoS::ExactlyOnce, false)
+            .is_err()
+    );
+    match sub.recv_within(Duration::from_secs(5)) {
+        Ok(Packet::Publish(p)) => panic!("a PUBLISH whose hand-out is not durable: {p:?}"),
+        Ok(other) => panic!("unexpected {other:?}"),
+        Err(Ended::Eof | Ended::Reset) => {}
+        Err(Ended::Timeout) => panic!("neither delivered nor closed"),
+    }
+    server.shutdown();
+}
