@@ -208,6 +208,17 @@ fn qos2_steps_survive_restart() {
     assert!(sub.pubcomp(first_id).unwrap());
 }
 
+/// An offline persistent subscriber of `t` at QoS 2, and a persistent network-style
+/// publisher to it.
+fn qos2_publisher_to_offline_subscriber(broker: &Broker) -> mqlite::wire::WireClient {
+    let sub = broker.connect(session("sub", HOUR)).unwrap();
+    sub.subscribe("t", QoS::ExactlyOnce).unwrap();
+    sub.disconnect();
+    broker
+        .connect_wire(session("pub", HOUR), Arc::new(NoNotify))
+        .unwrap()
+}
+
 /// An incoming QoS 2 id awaiting PUBREL survives: the publisher's resend after the crash is
 /// a duplicate (not routed twice), and after PUBREL the id is new again [MQTT-4.3.3-2].
 #[test]
@@ -217,12 +228,7 @@ fn inbound_qos2_id_survives_restart() {
     let options = PublishOptions::new(QoS::ExactlyOnce);
     let crashed = {
         let (broker, _) = durable(dir.path(), Duration::ZERO);
-        let sub = broker.connect(session("sub", HOUR)).unwrap();
-        sub.subscribe("t", QoS::ExactlyOnce).unwrap();
-        sub.disconnect();
-        let publisher = broker
-            .connect_wire(session("pub", HOUR), Arc::new(NoNotify))
-            .unwrap();
+        let publisher = qos2_publisher_to_offline_subscriber(&broker);
         let accepted = publisher
             .publish_packet(7, topic.clone(), Bytes::from("once"), &options)
             .unwrap();
@@ -261,12 +267,7 @@ fn released_inbound_qos2_id_stays_released_after_a_crash() {
     let options = PublishOptions::new(QoS::ExactlyOnce);
     let crashed = {
         let (broker, _) = durable(dir.path(), Duration::ZERO);
-        let sub = broker.connect(session("sub", HOUR)).unwrap();
-        sub.subscribe("t", QoS::ExactlyOnce).unwrap();
-        sub.disconnect();
-        let publisher = broker
-            .connect_wire(session("pub", HOUR), Arc::new(NoNotify))
-            .unwrap();
+        let publisher = qos2_publisher_to_offline_subscriber(&broker);
         publisher
             .publish_packet(7, topic.clone(), Bytes::from("first"), &options)
             .unwrap();
