@@ -302,6 +302,38 @@ fn released_inbound_qos2_id_stays_released_after_a_crash() {
     assert_eq!(payloads(&sub), ["first", "second"]);
 }
 
+/// Clearing a retained message releases its record and appends nothing: the PUBACK must
+/// still wait for a durable point, or a crash right after it brings the message back (seen
+/// in the network kill test of retained messages) [MQTT-3.3.1-10].
+#[test]
+fn a_cleared_retained_message_stays_cleared_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let topic = TopicName::new("r").unwrap();
+    let options = PublishOptions::new(QoS::AtLeastOnce).retain(true);
+    let crashed = {
+        let (broker, _) = durable(dir.path(), Duration::ZERO);
+        let publisher = broker
+            .connect_wire(ConnectOptions::new("pub"), Arc::new(NoNotify))
+            .unwrap();
+        publisher
+            .publish_packet(1, topic.clone(), Bytes::from("kept"), &options)
+            .unwrap();
+        broker.sync().unwrap();
+        let before = broker.records_appended();
+        publisher
+            .publish_packet(2, topic, Bytes::new(), &options)
+            .unwrap();
+        assert_ne!(broker.records_appended(), before, "the PUBACK must wait");
+        // What a transport does before it sends the PUBACK.
+        broker.durable_point().unwrap().unwrap();
+        crash_copy(dir.path())
+    };
+    let (broker, _) = durable(crashed.path(), Duration::ZERO);
+    let sub = broker.connect(ConnectOptions::new("sub")).unwrap();
+    sub.subscribe("r", QoS::AtLeastOnce).unwrap();
+    assert_empty(&sub);
+}
+
 /// A clean session records no incoming QoS 2 id, so its PUBREL is answered at once.
 #[test]
 fn pubrel_of_a_clean_session_need_not_wait() {

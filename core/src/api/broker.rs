@@ -156,14 +156,14 @@ impl Broker {
         self.engine.durable_point()
     }
 
-    /// Durable mode: how many changes the calling thread has made to the store so far:
-    /// records appended, plus the releases an answer must wait for (the PUBREL of a
-    /// persistent session's incoming QoS 2 id: its PUBCOMP frees the id); 0 in memory mode.
-    /// A transport compares it before and after handling a packet on its thread: if it did
-    /// not change, the answer recorded nothing and need not wait for
-    /// [`Broker::when_durable`]. Every record an answer depends on is made by the thread
-    /// that handles the packet; other threads' changes (another connection's publishes) do
-    /// not count, so they do not hold this connection's output.
+    /// Durable mode: how many changes (records appended or released) the calling thread has
+    /// made to the store so far; 0 in memory mode. A transport compares it before and after
+    /// handling a packet on its thread: if it did not change, the answer changed nothing
+    /// durable and need not wait for [`Broker::when_durable`]. Releases count because some
+    /// answers acknowledge one: the PUBACK of a publish that clears a retained message, the
+    /// PUBCOMP that frees an incoming QoS 2 id. Every change an answer depends on is made
+    /// by the thread that handles the packet; other threads' changes (another connection's
+    /// publishes) do not count, so they do not hold this connection's output.
     /// (Other threads' records count too: a change may be someone else's, never the reverse.)
     pub fn records_appended(&self) -> u64 {
         self.engine.records_appended()

@@ -84,7 +84,7 @@ impl Engine {
     pub(crate) fn records_appended(&self) -> u64 {
         self.journal
             .as_ref()
-            .map_or(0, |_| crate::journal::changes_here())
+            .map_or(0, |_| crate::types::store::changes_here())
     }
 
     /// Failed appends so far (0 in memory mode): compared before and after an operation.

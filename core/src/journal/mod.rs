@@ -76,7 +76,7 @@ impl Journal {
     /// Appends `record`.
     pub(crate) fn append(&self, record: &Record) -> Result<Ticket, StoreError> {
         let (kind, bytes) = record.encode(self.time);
-        count_change_here();
+        crate::types::store::count_change_here();
         self.handle
             .with(|s| s.append(kind, &bytes))
             .inspect_err(|_| self.fail())
@@ -115,13 +115,6 @@ impl Journal {
 
     fn fail(&self) {
         self.failures.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts a change that is not an append (a release whose answer must wait until it is
-    /// durable) as one: transports that compare [`changes_here`] hold the answer for the
-    /// next durable point, which writes pending releases.
-    pub(crate) fn note_change(&self) {
-        count_change_here();
     }
 
     /// Failed appends and syncs so far: an operation that sees it change did not become
@@ -190,22 +183,4 @@ impl Journal {
         s.errors = s.errors.max(self.failures());
         s
     }
-}
-
-std::thread_local! {
-    /// Changes (appends and releases an answer waits for) made by this thread, in any
-    /// journal. Per thread, not shared state: nothing for the `sync` facade to model.
-    static CHANGES_HERE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-fn count_change_here() {
-    CHANGES_HERE.with(|c| c.set(c.get().wrapping_add(1)));
-}
-
-/// How many changes the calling thread has made so far (see [`Journal::note_change`]): a
-/// transport compares it before and after handling a packet on its thread. Every record an
-/// answer depends on is appended by the thread that handles the packet, so a change made
-/// meanwhile by another thread (another connection's publish) does not hold this answer.
-pub(crate) fn changes_here() -> u64 {
-    CHANGES_HERE.with(std::cell::Cell::get)
 }

@@ -295,26 +295,17 @@ impl Session {
     /// PUBREL from the sender: the id may be used for a new message again [MQTT-4.3.3-2].
     /// Whether it was held.
     ///
-    /// In durable mode the id's record is released, and the PUBCOMP must wait until that
-    /// release is durable: a sender that got PUBCOMP may reuse the id for a new message at
-    /// once, and an id still held after a crash would swallow that message as a duplicate.
+    /// In durable mode the id's record is released here, on the handling thread, which
+    /// makes the PUBCOMP wait until the release is durable (see
+    /// `types::store::changes_here`): a sender that got PUBCOMP may reuse the id for a new
+    /// message at once, and an id still held after a crash would swallow that message as a
+    /// duplicate.
     pub(crate) fn pubrel(&self, generation: u64, packet_id: u16) -> Result<bool, SessionError> {
-        let released = {
-            let mut state = self.lock();
-            if state.generation != generation {
-                return Err(SessionError::TakenOver);
-            }
-            state.inbound.take(packet_id)
-        };
-        Ok(match released {
-            Some(Some(persisted)) => {
-                drop(persisted);
-                self.released_durable_state();
-                true
-            }
-            Some(None) => true,
-            None => false,
-        })
+        let mut state = self.lock();
+        if state.generation != generation {
+            return Err(SessionError::TakenOver);
+        }
+        Ok(state.inbound.release(packet_id))
     }
 }
 

@@ -54,14 +54,6 @@ impl Session {
         Some((durable.journal.upgrade()?, durable.no))
     }
 
-    /// A record of this session was released and the answer to what released it (the
-    /// PUBCOMP of a PUBREL) must wait until the release is durable.
-    pub(super) fn released_durable_state(&self) {
-        if let Some((journal, _)) = self.journal() {
-            journal.note_change();
-        }
-    }
-
     /// Rewrites the session's record if it outlives its connection or has a will (or drops
     /// it if neither); `will` is a delayed will still to publish after the connection ended.
     pub(super) fn record_session(&self, state: &mut SessionState, will: Option<&Will>) {
