@@ -289,3 +289,27 @@ fn qos2_over_receive_maximum_is_refused() {
     drop(client);
     assert_counted(&server, "Receive Maximum exceeded", Counted::Protocol);
 }
+
+/// A connection closed for exceeding the Receive Maximum is counted out once: the broker's
+/// count of connected clients goes back to zero and `max_clients` still admits others.
+#[test]
+fn receive_maximum_close_is_counted_out_once() {
+    let mut core = mqlite::Config::default();
+    core.max_inflight_messages = 1;
+    core.max_clients = 2;
+    let broker = Broker::new(core);
+    let server = serve(&broker, config());
+    for round in 0..3 {
+        let mut client = TestClient::connect(server.local_addr(), V311, &format!("g{round}"));
+        client.send_bytes(&[
+            0x34, 0x06, 0x00, 0x01, b't', 0x00, 0x01, b'x', // PUBLISH QoS 2 id 1
+            0x34, 0x06, 0x00, 0x01, b't', 0x00, 0x02, b'x', // id 2 before PUBREL of 1
+        ]);
+        let _ = client.read_until_eof();
+        drop(client);
+        crate::common::wait_until("the connection to be counted out", || {
+            broker.stats().clients_connected == 0
+        });
+    }
+    let _ok = TestClient::connect(server.local_addr(), V311, "after");
+}
