@@ -1,8 +1,12 @@
-# Sourced by compare.sh and auth-flood.sh: the broker process whose id is in $PID.
+# Sourced by compare.sh, durable-compare.sh and auth-flood.sh: the broker process whose id
+# is in $PID, and what the comparison scripts share.
 # - `wait_listening PORT SETTLE`: waits (5 s at most) until 127.0.0.1:PORT accepts a TCP
 #   connection, then SETTLE seconds for the probe's connection to go; fails if the broker
 #   exited meanwhile or never listened.
 # - `stop_broker`: SIGTERM, then SIGKILL after 5 s; waits for it and clears $PID.
+# - `runs_arg SCRIPT [RUNS]`: prints RUNS (default 3) if it is a positive number, else the
+#   usage of SCRIPT on stderr and exits 2.
+# - `json_str TEXT`: TEXT as a JSON string.
 wait_listening() {
   local port=$1 settle=$2
   for _ in $(seq 100); do
@@ -29,4 +33,18 @@ stop_broker() {
   wait "$PID" 2>/dev/null || true
   PID=
   sleep 1 # let the kernel release the sockets and the CPU settle
+}
+
+runs_arg() {
+  local runs=${2:-3}
+  if ! [[ $runs =~ ^[1-9][0-9]*$ ]]; then
+    echo "usage: $1 [RUNS]" >&2
+    exit 2
+  fi
+  echo "$runs"
+}
+
+json_str() {
+  local s=${1//\\/\\\\}
+  printf '"%s"' "${s//\"/\\\"}"
 }

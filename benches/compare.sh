@@ -22,11 +22,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RUNS=${1:-3}
-if ! [[ $RUNS =~ ^[1-9][0-9]*$ ]]; then
-  echo "usage: benches/compare.sh [RUNS]" >&2
-  exit 2
-fi
+# shellcheck source=benches/broker-process.sh
+source benches/broker-process.sh # wait_listening, stop_broker, runs_arg, json_str
+RUNS=$(runs_arg benches/compare.sh "${1:-}") || exit 2
 FILTER=${SCENARIOS:-}
 PUBLISH=${PUBLISH:-$([ -z "$FILTER" ] && echo 1 || echo 0)}
 RUMQTTD_VERSION=0.20.0
@@ -106,9 +104,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# shellcheck source=benches/broker-process.sh
-source benches/broker-process.sh # wait_listening, stop_broker (the working directory is the repo root)
-
 # start_broker NAME: starts it fresh on its own port; sets PID and PORT.
 start_broker() {
   case $1 in
@@ -154,11 +149,6 @@ SCENARIO_LIST=(
 BROKERS=(mqlite mosquitto rumqttd)
 
 # JSON string escaping for the few fields written by hand.
-json_str() {
-  local s=${1//\\/\\\\}
-  printf '"%s"' "${s//\"/\\\"}"
-}
-
 log "load before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 for run in $(seq "$RUNS"); do
   for scenario in "${SCENARIO_LIST[@]}"; do

@@ -20,11 +20,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RUNS=${1:-3}
-if ! [[ $RUNS =~ ^[1-9][0-9]*$ ]]; then
-  echo "usage: benches/durable-compare.sh [RUNS]" >&2
-  exit 2
-fi
+# shellcheck source=benches/broker-process.sh
+source benches/broker-process.sh # wait_listening, stop_broker, runs_arg, json_str
+RUNS=$(runs_arg benches/durable-compare.sh "${1:-}") || exit 2
 FILTER=${SCENARIOS:-}
 DURATION=${DURATION:-4}
 BACKLOG=${BACKLOG:-10000}
@@ -64,9 +62,6 @@ cleanup() {
   if [ -n "$RUNDIR" ]; then rm -rf "$RUNDIR"; fi
 }
 trap cleanup EXIT
-
-# shellcheck source=benches/broker-process.sh
-source benches/broker-process.sh # wait_listening, stop_broker
 
 # A loopback port nothing listens on now.
 free_port() {
@@ -147,11 +142,6 @@ SCENARIO_LIST=(
   "100to1|100 → 1|fanin --pubs 100 $T --max-backlog $BACKLOG"
   "100to1-open|100 → 1, no backlog bound|fanin --pubs 100 $T"
 )
-
-json_str() {
-  local s=${1//\\/\\\\}
-  printf '"%s"' "${s//\"/\\\"}"
-}
 
 log "load before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 START=$(date +%s)
