@@ -184,7 +184,8 @@ impl Client {
     /// (`TypeError`, `InvalidTopic`) before anything is published; then the whole batch is
     /// published with the GIL released once. An error while publishing (a limit, `QueueFull`,
     /// the session ended) stops the batch and is raised: the messages before it were
-    /// published. The options mean what they mean for `publish()`.
+    /// published. The options mean what they mean for `publish()`. On a durable broker a
+    /// QoS 1/2 batch waits for durability once, after its last message.
     #[pyo3(signature = (messages, *, topic=None, qos=0, retain=false, properties=None,
         fail_if_full=false, wait_if_full=None))]
     #[allow(clippy::too_many_arguments)] // keyword arguments, one per publish option
@@ -204,14 +205,11 @@ impl Client {
         let options = publish_options(qos, retain, properties, fail_if_full, wait, &signal)?;
         let batch = batch(messages, topic)?;
         let handle = self.handle()?;
+        // One durability wait for the whole batch (durable mode, QoS 1/2).
         let result = py.detach(|| {
-            batch.into_iter().try_for_each(|(topic, payload)| {
-                // A Ctrl-C during one message's wait stops the batch there.
-                if signal.caught() {
-                    return Ok(());
-                }
-                handle.publish_validated(topic, payload, &options)
-            })
+            // A Ctrl-C during one message's wait stops the batch there.
+            let messages = batch.into_iter().take_while(|_| !signal.caught());
+            handle.publish_many(messages, &options)
         });
         signal.raise()?;
         result.map_err(errors::publish)

@@ -276,6 +276,21 @@ def test_qos1_publishes_from_threads_release_the_gil_and_share_fsyncs(store: Pat
         assert got == {f"t/{n}": want for n in range(threads_n)}
 
 
+def test_publish_many_waits_for_durability_once_per_batch(store: Path) -> None:
+    """``publish_many`` at QoS 1 under ``"commit"`` makes its whole batch durable with one
+    wait (a loop of ``publish`` waits for one fsync per message), and the batch survives a
+    restart in order."""
+    with open_broker(store) as broker:
+        persistent(broker, "sub").subscribe("t/#", qos=1)
+        fsyncs = broker.stats()["store_fsyncs"]
+        with broker.connect("pub") as pub:
+            pub.publish_many([str(i) for i in range(50)], topic="t/x", qos=1)
+        assert broker.stats()["store_fsyncs"] - fsyncs <= 2
+    with reopen(store) as broker:
+        got = drain(persistent(broker, "sub"))
+        assert [m.payload for m in got] == [str(i).encode() for i in range(50)]
+
+
 def test_a_network_publish_survives_a_restart(store: Path) -> None:
     pytest.importorskip("paho.mqtt", reason="needs paho-mqtt: pip install paho-mqtt==2.1.0")
     from _paho import Device

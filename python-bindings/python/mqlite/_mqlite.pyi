@@ -181,7 +181,9 @@ class Client:
     ) -> None:
         """Publishes each ``(topic, payload)`` pair in order, with one GIL release.
 
-        Every item is converted and every topic checked before anything is published.
+        Every item is converted and every topic checked before anything is published. On a
+        durable broker a QoS 1 or 2 batch waits for durability once, after the last message
+        (one fsync for the batch under ``"commit"``).
         """
     @overload
     def publish_many(
@@ -195,7 +197,8 @@ class Client:
         fail_if_full: bool = False,
         wait_if_full: float | None = None,
     ) -> None:
-        """Publishes each payload to ``topic`` in order, with one GIL release."""
+        """Publishes each payload to ``topic`` in order, with one GIL release (and, on a
+        durable broker, one durability wait for the batch)."""
     def subscribe(
         self,
         filter: str,

@@ -160,6 +160,35 @@ impl Client {
         Ok(())
     }
 
+    /// Publishes several messages with the same options, in order. In durable mode a QoS 1/2
+    /// batch waits for durability once, after the last message (one fsync for the batch
+    /// under `commit`, where [`Client::publish`] in a loop waits for one per message).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::publish_with`], for the first message that fails (the messages before it
+    /// were published); [`PublishError::NotDurable`] if the batch could not be made durable
+    /// (then none of it is known to be).
+    pub fn publish_many(
+        &self,
+        messages: impl IntoIterator<Item = (TopicName, Bytes)>,
+        options: &PublishOptions,
+    ) -> Result<(), PublishError> {
+        let mut result = Ok(());
+        for (topic, payload) in messages {
+            result = self.conn.publish(topic, payload, options);
+            if result.is_err() {
+                break;
+            }
+        }
+        if options.qos() != QoS::AtMostOnce {
+            // Also after a failure: what was published before it is made durable.
+            let synced = self.conn.engine().sync().map_err(not_durable);
+            result = result.and(synced);
+        }
+        result
+    }
+
     /// Subscribes to one filter; returns the granted QoS. Retained messages matching it are
     /// queued for this client first [MQTT-3.3.1-6], [MQTT-3.3.1-8].
     ///
