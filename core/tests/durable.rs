@@ -365,6 +365,140 @@ fn publish_many_makes_its_batch_durable_with_one_sync() {
     assert_eq!(payloads(&sub), expected);
 }
 
+/// A store that stops taking appends after a budget, as a process killed at that moment
+/// would: later appends seem to succeed but never reach the files.
+#[derive(Debug)]
+struct CutOff {
+    inner: Persistence,
+    /// Appends still let through (shared with the test).
+    budget: Arc<std::sync::atomic::AtomicI64>,
+}
+
+/// Tickets of appends that never happened: far from any real one.
+const LOST: u64 = u64::MAX / 2;
+
+impl mqlite::Store for CutOff {
+    fn append(&self, kind: u8, record: &[u8]) -> Result<mqlite::Ticket, mqlite::StoreError> {
+        if self
+            .budget
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            > 0
+        {
+            self.inner.append(kind, record)
+        } else {
+            Ok(LOST)
+        }
+    }
+    fn release(&self, ticket: mqlite::Ticket) {
+        if ticket != LOST {
+            self.inner.release(ticket);
+        }
+    }
+    fn flush(&self) -> Result<mqlite::Ticket, mqlite::StoreError> {
+        self.inner.flush()
+    }
+    fn commit(&self, ticket: mqlite::Ticket) -> Result<(), mqlite::StoreError> {
+        self.inner.commit(ticket.min(self.inner.flush()?))
+    }
+    fn when_durable(
+        &self,
+        ticket: mqlite::Ticket,
+        done: Box<dyn FnOnce(Result<(), mqlite::StoreError>) + Send>,
+    ) {
+        self.inner.when_durable(ticket, done);
+    }
+    fn read(&self, ticket: mqlite::Ticket) -> Result<Vec<u8>, mqlite::StoreError> {
+        self.inner.read(ticket)
+    }
+    fn recovered(&self) -> Vec<mqlite::StoredRecord> {
+        self.inner.recovered()
+    }
+    fn stats(&self) -> mqlite::StoreStats {
+        self.inner.stats()
+    }
+}
+
+/// An incoming QoS 2 message routed to three persistent sessions, killed mid-fan-out (its
+/// id's record and one delivery on disk, the other deliveries and the routing marker not):
+/// no PUBREC was sent, so the publisher sends it again after the restart, and then every
+/// session gets it exactly once. Keeping the id would take the resend for a duplicate and
+/// two sessions would never get the message [MQTT-4.3.3-2], [MQTT-4.3.3-3].
+#[test]
+fn qos2_fan_out_cut_off_by_a_crash_is_routed_again_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let topic = TopicName::new("t").unwrap();
+    let options = PublishOptions::new(QoS::ExactlyOnce);
+    let subs = ["s1", "s2", "s3"];
+    let crashed = {
+        let budget = Arc::new(std::sync::atomic::AtomicI64::new(i64::MAX));
+        let store = CutOff {
+            inner: Persistence::open(dir.path(), SyncPolicy::Commit).unwrap(),
+            budget: budget.clone(),
+        };
+        let broker = Broker::builder()
+            .clock(Arc::new(ManualClock::new()))
+            .store(store)
+            .build();
+        for id in subs {
+            let sub = broker.connect(session(id, HOUR)).unwrap();
+            sub.subscribe("t", QoS::ExactlyOnce).unwrap();
+            sub.disconnect();
+        }
+        let publisher = broker
+            .connect_wire(session("pub", HOUR), Arc::new(NoNotify))
+            .unwrap();
+        broker.sync().unwrap();
+        // The id's record and the first delivery reach the files, nothing after them.
+        budget.store(2, std::sync::atomic::Ordering::SeqCst);
+        let accepted = publisher
+            .publish_packet(9, topic.clone(), Bytes::from("m"), &options)
+            .unwrap();
+        assert_eq!(accepted, Accepted::Routed);
+        broker.durable_point().unwrap().unwrap();
+        crash_copy(dir.path())
+    };
+    let (broker, _) = durable(crashed.path(), Duration::ZERO);
+    let publisher = broker
+        .connect_wire(session("pub", HOUR), Arc::new(NoNotify))
+        .unwrap();
+    let again = publisher
+        .publish_packet(9, topic, Bytes::from("m"), &options)
+        .unwrap();
+    assert_eq!(
+        again,
+        Accepted::Routed,
+        "the cut-off routing is not a duplicate"
+    );
+    assert!(publisher.pubrel(9).unwrap());
+    for id in subs {
+        let sub = broker.connect(session(id, HOUR)).unwrap();
+        assert_eq!(payloads(&sub), ["m"], "{id}");
+    }
+}
+
+/// A client connected at the crash reconnects: its restored session has no connection to
+/// end, so the broker's count of connected clients stays right (it went below zero and
+/// wrapped, after which `max_clients` refused every CONNECT: seen as "CONNACK refused,
+/// server unavailable" in the network kill test).
+#[test]
+fn reconnecting_after_a_crash_keeps_the_count_of_connected_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let crashed = {
+        let (broker, _) = durable(dir.path(), Duration::ZERO);
+        let _connected = broker.connect(session("c", HOUR)).unwrap();
+        broker.sync().unwrap();
+        crash_copy(dir.path())
+    };
+    let mut config = Config::default();
+    config.max_clients = 2;
+    let (broker, _) = durable_with(crashed.path(), Duration::ZERO, config);
+    let again = broker.connect(session("c", HOUR)).unwrap();
+    assert!(again.session_present());
+    assert_eq!(broker.stats().clients_connected, 1);
+    let _other = broker.connect(ConnectOptions::new("other")).unwrap();
+    assert_eq!(broker.stats().clients_connected, 2);
+}
+
 /// A clean session records no incoming QoS 2 id, so its PUBREL is answered at once.
 #[test]
 fn pubrel_of_a_clean_session_need_not_wait() {

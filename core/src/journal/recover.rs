@@ -54,6 +54,8 @@ impl Journal {
         // Incoming QoS 2 messages known to have been routed, and the markers saying so.
         let mut routed = HashSet::new();
         let mut markers = Vec::new();
+        // The tag of each tagged delivery (an incoming QoS 2 message's copy), by id.
+        let mut tags: HashMap<u64, InboundTag> = HashMap::new();
         for stored in records {
             let ticket = stored.ticket;
             let Some(record) = Record::decode(stored.kind, &stored.payload, self.time) else {
@@ -82,6 +84,9 @@ impl Journal {
                     mut delivery,
                 }) => {
                     routed.extend(tag);
+                    if let Some(tag) = tag {
+                        tags.insert(id, tag);
+                    }
                     delivery.set_persisted(Persisted::new(&self.handle, ticket, id));
                     let d = RecoveredDelivery {
                         delivery,
@@ -124,6 +129,7 @@ impl Journal {
         );
         self.next_delivery
             .store(max_delivery + 1, crate::sync::Ordering::Relaxed);
+        roll_back_incomplete_routing(&mut deliveries, &tags, &inbound, &markers, &mut routed);
         let mut ordered: Vec<_> = deliveries.into_iter().collect();
         ordered.sort_unstable_by_key(|(id, _)| *id);
         for (_, (no, d)) in ordered {
@@ -187,4 +193,41 @@ impl Journal {
         self.recovery.records_discarded += 1;
         self.handle.release(ticket);
     }
+}
+
+/// An incoming QoS 2 message is routed atomically across a crash: its id's record comes
+/// first, then one delivery record per persistent session it reaches, then the marker that
+/// says the routing is complete (and only that makes its PUBREC go out). An id whose record
+/// is there without its marker was cut off mid-routing (a kill while the fan-out filled
+/// the store's write buffer, a torn tail after a power loss): the deliveries that made it
+/// are rolled back and the id is not put back, so the publisher's resend (it never got a
+/// PUBREC) is routed again to every session, once. Kept as before, if one of those
+/// deliveries was already handed out with a recorded step (its receiver may have it): the
+/// id stays and the resend is taken as a duplicate.
+fn roll_back_incomplete_routing(
+    deliveries: &mut Pending,
+    tags: &HashMap<u64, InboundTag>,
+    inbound: &[(u64, InboundTag, ValueArc<Persisted>)],
+    markers: &[(InboundTag, Ticket)],
+    routed: &mut HashSet<InboundTag>,
+) {
+    let marked: HashSet<InboundTag> = markers.iter().map(|(tag, _)| *tag).collect();
+    let mut cut: HashSet<InboundTag> = inbound
+        .iter()
+        .map(|(_, tag, _)| *tag)
+        .filter(|tag| !marked.contains(tag))
+        .collect();
+    if cut.is_empty() {
+        return;
+    }
+    for (id, (_, d)) in deliveries.iter() {
+        if (d.sent.is_some() || d.released)
+            && let Some(tag) = tags.get(id)
+        {
+            cut.remove(tag);
+        }
+    }
+    // Dropped deliveries release their records.
+    deliveries.retain(|id, _| tags.get(id).is_none_or(|tag| !cut.contains(tag)));
+    routed.retain(|tag| !cut.contains(tag));
 }

@@ -255,6 +255,10 @@ impl Session {
             limits.queue_qos0,
         );
         let record = recovered.record;
+        // No connection is attached (as after a detach): a takeover by the client's next
+        // connection must not count one more disconnection than connections, which wrapped
+        // the broker's count of connected clients and refused every later CONNECT.
+        state.ended = Some(crate::types::error::SessionError::TakenOver);
         state.offline_unix = Some(offline_since);
         state.expiry = record.expiry;
         state.expires_at = expires_at;
