@@ -91,6 +91,29 @@ impl Journal {
         }
     }
 
+    /// The delivery whose record is `ticket`, read back from the store whole and tied to
+    /// its record again (a session's queue left it on disk); `None` if it cannot be read.
+    pub(crate) fn read_delivery(&self, ticket: Ticket) -> Option<crate::types::message::Delivery> {
+        let bytes = self.handle.with(|s| s.read(ticket)).ok()?;
+        let Record::Delivery(record) = Record::decode(records::DELIVERY, &bytes, self.time)? else {
+            return None;
+        };
+        let mut delivery = record.delivery;
+        // What only the publish of this run knew: its incoming QoS 2 id and publisher.
+        if let Some(tag) = record.tag.filter(|t| t.epoch == self.time.epoch()) {
+            delivery.publication.inbound_id = tag.packet_id;
+            delivery.publication.origin = std::num::NonZeroU32::new(tag.key);
+        }
+        delivery.set_persisted(Persisted::new(&self.handle, ticket, record.id));
+        Some(delivery)
+    }
+
+    /// Releases record `ticket` (one a session held by its ticket alone), unless the broker
+    /// is shutting down.
+    pub(crate) fn release(&self, ticket: Ticket) {
+        self.handle.release(ticket);
+    }
+
     /// An id for a new delivery record.
     pub(crate) fn new_delivery_id(&self) -> u64 {
         self.next_delivery.fetch_add(1, Ordering::Relaxed)

@@ -248,6 +248,25 @@ impl Persisted {
     pub(crate) fn push(&self, ticket: Ticket) {
         self.tickets.lock().push(ticket);
     }
+
+    /// Gives up the last handle on a single record without releasing it, and returns its
+    /// ticket: its new holder (a session's spilled queue entry) releases it itself. `Err`
+    /// with the handle back if it has other copies or more than one record.
+    pub(crate) fn into_ticket(this: ValueArc<Self>) -> Result<Ticket, ValueArc<Self>> {
+        let persisted = ValueArc::try_unwrap(this)?;
+        let mut tickets = persisted.tickets.lock();
+        match tickets[..] {
+            [ticket] => {
+                // Emptied, so that the drop below releases nothing.
+                tickets.clear();
+                Ok(ticket)
+            }
+            _ => {
+                drop(tickets);
+                Err(ValueArc::new(persisted))
+            }
+        }
+    }
 }
 
 impl Drop for Persisted {
