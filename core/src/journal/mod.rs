@@ -82,15 +82,6 @@ impl Journal {
             .inspect_err(|_| self.fail())
     }
 
-    /// The payload of a delivery whose record is `ticket`, read back from the store.
-    pub(crate) fn read_payload(&self, ticket: Ticket) -> Option<bytes::Bytes> {
-        let bytes = self.handle.with(|s| s.read(ticket)).ok()?;
-        match Record::decode(records::DELIVERY, &bytes, self.time)? {
-            Record::Delivery(d) => Some(d.delivery.publication.payload),
-            _ => None,
-        }
-    }
-
     /// The delivery whose record is `ticket`, read back from the store whole and tied to
     /// its record again (a session's queue left it on disk); `None` if it cannot be read.
     pub(crate) fn read_delivery(&self, ticket: Ticket) -> Option<crate::types::message::Delivery> {

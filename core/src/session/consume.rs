@@ -97,22 +97,9 @@ impl Session {
         let start = taken;
         let mut now: Option<Duration> = None;
         while taken < req.max {
-            if state.front.is_empty()
-                && self
-                    .queue
-                    .pop_many(&mut state.front, STAGE, &mut state.held)
-                    == 0
-            {
-                break;
-            }
-            let Some(mut delivery) = state.front.pop_front() else {
+            let Some(delivery) = self.next_queued(state) else {
                 break;
             };
-            if !self.load(&mut delivery) {
-                // Its payload could not be read back from the store.
-                state.dropped_expired += 1;
-                continue;
-            }
             let needs_slot = delivery.qos != QoS::AtMostOnce && !req.auto_ack;
             if needs_slot && state.window_full() {
                 state.front.push_front(delivery);
@@ -136,6 +123,33 @@ impl Session {
         taken - start
     }
 
+    /// The oldest delivery not handed out yet: staged in `front`, else from the channel,
+    /// else from the tail, read back from the store. One of the tail that cannot be read
+    /// back (the store lost it) is dropped and counted as expired.
+    #[inline]
+    fn next_queued(&self, state: &mut SessionState) -> Option<Delivery> {
+        if state.front.is_empty() {
+            self.queue
+                .pop_many(&mut state.front, STAGE, &mut state.held);
+        }
+        if let Some(delivery) = state.front.pop_front() {
+            return Some(delivery);
+        }
+        while let Some((entry, holds_room)) = state.spill.pop() {
+            if holds_room {
+                self.queue.release_taken(1, entry.weight(), &mut state.held);
+            }
+            if state.spill.is_empty() {
+                self.set_spilling(state);
+            }
+            match state.spill.load(entry) {
+                Some(delivery) => return Some(delivery),
+                None => state.dropped_expired += 1,
+            }
+        }
+        None
+    }
+
     /// An ended connection is told once it has nothing more to take: after a shutdown it may
     /// drain what was queued first, unless a full in-flight window stops it (no
     /// acknowledgement can come any more); a slow consumer is cut off at once.
@@ -145,7 +159,9 @@ impl Session {
                 if taken == 0
                     && (reason != SessionError::BrokerClosed
                         || state.window_full()
-                        || (state.front.is_empty() && self.queue.is_empty())) =>
+                        || (state.front.is_empty()
+                            && self.queue.is_empty()
+                            && state.spill.is_empty())) =>
             {
                 Err(reason)
             }
@@ -191,7 +207,8 @@ impl Session {
 
     /// Whether resends or deliveries wait to be handed out.
     fn has_waiting(&self, state: &SessionState) -> bool {
-        state.window.has_resends() || !(state.front.is_empty() && self.queue.is_empty())
+        state.window.has_resends()
+            || !(state.front.is_empty() && self.queue.is_empty() && state.spill.is_empty())
     }
 
     /// Runs `f` on the window of connection `generation`; returns its result and the notify

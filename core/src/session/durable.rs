@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use super::inflight::Phase;
+use super::spill::Entry;
 use super::{Session, SessionState};
 use crate::journal::records::{DeliveryRecord, InboundTag, Record, SessionRecord};
 use crate::journal::{Journal, RecoveredSession};
@@ -18,8 +19,9 @@ use crate::types::qos::QoS;
 use crate::types::store::Persisted;
 use crate::types::will::Will;
 
-/// Bytes a persistent session's queue holds in memory before further payloads stay on
-/// disk until taken (durable mode): queues far larger than memory cost their index only.
+/// Bytes a persistent session's queue holds in memory before further deliveries wait on
+/// disk until taken (durable mode, `spill.rs`): queues far larger than memory cost a small
+/// entry per message.
 pub(crate) const SPILL_AFTER_BYTES: usize = 4 << 20;
 
 /// A step of an outgoing QoS 2 delivery.
@@ -97,11 +99,6 @@ impl Session {
         let Some((journal, no)) = self.journal() else {
             return;
         };
-        // A delivery moved from another session (shared subscriptions) brings its payload
-        // back before it is recorded again.
-        if !self.unspill(&journal, delivery) {
-            return;
-        }
         let id = journal.new_delivery_id();
         let p = &delivery.publication;
         let tag = (p.inbound_id != 0).then(|| InboundTag {
@@ -117,35 +114,6 @@ impl Session {
         });
         if let Ok(persisted) = journal.persist(&record, id) {
             delivery.set_persisted(persisted);
-        }
-    }
-
-    /// Reads back the payload of a delivery left on disk; `false` if it cannot be read.
-    fn unspill(&self, journal: &Journal, delivery: &mut Delivery) -> bool {
-        if !delivery.is_spilled() {
-            return true;
-        }
-        let payload = delivery
-            .persisted()
-            .and_then(|p| journal.read_payload(p.ticket()));
-        match payload {
-            Some(payload) => {
-                delivery.unspill(payload);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// A delivery about to be handed out: its payload, if left on disk, read back. `false`
-    /// if that failed (the store lost it): the delivery is dropped.
-    pub(super) fn load(&self, delivery: &mut Delivery) -> bool {
-        if !delivery.is_spilled() {
-            return true;
-        }
-        match self.journal() {
-            Some((journal, _)) => self.unspill(&journal, delivery),
-            None => false,
         }
     }
 
@@ -266,11 +234,14 @@ impl Session {
         state.record = Some(recovered.persisted);
         self.persistent.store(1, Ordering::Relaxed);
         let mut in_memory = 0;
-        for mut d in recovered.deliveries {
+        for d in recovered.deliveries {
             if d.sent.is_none() {
                 in_memory += d.delivery.weight();
-                if in_memory > SPILL_AFTER_BYTES {
-                    d.delivery.spill();
+                // Past what stays in memory (and after the first one left on disk, so
+                // order holds) the rest wait in the tail as entries naming their records.
+                if in_memory > SPILL_AFTER_BYTES || !state.spill.is_empty() {
+                    state.spill.push_restored(Entry::new(d.delivery));
+                    continue;
                 }
             }
             match d.sent {
@@ -289,5 +260,6 @@ impl Session {
         for (packet_id, persisted) in recovered.inbound {
             state.inbound.insert(packet_id, Some(persisted));
         }
+        self.set_spilling(&state);
     }
 }

@@ -1,8 +1,9 @@
 //! Layer 2: one session, which owns its state and every rule that changes it.
 //!
 //! A session is shared by the router (which enqueues) and at most one attached consumer
-//! (which takes and acknowledges). The queue ([`queue`]) is lock-free for publishers;
-//! everything else mutable sits behind one private `Mutex` that only this module takes (lock
+//! (which takes and acknowledges). The queue ([`queue`]) is lock-free for publishers, except
+//! while a persistent session's long queue spills to disk ([`spill`]: its tail is under the
+//! lock); everything else mutable sits behind one private `Mutex` that only this module takes (lock
 //! order: after the router and retained locks, see `sync/mod.rs`). Every change of a
 //! session's state is a method here: attach, end, detach, enqueue, take, acknowledge,
 //! subscription bookkeeping and expiry. `status` mirrors the attachment for lock-free checks
@@ -14,6 +15,7 @@
 //! | --- | --- |
 //! | `mod.rs` | [`Session`]: attachment, ending, enqueue, subscriptions, expiry, stats |
 //! | `queue.rs` | the bounded lock-free delivery queue and its wake-up protocol |
+//! | `spill.rs` | durable mode: a long queue's tail, left on disk as small entries |
 //! | `inflight.rs` | the in-flight window and the incoming QoS 2 ids (plain data) |
 //! | `consume.rs` | taking deliveries out and the acknowledgements, both directions |
 //! | `notify.rs` | [`Notify`], how a session wakes its consumer |
@@ -23,6 +25,7 @@ mod durable;
 mod inflight;
 mod notify;
 mod queue;
+mod spill;
 
 pub(crate) use consume::{Next, TakeRequest, TakeSink, Taken};
 pub(crate) use durable::Durable;
@@ -46,6 +49,7 @@ use crate::types::topic::{TopicFilter, TopicName};
 use crate::types::will::Will;
 use inflight::{Inbound, Window};
 use queue::{Held, Offer, Padded, Queue};
+use spill::{SessionTail, Spill};
 
 /// Deliveries moved from the queue into `front` at once, so their room is released with one
 /// atomic operation. They wait there, outside the queue's bound, until handed out.
@@ -103,6 +107,8 @@ struct SessionState {
     front: VecDeque<Delivery>,
     /// Room of deliveries moved to `front` and not yet released to the queue.
     held: Held,
+    /// Durable mode: deliveries after everything in the queue's channel, left on disk.
+    spill: Spill,
     window: Window,
     inbound: Inbound,
     in_process: bool,
@@ -193,6 +199,10 @@ pub(crate) struct Session {
     /// recorded. Relaxed: set under the lock at attach and expiry changes; a publish racing
     /// such a change may record one delivery more or less, as if it came before or after.
     persistent: AtomicU64,
+    /// 1 while `spill` (the queue's tail) is not empty: a delivery then goes to it, not to
+    /// the channel, which it must not overtake. Written under the lock with Release (see
+    /// [`Session::set_spilling`]); read by publishers with Acquire.
+    spilling: AtomicU64,
 }
 
 impl fmt::Debug for Session {
@@ -220,6 +230,7 @@ impl Session {
             inner: Padded(Mutex::new(SessionState {
                 front: VecDeque::new(),
                 held: Held::default(),
+                spill: Spill::new(durable.as_ref().map(|d| d.journal.clone())),
                 window: Window::new(),
                 inbound: Inbound::default(),
                 in_process: true,
@@ -239,6 +250,7 @@ impl Session {
             wake_slot: Mutex::new(None),
             durable,
             persistent: AtomicU64::new(0),
+            spilling: AtomicU64::new(0),
         }
     }
 
@@ -363,14 +375,21 @@ impl Session {
     pub(crate) fn enqueue(&self, mut delivery: Delivery, hand_back: bool) -> Enqueued {
         // Acquire: pairs with the Release stores in `attach` and `end_locked`.
         let online = self.status.load(Ordering::Acquire) & 1 == 1;
+        let mut long = false;
         if self.persistent.load(Ordering::Relaxed) == 1 {
             self.record_delivery(&mut delivery, online);
-            if self.queue.queued_bytes() >= durable::SPILL_AFTER_BYTES {
-                // A long queue keeps its payloads in the store until they are taken.
-                delivery.spill();
-            }
+            // A long queue keeps what comes next in the store until it is taken.
+            long = delivery.persisted().is_some()
+                && self.queue.queued_bytes() >= durable::SPILL_AFTER_BYTES;
         }
-        match self.queue.offer(delivery, online, hand_back) {
+        // Acquire: pairs with the Release stores of `spilling`. A publisher that saw 0 after
+        // its own previous delivery went to the tail sees the tail emptied by the consumer
+        // (that delivery taken out), so this one may go to the channel behind it.
+        let tail = SessionTail {
+            session: self,
+            active: long || self.spilling.load(Ordering::Acquire) == 1,
+        };
+        match self.queue.offer(delivery, online, hand_back, &tail) {
             Offer::Full(delivery) => Enqueued::Full(delivery),
             Offer::Queued { wake: false } => Enqueued::Queued(None),
             Offer::Queued { wake: true } => Enqueued::Queued(self.wake_slot.lock().clone()),
@@ -382,6 +401,13 @@ impl Session {
                 Enqueued::Kicked(Box::new(ended), topic)
             }
         }
+    }
+
+    /// Mirrors whether the tail is empty into `spilling`, under the lock (`state` is the
+    /// locked state). Release: pairs with the Acquire in `enqueue` and `drop_oldest`.
+    fn set_spilling(&self, state: &SessionState) {
+        let spilling = u64::from(!state.spill.is_empty());
+        self.spilling.store(spilling, Ordering::Release);
     }
 
     /// Whether the queue has room for `weight` more bytes (a hint).
@@ -492,6 +518,10 @@ impl Session {
                 out.push(delivery);
             }
         }
+        let (spilled, count, bytes) = state.spill.drain_shared();
+        out.extend(spilled);
+        self.queue.release_taken(count, bytes, &mut state.held);
+        self.set_spilling(&state);
         out
     }
 
@@ -501,7 +531,7 @@ impl Session {
         let state = self.lock();
         SessionStats {
             online: state.notify.is_some(),
-            queued: self.queue.len() + state.front.len(),
+            queued: self.queue.len() + state.front.len() + state.spill.restored_len(),
             inflight: state.window.len(),
             sent: counters.sent,
             dropped_queue_full: counters.dropped_queue_full,

@@ -114,6 +114,17 @@ pub(crate) enum Offer {
     Full(Delivery),
 }
 
+/// Where deliveries wait after everything in the channel: a persistent session's spilled
+/// tail (durable mode, `spill.rs`). The queue reserves their room in its word like the
+/// channel's.
+pub(crate) trait Tail {
+    /// Takes `delivery`, whose room is reserved, or hands it back for the channel.
+    fn push(&self, delivery: Delivery) -> Option<Delivery>;
+    /// Drop-oldest with an empty channel: drops the tail's oldest delivery that holds room
+    /// and returns its weight (its room is still to release).
+    fn drop_oldest(&self) -> Option<usize>;
+}
+
 /// The bounded delivery queue of one session.
 #[derive(Debug)]
 pub(crate) struct Queue {
@@ -209,7 +220,14 @@ impl Queue {
     /// Offers a delivery. `online`: a connection is attached (QoS 0 for an offline session is
     /// dropped unless `queue_qos0`). QoS 0 is dropped first when full, whatever the policy.
     /// `hand_back`: when full, return it as [`Offer::Full`] instead of applying the policy.
-    pub(crate) fn offer(&self, delivery: Delivery, online: bool, hand_back: bool) -> Offer {
+    /// Once its room is reserved it goes to `tail` if that takes it, else to the channel.
+    pub(crate) fn offer(
+        &self,
+        delivery: Delivery,
+        online: bool,
+        hand_back: bool,
+        tail: &impl Tail,
+    ) -> Offer {
         let (policy, queue_qos0) = self.policy();
         let qos0 = delivery.qos == QoS::AtMostOnce;
         if !online && qos0 && !queue_qos0 {
@@ -227,7 +245,7 @@ impl Queue {
                     policy
                 };
                 match policy {
-                    OverflowPolicy::DropOldest => match self.make_room(weight) {
+                    OverflowPolicy::DropOldest => match self.make_room(weight, tail) {
                         Some(old) => old,
                         None => return self.drop_full(delivery),
                     },
@@ -239,8 +257,10 @@ impl Queue {
                 }
             }
         };
-        // The receiver lives in `self`, so the channel cannot be disconnected.
-        let _ = self.tx.send(delivery);
+        if let Some(delivery) = tail.push(delivery) {
+            // The receiver lives in `self`, so the channel cannot be disconnected.
+            let _ = self.tx.send(delivery);
+        }
         let wake = reserved & WAITING != 0 && self.unpark();
         Offer::Queued { wake }
     }
@@ -255,9 +275,10 @@ impl Queue {
         self.word.fetch_and(!WAITING, Ordering::SeqCst) & WAITING != 0
     }
 
-    /// Drop-oldest: pops until a delivery of `weight` fits, then reserves it. `None` if it
-    /// can never fit (a zero bound, or heavier than the byte bound).
-    fn make_room(&self, weight: usize) -> Option<u64> {
+    /// Drop-oldest: pops (the channel, then `tail`) until a delivery of `weight` fits, then
+    /// reserves it. `None` if it can never fit (a zero bound, or heavier than the byte
+    /// bound).
+    fn make_room(&self, weight: usize, tail: &impl Tail) -> Option<u64> {
         if self.max_len.load(Ordering::Relaxed) == 0
             || weight > self.max_bytes.load(Ordering::Relaxed)
         {
@@ -273,6 +294,12 @@ impl Queue {
                 return Some(old);
             }
             if self.pop().is_some() {
+                self.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            if let Some(dropped) = tail.drop_oldest() {
+                self.word
+                    .fetch_sub(COUNT_UNIT + dropped as u64, Ordering::SeqCst);
                 self.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
@@ -322,6 +349,14 @@ impl Queue {
         }
         held.units = 0;
         held.items = 0;
+    }
+
+    /// Releases the room of `count` deliveries of `bytes` in all taken from the tail, with
+    /// what `held` holds; notes in `held` whether a publisher waits for room.
+    pub(crate) fn release_taken(&self, count: usize, bytes: usize, held: &mut Held) {
+        held.units += count as u64 * COUNT_UNIT + bytes as u64;
+        held.items += count;
+        self.release(held);
     }
 
     /// A publisher waits for room for `weight` bytes: `waker` is woken after the next
@@ -404,6 +439,20 @@ mod tests {
     use crate::types::message::Publication;
     use bytes::Bytes;
 
+    /// No tail: everything goes to the channel.
+    #[derive(Debug)]
+    struct NoTail;
+
+    impl Tail for NoTail {
+        fn push(&self, delivery: Delivery) -> Option<Delivery> {
+            Some(delivery)
+        }
+
+        fn drop_oldest(&self) -> Option<usize> {
+            None
+        }
+    }
+
     fn delivery(qos: QoS, payload: &'static [u8]) -> Delivery {
         Delivery {
             publication: Publication {
@@ -433,7 +482,7 @@ mod tests {
     fn count_and_bytes_are_packed_and_released() {
         let q = queue(10, 100, OverflowPolicy::DropNewest);
         assert!(matches!(
-            q.offer(delivery(QoS::AtLeastOnce, b"abc"), true, false),
+            q.offer(delivery(QoS::AtLeastOnce, b"abc"), true, false, &NoTail),
             Offer::Queued { wake: false }
         ));
         let word = q.word.load(Ordering::SeqCst);
@@ -448,11 +497,11 @@ mod tests {
         let q = queue(10, 100, OverflowPolicy::DropNewest);
         assert!(!q.park(), "empty: parks");
         assert!(matches!(
-            q.offer(delivery(QoS::AtLeastOnce, b"a"), true, false),
+            q.offer(delivery(QoS::AtLeastOnce, b"a"), true, false, &NoTail),
             Offer::Queued { wake: true }
         ));
         assert!(matches!(
-            q.offer(delivery(QoS::AtLeastOnce, b"b"), true, false),
+            q.offer(delivery(QoS::AtLeastOnce, b"b"), true, false, &NoTail),
             Offer::Queued { wake: false }
         ));
         assert!(q.park(), "non-empty: must not sleep");
@@ -462,10 +511,10 @@ mod tests {
     fn bounds_hold_under_each_policy() {
         let q = queue(2, 100, OverflowPolicy::DropNewest);
         for _ in 0..2 {
-            q.offer(delivery(QoS::AtLeastOnce, b"x"), true, false);
+            q.offer(delivery(QoS::AtLeastOnce, b"x"), true, false, &NoTail);
         }
         assert!(matches!(
-            q.offer(delivery(QoS::AtLeastOnce, b"y"), true, false),
+            q.offer(delivery(QoS::AtLeastOnce, b"y"), true, false, &NoTail),
             Offer::Dropped(DropReason::QueueFull, _)
         ));
         let q = queue(2, 100, OverflowPolicy::DropOldest);
@@ -478,7 +527,7 @@ mod tests {
                 },
                 ..d
             };
-            q.offer(d, true, false);
+            q.offer(d, true, false, &NoTail);
         }
         let left: Vec<_> = std::iter::from_fn(|| q.pop())
             .map(|d| d.publication.payload)
@@ -486,14 +535,14 @@ mod tests {
         assert_eq!(left, [Bytes::from_static(b"2"), Bytes::from_static(b"3")]);
         assert_eq!(q.dropped_queue_full.load(Ordering::Relaxed), 1);
         let q = queue(1, 100, OverflowPolicy::Disconnect);
-        q.offer(delivery(QoS::AtLeastOnce, b"x"), true, false);
+        q.offer(delivery(QoS::AtLeastOnce, b"x"), true, false, &NoTail);
         assert!(matches!(
-            q.offer(delivery(QoS::AtLeastOnce, b"x"), true, false),
+            q.offer(delivery(QoS::AtLeastOnce, b"x"), true, false, &NoTail),
             Offer::Overflow(_)
         ));
         assert!(
             matches!(
-                q.offer(delivery(QoS::AtMostOnce, b"x"), true, false),
+                q.offer(delivery(QoS::AtMostOnce, b"x"), true, false, &NoTail),
                 Offer::Dropped(DropReason::QueueFull, _)
             ),
             "QoS 0 goes first"
@@ -504,7 +553,7 @@ mod tests {
     fn delivery_heavier_than_byte_bound_is_dropped() {
         let q = queue(10, 3, OverflowPolicy::DropOldest);
         assert!(matches!(
-            q.offer(delivery(QoS::AtLeastOnce, b"abc"), true, false),
+            q.offer(delivery(QoS::AtLeastOnce, b"abc"), true, false, &NoTail),
             Offer::Dropped(DropReason::QueueFull, _)
         ));
         assert_eq!(q.word.load(Ordering::SeqCst), 0);

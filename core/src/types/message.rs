@@ -164,9 +164,6 @@ pub(crate) struct DeliveryExtra {
     /// Its records in the store (durable mode, persistent sessions only): released when the
     /// last copy of the delivery is dropped.
     pub(crate) persisted: Option<ValueArc<Persisted>>,
-    /// Bytes of payload left on disk (durable mode: a long queue keeps its payloads in the
-    /// store until they are taken); 0 when the payload is in memory.
-    pub(crate) spilled: usize,
 }
 
 impl Delivery {
@@ -178,7 +175,6 @@ impl Delivery {
                 subscription_ids: ids,
                 shared: None,
                 persisted: None,
-                spilled: 0,
             })
         });
         Self {
@@ -190,36 +186,10 @@ impl Delivery {
         }
     }
 
-    /// Bytes a queued copy counts against `max_queued_bytes` (a payload left on disk
-    /// counts as if it were in memory).
+    /// Bytes a queued copy counts against `max_queued_bytes`.
     #[inline]
     pub(crate) fn weight(&self) -> usize {
-        self.publication.weight() + self.extra.as_ref().map_or(0, |e| e.spilled)
-    }
-
-    /// Whether its payload was left on disk.
-    pub(crate) fn is_spilled(&self) -> bool {
-        self.extra.as_ref().is_some_and(|e| e.spilled != 0)
-    }
-
-    /// Leaves the payload on disk (its record holds it): frees this copy's share of it.
-    pub(crate) fn spill(&mut self) {
-        let len = self.publication.payload.len();
-        if len == 0 || self.persisted().is_none() {
-            return;
-        }
-        self.publication.payload = Bytes::new();
-        self.extra
-            .get_or_insert_with(|| Box::new(DeliveryExtra::default()))
-            .spilled = len;
-    }
-
-    /// Puts back a payload read from the store.
-    pub(crate) fn unspill(&mut self, payload: Bytes) {
-        self.publication.payload = payload;
-        if let Some(extra) = &mut self.extra {
-            extra.spilled = 0;
-        }
+        self.publication.weight()
     }
 
     /// Its records in the store, if it is durable.

@@ -239,11 +239,6 @@ impl Persisted {
         self.key
     }
 
-    /// The record of the thing itself (the first).
-    pub(crate) fn ticket(&self) -> Ticket {
-        self.tickets.lock().first().copied().unwrap_or(0)
-    }
-
     /// Adds a record that lives and dies with the first.
     pub(crate) fn push(&self, ticket: Ticket) {
         self.tickets.lock().push(ticket);
