@@ -387,7 +387,7 @@ impl Session {
         // (that delivery taken out), so this one may go to the channel behind it.
         let tail = SessionTail {
             session: self,
-            active: long || self.spilling.load(Ordering::Acquire) == 1,
+            active: long || self.is_spilling(),
         };
         match self.queue.offer(delivery, online, hand_back, &tail) {
             Offer::Full(delivery) => Enqueued::Full(delivery),
@@ -401,6 +401,12 @@ impl Session {
                 Enqueued::Kicked(Box::new(ended), topic)
             }
         }
+    }
+
+    /// Whether the tail holds anything (durable mode only: no atomic read otherwise).
+    /// Acquire: pairs with the Release stores of `spilling`.
+    fn is_spilling(&self) -> bool {
+        self.durable.is_some() && self.spilling.load(Ordering::Acquire) == 1
     }
 
     /// Mirrors whether the tail is empty into `spilling`, under the lock (`state` is the

@@ -230,8 +230,7 @@ impl Tail for SessionTail<'_> {
     }
 
     fn drop_oldest(&self) -> Option<usize> {
-        // Acquire: pairs with the Release stores in `push` and `Session::set_spilling`.
-        if self.session.spilling.load(Ordering::Acquire) == 0 {
+        if !self.session.is_spilling() {
             return None;
         }
         let mut state = self.session.lock();
