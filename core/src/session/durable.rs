@@ -22,7 +22,12 @@ use crate::types::will::Will;
 /// Bytes a persistent session's queue holds in memory before further deliveries wait on
 /// disk until taken (durable mode, `spill.rs`): queues far larger than memory cost a small
 /// entry per message.
+#[cfg(not(loom))]
 pub(crate) const SPILL_AFTER_BYTES: usize = 4 << 20;
+/// Under loom, a few bytes: the models reach the tail with a message or two (see
+/// `loom-tests/tests/spill_order.rs`).
+#[cfg(loom)]
+pub(crate) const SPILL_AFTER_BYTES: usize = 8;
 
 /// A step of an outgoing QoS 2 delivery.
 #[derive(Debug, Clone, Copy)]
