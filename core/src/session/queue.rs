@@ -85,7 +85,7 @@ pub(crate) struct Held {
     units: u64,
     items: usize,
     /// A release found `ROOM_WANTED` up: wake the waiting publishers once the locks are
-    /// released ([`Queue::wake_room_waiters`]).
+    /// released ([`Queue::take_room_waiters`]).
     pub(crate) room_wanted: bool,
 }
 
