@@ -16,9 +16,12 @@
 //! | module | what lives there |
 //! | --- | --- |
 //! | [`fixtures`] | brokers with a manual clock, draining helpers, a counting [`mqlite::wire::Notify`] |
-//! | `model` (loom only) | `model::check`: runs a model with its preemption bound and reports its cost |
+//! | `model` (loom only) | `model::check`: runs a model with its preemption bound and reports its cost; `model::block_on`, a parking executor |
+//! | `store` (loom only) | a test `mqlite::Store` on loom's primitives, for the durable-mode models |
 #![forbid(unsafe_code)]
 
 pub mod fixtures;
 #[cfg(loom)]
 pub mod model;
+#[cfg(loom)]
+pub mod store;

@@ -33,3 +33,46 @@ pub fn check(name: &str, bound: usize, model: impl Fn() + Send + Sync + 'static)
         start.elapsed()
     );
 }
+
+/// The waker of [`block_on`]: raises a flag and signals the waiting thread.
+#[derive(Default)]
+struct Signal {
+    woken: loom::sync::Mutex<bool>,
+    cv: loom::sync::Condvar,
+}
+
+impl std::task::Wake for Signal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        *self.woken.lock().expect("not poisoned") = true;
+        self.cv.notify_one();
+    }
+}
+
+/// A minimal executor for models: polls `future`, and while it is `Pending` sleeps until
+/// its waker is called. Loom's condvar sleeps for real, so a wake-up that never comes is a
+/// deadlock, which loom reports. (`loom::future::block_on` would need loom's `futures`
+/// feature to be used the same way; this one is a loom `Mutex<bool>` + `Condvar`.)
+///
+/// # Panics
+///
+/// If a thread panicked holding the flag's lock (the model has failed anyway).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let signal = Arc::new(Signal::default());
+    let waker = std::task::Waker::from(signal.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        let mut woken = signal.woken.lock().expect("not poisoned");
+        while !*woken {
+            woken = signal.cv.wait(woken).expect("not poisoned");
+        }
+        *woken = false;
+    }
+}
