@@ -93,6 +93,11 @@ impl Log {
             .collect()
     }
 
+    /// The last ticket made durable.
+    pub fn durable(&self) -> Ticket {
+        self.durable
+    }
+
     /// Whether a callback still waits for the syncer.
     pub fn has_waiters(&self) -> bool {
         !self.waiters.is_empty()
