@@ -5,7 +5,8 @@
 //! `Log::background` on, only [`Disk::sync_once`] does (the store's syncer, a loom thread
 //! the model spawns, as a group-commit store's fsync thread): `when_durable` calls back
 //! inline when the ticket is already durable (or a sync already failed), otherwise it
-//! queues the callback for the syncer.
+//! queues the callback for the syncer. With `Log::spawn_callbacks`, `when_durable` instead
+//! hands every callback to a new loom thread at once.
 
 use std::fmt;
 
@@ -45,8 +46,12 @@ pub struct Log {
     failed: bool,
     /// Callbacks waiting for the syncer.
     waiters: Vec<(Ticket, Done)>,
+    /// `when_durable` calls back from a new loom thread (unjoined), whatever is durable.
+    pub spawn_callbacks: bool,
     /// Callbacks run inline, in `when_durable`.
     pub inline_callbacks: usize,
+    /// Callbacks handed to a new thread.
+    pub spawned_callbacks: usize,
     /// Callbacks run by the syncer.
     pub syncer_callbacks: usize,
     /// The model is shutting the broker down: from now on only a delivery's records may be
@@ -237,6 +242,12 @@ impl Store for TestStore {
     fn when_durable(&self, ticket: Ticket, done: Done) {
         let result = {
             let mut log = self.log();
+            if log.spawn_callbacks {
+                log.spawned_callbacks += 1;
+                drop(log);
+                loom::thread::spawn(move || done(Ok(())));
+                return;
+            }
             if ticket > log.durable && !log.failed {
                 log.waiters.push((ticket, done));
                 return;

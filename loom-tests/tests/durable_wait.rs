@@ -10,8 +10,10 @@
 //! thread is) waits for the flush and makes it durable. When it syncs before `when_durable`
 //! is asked, the store calls back inline, on the publisher's thread, before the first poll;
 //! otherwise the syncer calls back from its own thread, racing the poll. Each model asserts
-//! that both kinds of execution were explored. A persistent subscriber makes the publish
-//! record a delivery, so there is something to sync.
+//! that both kinds of execution were explored. `publish_async_called_back_from_a_new_thread`
+//! uses a store whose `when_durable` hands every callback to a new (unjoined) loom thread
+//! at once, racing the first poll from its very start. A persistent subscriber makes the
+//! publish record a delivery, so there is something to sync.
 //!
 //! Invariant: no lost wake-up (`block_on` sleeps until woken: a lost wake-up is a
 //! deadlock, which loom reports); the answer is the store's (`Ok`, or the failed fsync as
@@ -26,13 +28,15 @@
 //! returns; otherwise it answers `BrokerClosed` or `NotDurable` (its commit came after the
 //! store was dropped). All three answers occur.
 //!
-//! Threads: 2 in each model (main publishes under `block_on`, or shuts down; the syncer, or
-//! the blocking publisher). Preemption bound `BOUND` = 12 for the `publish_async_…` models,
+//! Threads: 2 in each model (main publishes under `block_on`, or shuts down; the syncer,
+//! the callback's thread, or the blocking publisher). Preemption bound `BOUND` = 12 for the
+//! `publish_async_…` models,
 //! which explores every interleaving (none more at 20); `PUBLISH_SHUTDOWN_BOUND` = 5 for
 //! `publish_racing_shutdown`, whose count keeps growing (5,323 at 4, 16,823 at 5).
 //!
 //! Cost (release build, 2 cores): 192 interleavings in each `publish_async_…` model (12
-//! with the callback inline, 180 from the syncer), under 0.1 s each;
+//! with the callback inline, 180 from the syncer), under 0.1 s each; 9 (all) with the
+//! callback on a new thread, under 1 ms;
 //! `publish_racing_shutdown` 16,823 (about 2.7 s).
 //!
 //! Mutations that fail it (each tried in a scratch copy of the repository):
@@ -40,7 +44,7 @@
 //!   second lock: both `publish_async_…` deadlock (the syncer's callback lands in between,
 //!   finds no waker, and the task sleeps forever).
 //! - `DurableWait::start`'s callback: take and wake the waker, then store the result under
-//!   a second lock: both `publish_async_…` deadlock (woken, the poll finds no result,
+//!   a second lock: the three `publish_async_…` deadlock (woken, the poll finds no result,
 //!   registers again and sleeps; the result then comes with no waker to wake).
 //! - `StoreHandle` holding the store in a `ValueArc` that `with` and `release` clone out of
 //!   the read guard, so `drop_store` no longer waits for calls in flight:
@@ -120,6 +124,22 @@ fn publish_async_completes_once_durable() {
 #[test]
 fn publish_async_fails_when_the_sync_fails() {
     publish_async_racing_the_syncer("durable_wait/not_durable", true);
+}
+
+/// `publish_async` with a store whose `when_durable` hands the callback to a new thread
+/// at once (no syncer): the callback races the first poll's registration of its waker.
+#[test]
+fn publish_async_called_back_from_a_new_thread() {
+    model::check("durable_wait/spawned_callback", BOUND, || {
+        let (broker, disk) = durable_broker();
+        let _subscriber = persistent_subscriber(&broker, QoS::AtLeastOnce);
+        let publisher = connect(&broker, ConnectOptions::new("publisher"));
+        disk.log().spawn_callbacks = true;
+        let answer =
+            block_on(publisher.publish_async("t", "m", &PublishOptions::new(QoS::AtLeastOnce)));
+        assert!(answer.is_ok(), "publish_async answered {answer:?}");
+        assert_eq!(disk.log().spawned_callbacks, 1, "when_durable asked once");
+    });
 }
 
 /// A blocking QoS 1 `publish` (route, then `Journal::sync`: `flush`, and `commit` under
