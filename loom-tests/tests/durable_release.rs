@@ -67,9 +67,8 @@ use mqlite_loom::store::{DELIVERY, Disk, SENT, SESSION, durable_broker, persiste
 
 const BOUND: usize = 12;
 
-/// The scene: a durable broker, a persistent subscriber at `qos` holding the
-/// message `m` (handed out, not yet acknowledged), and a publisher. Returns the tickets of
-/// the delivery's records.
+/// The scene: a durable broker, a persistent subscriber at `qos` holding the message `m`
+/// (handed out, not yet acknowledged), and a publisher.
 fn holding_a_delivery(qos: QoS) -> (Broker, Arc<Disk>, Client, Client, Message) {
     let (broker, disk) = durable_broker();
     let subscriber = persistent_subscriber(&broker, qos);
@@ -117,27 +116,39 @@ fn check_releases(disk: &Disk, records: &[Ticket], ack_first: bool, close_first:
     );
 }
 
+/// Facts about the race: the ack returned; the close (shutdown, last drop) returned.
+#[derive(Default)]
+struct Race {
+    acked: Arc<AtomicBool>,
+    closed: Arc<AtomicBool>,
+}
+
+impl Race {
+    /// Acknowledges `message` on a new thread; it answers whether the close had returned
+    /// before the ack began.
+    fn spawn_ack(&self, message: Message) -> thread::JoinHandle<bool> {
+        let (acked, closed) = (self.acked.clone(), self.closed.clone());
+        thread::spawn(move || {
+            let close_first = closed.load(Ordering::SeqCst);
+            message.ack();
+            acked.store(true, Ordering::SeqCst);
+            close_first
+        })
+    }
+}
+
 /// The subscriber acknowledges while another thread shuts the broker down.
 fn ack_racing_shutdown(name: &str, qos: QoS) {
     model::check(name, BOUND, move || {
         let (broker, disk, subscriber, publisher, message) = holding_a_delivery(qos);
         let records = delivery_records(&disk, qos);
-        let acked = Arc::new(AtomicBool::new(false));
-        let closed = Arc::new(AtomicBool::new(false));
-        let acking = {
-            let (acked, closed) = (acked.clone(), closed.clone());
-            thread::spawn(move || {
-                let close_first = closed.load(Ordering::SeqCst);
-                message.ack();
-                acked.store(true, Ordering::SeqCst);
-                close_first
-            })
-        };
-        let ack_first = acked.load(Ordering::SeqCst);
+        let race = Race::default();
+        let acking = race.spawn_ack(message);
+        let ack_first = race.acked.load(Ordering::SeqCst);
         disk.log().shutdown_began = true;
         broker.shutdown();
         assert!(disk.log().dropped, "shutdown returned with the store open");
-        closed.store(true, Ordering::SeqCst);
+        race.closed.store(true, Ordering::SeqCst);
         let close_first = acking.join().unwrap();
         check_releases(&disk, &records, ack_first, close_first);
         drop((subscriber, publisher, broker));
@@ -166,24 +177,15 @@ fn ack_racing_last_handle() {
             !disk.log().dropped,
             "the subscriber's handle keeps the store"
         );
-        let acked = Arc::new(AtomicBool::new(false));
-        let closed = Arc::new(AtomicBool::new(false));
-        let acking = {
-            let (acked, closed) = (acked.clone(), closed.clone());
-            thread::spawn(move || {
-                let close_first = closed.load(Ordering::SeqCst);
-                message.ack();
-                acked.store(true, Ordering::SeqCst);
-                close_first
-            })
-        };
-        let ack_first = acked.load(Ordering::SeqCst);
+        let race = Race::default();
+        let acking = race.spawn_ack(message);
+        let ack_first = race.acked.load(Ordering::SeqCst);
         drop(subscriber);
         assert!(
             disk.log().dropped,
             "last handle dropped with the store open"
         );
-        closed.store(true, Ordering::SeqCst);
+        race.closed.store(true, Ordering::SeqCst);
         let close_first = acking.join().unwrap();
         check_releases(&disk, &records, ack_first, close_first);
     });
