@@ -499,6 +499,36 @@ fn reconnecting_after_a_crash_keeps_the_count_of_connected_clients() {
     assert_eq!(broker.stats().clients_connected, 2);
 }
 
+/// A client whose session ends with its connection, with a will, connected at a clean
+/// shutdown: the shutdown publishes its will, once, and the next start does not publish it
+/// again [MQTT-3.1.2-8] (found by the loom model `durable_release`'s author).
+#[test]
+fn will_of_a_clean_session_connected_at_shutdown_is_published_once() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (broker, _) = durable(dir.path(), Duration::ZERO);
+        let watcher = broker.connect(session("watcher", HOUR)).unwrap();
+        watcher.subscribe("wills/#", QoS::AtLeastOnce).unwrap();
+        let clean = broker
+            .connect(
+                ConnectOptions::new("clean").will(
+                    Will::new("wills/clean", "lost")
+                        .unwrap()
+                        .qos(QoS::AtLeastOnce),
+                ),
+            )
+            .unwrap();
+        // Ends both connections, then publishes the will: queued for the (now offline)
+        // persistent watcher, and recorded.
+        broker.shutdown();
+        drop((clean, watcher, broker));
+    }
+    let (broker, _) = durable(dir.path(), Duration::ZERO);
+    let watcher = broker.connect(session("watcher", HOUR)).unwrap();
+    let got: Vec<String> = drain(&watcher).into_iter().map(|(t, _)| t).collect();
+    assert_eq!(got, ["wills/clean"], "the will, once");
+}
+
 /// A clean session records no incoming QoS 2 id, so its PUBREL is answered at once.
 #[test]
 fn pubrel_of_a_clean_session_need_not_wait() {

@@ -1,4 +1,4 @@
-//! Model 14 (durable mode, issue #15; `Persisted` and `StoreHandle` in
+//! Model 15 (durable mode, issue #15; `Persisted` and `StoreHandle` in
 //! `core/src/types/store.rs`, `StoreGuard` in `core/src/engine/durable.rs`): a recorded
 //! delivery's release racing the broker's shutdown, or the drop of its last handle.
 //!

@@ -1,4 +1,4 @@
-//! Model 13 (durable mode, issue #15): waiting for the store. `Client::publish_async` at
+//! Model 14 (durable mode, issue #15): waiting for the store. `Client::publish_async` at
 //! QoS 1 (`DurableWait`, `core/src/api/client/future.rs`) racing the store's syncer, and the
 //! blocking `Client::publish` racing `Broker::shutdown` (`StoreHandle`'s read-write lock).
 //!

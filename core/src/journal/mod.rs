@@ -178,6 +178,11 @@ impl Journal {
         self.handle.close();
     }
 
+    /// Whether [`Journal::close`] was called (releases are skipped from then on).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
     /// The broker has shut down: the store is dropped (its directory may be opened again).
     pub(crate) fn drop_store(&self) {
         if let Ok(last) = self.handle.with(|s| Ok(s.stats())) {

@@ -74,7 +74,20 @@ impl Session {
         // session that ends with its connection is recorded for its will alone.
         let will = will.or(state.will.as_ref());
         if !persistent && will.is_none() {
-            state.record = None;
+            // Its record goes. At shutdown releases are skipped (what is in memory stays on
+            // disk), so a record kept for a will the shutdown just published would publish
+            // it again at the next start: a record without the will replaces it instead.
+            if state.record.take().is_some() && journal.is_closed() {
+                let record = Record::Session(SessionRecord {
+                    no,
+                    client_id: self.client_id.to_string(),
+                    expiry: Duration::ZERO,
+                    offline_since: state.offline_unix,
+                    will: None,
+                    subscriptions: Vec::new(),
+                });
+                let _ = journal.append(&record);
+            }
             return;
         }
         let record = Record::Session(SessionRecord {
