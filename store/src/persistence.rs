@@ -191,8 +191,18 @@ impl mqlite::Store for Persistence {
     }
 
     fn release(&self, ticket: mqlite::Ticket) {
+        // The common case: the record never moved, and releasing it under its ticket
+        // succeeds without touching `moved`. If it fails, the record was moved (or is moving:
+        // `compact` holds `moved` until it has noted the copies, and `Log::release` and
+        // `Log::compact` exclude each other under the log's state lock), so its current
+        // lsn is taken under `moved`.
+        if self.log.release(crate::Lsn::new(ticket)) {
+            return;
+        }
         let lsn = self.moved.lock().take(ticket);
-        self.log.release(crate::Lsn::new(lsn));
+        if lsn != ticket {
+            self.log.release(crate::Lsn::new(lsn));
+        }
     }
 
     fn flush(&self) -> Result<mqlite::Ticket, mqlite::StoreError> {
@@ -222,9 +232,15 @@ impl mqlite::Store for Persistence {
     }
 
     fn read(&self, ticket: mqlite::Ticket) -> Result<Vec<u8>, mqlite::StoreError> {
-        let lsn = self.moved.lock().current(ticket);
-        self.log
-            .read(crate::Lsn::new(lsn))
+        // As in `release`: try the ticket itself first; only a moved record needs `moved`.
+        let result = match self.log.read(crate::Lsn::new(ticket)) {
+            Err(crate::ReadError::NotFound(_)) => {
+                let lsn = self.moved.lock().current(ticket);
+                self.log.read(crate::Lsn::new(lsn))
+            }
+            r => r,
+        };
+        result
             .map(|r| r.payload)
             .map_err(|e| mqlite::StoreError::Io(e.to_string()))
     }
