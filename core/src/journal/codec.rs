@@ -11,6 +11,12 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
+    /// An empty writer with room for `capacity` bytes.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(capacity),
+        }
+    }
     pub(crate) fn u8(&mut self, v: u8) {
         self.buf.push(v);
     }
