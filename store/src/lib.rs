@@ -64,6 +64,7 @@
 
 mod error;
 mod format;
+mod index;
 mod log;
 mod options;
 mod persistence;

@@ -411,10 +411,10 @@ impl Log {
     pub fn read(&self, lsn: Lsn) -> Result<Record, ReadError> {
         let (file, loc) = {
             let st = self.inner.state.lock();
-            let loc = *st
+            let loc = st
                 .books
                 .index
-                .get(&lsn.get())
+                .get(lsn.get())
                 .ok_or(ReadError::NotFound(lsn))?;
             let seg = st
                 .books

@@ -239,7 +239,12 @@ pub(crate) fn recover(
                 let ranges: Vec<(u64, u64)> = format::decode_ranges(r.payload).collect();
                 let mut from = BTreeSet::new();
                 for &(a, b) in &ranges {
-                    let dead: Vec<u64> = books.index.range(a..=b).map(|(k, _)| *k).collect();
+                    let dead: Vec<u64> = books
+                        .index
+                        .range(a, b)
+                        .into_iter()
+                        .map(|(k, _)| k)
+                        .collect();
                     for lsn in dead {
                         live.remove(&lsn);
                         from.extend(books.release(lsn));

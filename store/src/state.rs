@@ -7,20 +7,12 @@
 //! holds one of the records it released: deleting that segment first would let the record
 //! come back at the next open.
 
+use crate::index::Index;
+pub(crate) use crate::index::Loc;
 use crate::storage::StorageFile;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-
-/// Where a live user record is.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Loc {
-    /// The first lsn of its segment (the segment's id).
-    pub(crate) seg: u64,
-    pub(crate) offset: u64,
-    /// Encoded length, header included.
-    pub(crate) len: u32,
-}
 
 /// One segment file.
 #[derive(Debug)]
@@ -52,7 +44,7 @@ pub(crate) struct Tomb {
 #[derive(Debug, Default)]
 pub(crate) struct Books {
     pub(crate) segments: BTreeMap<u64, Segment>,
-    pub(crate) index: BTreeMap<u64, Loc>,
+    pub(crate) index: Index,
     pub(crate) tombs: BTreeMap<u64, Tomb>,
     /// The segment appends go to; never deleted.
     pub(crate) active: Option<u64>,
@@ -70,7 +62,7 @@ impl Books {
 
     /// Marks a user record dead; returns its segment, or `None` if it was not live.
     pub(crate) fn release(&mut self, lsn: u64) -> Option<u64> {
-        let loc = self.index.remove(&lsn)?;
+        let loc = self.index.remove(lsn)?;
         self.drop_live(loc.seg, loc.len);
         Some(loc.seg)
     }

@@ -355,9 +355,9 @@ impl Inner {
             let live: Vec<(u64, Loc)> = st
                 .books
                 .index
-                .range(seg..end)
+                .range(seg, end.saturating_sub(1))
+                .into_iter()
                 .filter(|(_, l)| l.seg == seg)
-                .map(|(k, l)| (*k, *l))
                 .collect();
             let file = Arc::clone(&st.books.segments[&seg].file);
             for (old, loc) in live {
