@@ -213,13 +213,18 @@ pub(crate) struct Persisted {
     handle: ValueWeak<StoreHandle>,
     /// What other records name it by (a delivery's id; 0 for others).
     key: u64,
-    tickets: Mutex<Vec<Ticket>>,
+    /// The record of the thing itself, kept inline: most things have no other record, and
+    /// a delivery then costs no allocation here beyond the handle itself.
+    first: Ticket,
+    /// Records that live and die with the first (a QoS 2 delivery's steps).
+    more: Mutex<Vec<Ticket>>,
 }
 
 impl fmt::Debug for Persisted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Persisted")
-            .field("tickets", &*self.tickets.lock())
+            .field("first", &self.first)
+            .field("more", &*self.more.lock())
             .finish()
     }
 }
@@ -230,7 +235,8 @@ impl Persisted {
         ValueArc::new(Self {
             handle: ValueArc::downgrade(handle),
             key,
-            tickets: Mutex::new(vec![ticket]),
+            first: ticket,
+            more: Mutex::new(Vec::new()),
         })
     }
 
@@ -241,26 +247,19 @@ impl Persisted {
 
     /// Adds a record that lives and dies with the first.
     pub(crate) fn push(&self, ticket: Ticket) {
-        self.tickets.lock().push(ticket);
+        self.more.lock().push(ticket);
     }
 
     /// Gives up the last handle on a single record without releasing it, and returns its
     /// ticket: its new holder (a session's spilled queue entry) releases it itself. `Err`
     /// with the handle back if it has other copies or more than one record.
     pub(crate) fn into_ticket(this: ValueArc<Self>) -> Result<Ticket, ValueArc<Self>> {
-        let persisted = ValueArc::try_unwrap(this)?;
-        let mut tickets = persisted.tickets.lock();
-        match tickets[..] {
-            [ticket] => {
-                // Emptied, so that the drop below releases nothing.
-                tickets.clear();
-                Ok(ticket)
-            }
-            _ => {
-                drop(tickets);
-                Err(ValueArc::new(persisted))
-            }
+        let mut persisted = ValueArc::try_unwrap(this)?;
+        if !persisted.more.lock().is_empty() {
+            return Err(ValueArc::new(persisted));
         }
+        // Zeroed (no record), so that the drop below releases nothing.
+        Ok(std::mem::take(&mut persisted.first))
     }
 }
 
@@ -269,7 +268,11 @@ impl Drop for Persisted {
         let Some(handle) = self.handle.upgrade() else {
             return;
         };
-        for &ticket in self.tickets.lock().iter() {
+        // 0: given up by `into_ticket`.
+        if self.first != 0 {
+            handle.release(self.first);
+        }
+        for &ticket in self.more.lock().iter() {
             handle.release(ticket);
         }
     }
