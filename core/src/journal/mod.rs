@@ -76,9 +76,14 @@ impl Journal {
     /// Appends `record`.
     pub(crate) fn append(&self, record: &Record) -> Result<Ticket, StoreError> {
         let (kind, bytes) = record.encode(self.time);
+        self.append_bytes(kind, &bytes)
+    }
+
+    /// Appends an encoded record of `kind`.
+    fn append_bytes(&self, kind: u8, bytes: &[u8]) -> Result<Ticket, StoreError> {
         crate::types::store::count_change_here();
         self.handle
-            .with(|s| s.append(kind, &bytes))
+            .with(|s| s.append(kind, bytes))
             .inspect_err(|_| self.fail())
     }
 
@@ -119,6 +124,21 @@ impl Journal {
     ) -> Result<ValueArc<Persisted>, StoreError> {
         let ticket = self.append(record)?;
         Ok(Persisted::new(&self.handle, ticket, key))
+    }
+
+    /// Appends the record of `delivery`, queued for session `session` with id `id` (see
+    /// [`records::DeliveryRecord`]), and returns the handle that releases it when dropped:
+    /// as [`Journal::persist`] of a `Record::Delivery`, without cloning the delivery.
+    pub(crate) fn persist_delivery(
+        &self,
+        session: u64,
+        id: u64,
+        tag: Option<records::InboundTag>,
+        delivery: &crate::types::message::Delivery,
+    ) -> Result<ValueArc<Persisted>, StoreError> {
+        let bytes = records::delivery_record_bytes(session, id, tag, delivery, self.time);
+        let ticket = self.append_bytes(records::DELIVERY, &bytes)?;
+        Ok(Persisted::new(&self.handle, ticket, id))
     }
 
     /// Appends `record` to live and die with `owner`.

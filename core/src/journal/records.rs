@@ -156,10 +156,7 @@ impl Record {
                 SESSION
             }
             Self::Delivery(d) => {
-                w.var(d.session);
-                w.var(d.id);
-                w.opt(d.tag, |w, t| t.encode(w));
-                encode_delivery(&mut w, &d.delivery, time);
+                encode_delivery_record(&mut w, d.session, d.id, d.tag, &d.delivery, time);
                 DELIVERY
             }
             Self::Sent {
@@ -196,23 +193,12 @@ impl Record {
     /// At least the bytes of most records of this shape (an underestimate only costs a
     /// reallocation): the variable parts plus room for the integers and flags.
     fn capacity_hint(&self) -> usize {
-        const FIXED: usize = 48;
-        let publication = |p: &Publication| {
-            p.topic.as_str().len() + p.payload.len() + p.properties.as_ref().map_or(0, |_| 64)
-        };
-        FIXED
-            + match self {
-                Self::Delivery(d) => {
-                    publication(&d.delivery.publication)
-                        + d.delivery.extra.as_deref().map_or(0, |e| {
-                            5 * e.subscription_ids.len()
-                                + e.shared.as_ref().map_or(0, |f| f.as_str().len())
-                        })
-                }
-                Self::Retained(p) => publication(p),
-                Self::Session(s) => s.client_id.len() + 16 * s.subscriptions.len(),
-                _ => 0,
-            }
+        match self {
+            Self::Delivery(d) => delivery_capacity(&d.delivery),
+            Self::Retained(p) => CAPACITY_FIXED + publication_capacity(p),
+            Self::Session(s) => CAPACITY_FIXED + s.client_id.len() + 16 * s.subscriptions.len(),
+            _ => CAPACITY_FIXED,
+        }
     }
 
     /// The record of `kind` in `bytes`, or `None` if it does not decode.
@@ -244,6 +230,50 @@ impl Record {
         };
         r.is_empty().then_some(record)
     }
+}
+
+/// Room for a record's integers and flags, on top of its variable parts.
+const CAPACITY_FIXED: usize = 48;
+
+fn publication_capacity(p: &Publication) -> usize {
+    p.topic.as_str().len() + p.payload.len() + p.properties.as_ref().map_or(0, |_| 64)
+}
+
+/// At least the bytes of most delivery records of `d` (see [`Record::capacity_hint`]).
+fn delivery_capacity(d: &Delivery) -> usize {
+    CAPACITY_FIXED
+        + publication_capacity(&d.publication)
+        + d.extra.as_deref().map_or(0, |e| {
+            5 * e.subscription_ids.len() + e.shared.as_ref().map_or(0, |f| f.as_str().len())
+        })
+}
+
+/// The bytes of a [`DeliveryRecord`], from a borrowed delivery: what
+/// `Record::Delivery(..).encode` gives, without cloning the delivery into a record.
+pub(crate) fn delivery_record_bytes(
+    session: u64,
+    id: u64,
+    tag: Option<InboundTag>,
+    delivery: &Delivery,
+    time: TimeBase,
+) -> Vec<u8> {
+    let mut w = Writer::with_capacity(delivery_capacity(delivery));
+    encode_delivery_record(&mut w, session, id, tag, delivery, time);
+    w.buf
+}
+
+fn encode_delivery_record(
+    w: &mut Writer,
+    session: u64,
+    id: u64,
+    tag: Option<InboundTag>,
+    delivery: &Delivery,
+    time: TimeBase,
+) {
+    w.var(session);
+    w.var(id);
+    w.opt(tag, |w, t| t.encode(w));
+    encode_delivery(w, delivery, time);
 }
 
 fn ms(d: Duration) -> u64 {

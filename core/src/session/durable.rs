@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::inflight::Phase;
 use super::spill::Entry;
 use super::{Session, SessionState};
-use crate::journal::records::{DeliveryRecord, InboundTag, Record, SessionRecord};
+use crate::journal::records::{InboundTag, Record, SessionRecord};
 use crate::journal::{Journal, RecoveredSession};
 use crate::sync::{Ordering, ValueArc, ValueWeak};
 use crate::types::message::{Delivery, origin_of};
@@ -124,13 +124,7 @@ impl Session {
             key: p.origin.map_or(0, std::num::NonZeroU32::get),
             packet_id: p.inbound_id,
         });
-        let record = Record::Delivery(DeliveryRecord {
-            session: no,
-            id,
-            tag,
-            delivery: delivery.clone(),
-        });
-        if let Ok(persisted) = journal.persist(&record, id) {
+        if let Ok(persisted) = journal.persist_delivery(no, id, tag, delivery) {
             delivery.set_persisted(persisted);
         }
     }
