@@ -20,6 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+/// [`Log::append_with`] keeps its encoding buffer between appends up to this capacity.
+const SCRATCH_KEEP_BYTES: usize = 64 << 10;
+
 /// A crash-safe, checksummed, segmented append-only log of opaque records.
 ///
 /// `Log` is `Send + Sync`: share it (`Arc<Log>` or scoped threads) between appenders and
@@ -98,6 +101,8 @@ pub(crate) struct State {
     /// length onwards (their index entries already say so); written in one write by a
     /// flush, a commit, a full buffer or a sync round, kept after a failed write.
     pub(crate) wbuf: Vec<u8>,
+    /// The buffer [`Log::append_with`] encodes records into, kept between appends.
+    pub(crate) scratch: Vec<u8>,
     /// The last write of the buffer failed: appends write through (and fail at once while
     /// the cause lasts, so each refused record is refused at its append) until one succeeds.
     pub(crate) write_failed: bool,
@@ -198,6 +203,7 @@ impl Log {
             to_delete: Vec::new(),
             sync_failure: None,
             wbuf: Vec::new(),
+            scratch: Vec::new(),
             write_failed: false,
         };
         let empty: Vec<u64> = state
@@ -275,6 +281,45 @@ impl Log {
         let (lsn, wake) = {
             let mut st = self.inner.state.lock();
             self.inner.write(&mut st, Some((kind, payload)))?
+        };
+        if wake {
+            self.inner.request_work(true);
+        }
+        Ok(lsn.expect("a user record was written"))
+    }
+
+    /// Appends a record of `kind` whose payload `encode` appends to the (empty) buffer it is
+    /// given: the same as [`Log::append`] of those bytes, encoded into a buffer the log
+    /// reuses (under its lock) instead of one the caller allocates.
+    ///
+    /// # Errors
+    /// As [`Log::append`].
+    pub fn append_with(
+        &self,
+        kind: u8,
+        encode: &mut dyn FnMut(&mut Vec<u8>),
+    ) -> Result<Lsn, AppendError> {
+        if kind >= FIRST_RESERVED_KIND {
+            return Err(AppendError::ReservedKind { kind });
+        }
+        let (lsn, wake) = {
+            let mut st = self.inner.state.lock();
+            let mut payload = std::mem::take(&mut st.scratch);
+            payload.clear();
+            encode(&mut payload);
+            let result = if payload.len() > self.inner.max_record_bytes {
+                Err(AppendError::TooLarge {
+                    size: payload.len(),
+                    max: self.inner.max_record_bytes,
+                })
+            } else {
+                self.inner.write(&mut st, Some((kind, &payload)))
+            };
+            // Keep the buffer for the next record, unless one huge record grew it.
+            if payload.capacity() <= SCRATCH_KEEP_BYTES {
+                st.scratch = payload;
+            }
+            result?
         };
         if wake {
             self.inner.request_work(true);

@@ -190,6 +190,17 @@ impl mqlite::Store for Persistence {
             .map_err(append_error)
     }
 
+    fn append_with(
+        &self,
+        kind: u8,
+        encode: &mut dyn FnMut(&mut Vec<u8>),
+    ) -> Result<mqlite::Ticket, mqlite::StoreError> {
+        self.log
+            .append_with(kind, encode)
+            .map(|lsn| lsn.get())
+            .map_err(append_error)
+    }
+
     fn release(&self, ticket: mqlite::Ticket) {
         // The common case: the record never moved, and releasing it under its ticket
         // succeeds without touching `moved`. If it fails, the record was moved (or is moving:

@@ -327,3 +327,36 @@ fn periodic_sync_writes_the_buffer() {
     let (_c, rec) = open(copy.path());
     assert_eq!(payloads(&rec), [b"a".to_vec()]);
 }
+
+/// `append_with` stores what its closure encodes, exactly as `append` of those bytes, and
+/// refuses an oversized or reserved-kind record without taking an lsn.
+#[test]
+fn append_with_encodes_into_the_logs_buffer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = Log::open(opts(dir.path()).max_record_bytes(64)).unwrap();
+    let a = log
+        .append_with(1, &mut |buf| {
+            assert!(buf.is_empty(), "handed an empty buffer");
+            buf.extend_from_slice(&payload(0));
+        })
+        .unwrap();
+    let too_large = log.append_with(1, &mut |buf| buf.extend_from_slice(&[7; 65]));
+    assert!(matches!(
+        too_large,
+        Err(AppendError::TooLarge { size: 65, max: 64 })
+    ));
+    let reserved = log.append_with(0xF0, &mut |buf| buf.push(1));
+    assert!(matches!(
+        reserved,
+        Err(AppendError::ReservedKind { kind: 0xF0 })
+    ));
+    let b = log
+        .append_with(2, &mut |buf| buf.extend_from_slice(&payload(1)))
+        .unwrap();
+    assert_eq!(b.get(), a.get() + 1, "refused records took no lsn");
+    assert_eq!(log.read(b).unwrap().payload, payload(1));
+    log.flush().unwrap();
+    drop(log);
+    let (_log, rec) = Log::open(opts(dir.path())).unwrap();
+    assert_eq!(payloads(&rec), vec![payload(0), payload(1)]);
+}

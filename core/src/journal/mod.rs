@@ -136,8 +136,16 @@ impl Journal {
         tag: Option<records::InboundTag>,
         delivery: &crate::types::message::Delivery,
     ) -> Result<ValueArc<Persisted>, StoreError> {
-        let bytes = records::delivery_record_bytes(session, id, tag, delivery, self.time);
-        let ticket = self.append_bytes(records::DELIVERY, &bytes)?;
+        crate::types::store::count_change_here();
+        let time = self.time;
+        let ticket = self
+            .handle
+            .with(|s| {
+                s.append_with(records::DELIVERY, &mut |buf| {
+                    records::encode_delivery_into(buf, session, id, tag, delivery, time);
+                })
+            })
+            .inspect_err(|_| self.fail())?;
         Ok(Persisted::new(&self.handle, ticket, id))
     }
 

@@ -248,18 +248,22 @@ fn delivery_capacity(d: &Delivery) -> usize {
         })
 }
 
-/// The bytes of a [`DeliveryRecord`], from a borrowed delivery: what
+/// Appends the bytes of a [`DeliveryRecord`] to `buf`, from a borrowed delivery: what
 /// `Record::Delivery(..).encode` gives, without cloning the delivery into a record.
-pub(crate) fn delivery_record_bytes(
+pub(crate) fn encode_delivery_into(
+    buf: &mut Vec<u8>,
     session: u64,
     id: u64,
     tag: Option<InboundTag>,
     delivery: &Delivery,
     time: TimeBase,
-) -> Vec<u8> {
-    let mut w = Writer::with_capacity(delivery_capacity(delivery));
+) {
+    let mut w = Writer {
+        buf: std::mem::take(buf),
+    };
+    w.buf.reserve(delivery_capacity(delivery));
     encode_delivery_record(&mut w, session, id, tag, delivery, time);
-    w.buf
+    *buf = w.buf;
 }
 
 fn encode_delivery_record(

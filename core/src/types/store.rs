@@ -28,6 +28,25 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// [`StoreError`] if it could not be written; nothing was appended.
     fn append(&self, kind: u8, record: &[u8]) -> Result<Ticket, StoreError>;
 
+    /// Appends a record of `kind` whose bytes `encode` appends to the buffer it is given, and
+    /// returns its ticket: the same as [`Store::append`] of those bytes, but a store may
+    /// hand `encode` a buffer of its own that it reuses, so the broker encodes a record
+    /// without allocating for it. `encode` only appends to the `Vec` (it is called once,
+    /// with the buffer empty). The default encodes into a new `Vec` and calls
+    /// [`Store::append`].
+    ///
+    /// # Errors
+    /// As [`Store::append`].
+    fn append_with(
+        &self,
+        kind: u8,
+        encode: &mut dyn FnMut(&mut Vec<u8>),
+    ) -> Result<Ticket, StoreError> {
+        let mut record = Vec::new();
+        encode(&mut record);
+        self.append(kind, &record)
+    }
+
     /// Marks a record dead. It may come back after a crash until a later ticket is
     /// committed or [`Store::flush`] is called.
     fn release(&self, ticket: Ticket);
