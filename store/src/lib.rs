@@ -39,7 +39,7 @@
 //! - `recovery`: reading a store at open, moving damage aside ([`Recovery`]).
 //! - `log`, `write`, `sync`: [`Log`], its write path and its sync thread.
 //! - `persistence`: [`Persistence`], the log as a broker's [`mqlite::Store`].
-//! - `state`: which records and segments are live.
+//! - `state`: which records and segments are live; `index`: where each live record is.
 //!
 //! No features.
 //!
@@ -52,8 +52,9 @@
 //! both versions. Version 1 is the first.
 //!
 //! # Memory
-//! The log keeps an index entry (about 40 bytes) per live record, so [`Log::read`] finds
-//! a payload on disk. [`Log::open`] returns every live record with its payload in memory
+//! The log keeps an index entry per live record, so [`Log::read`] finds a payload on disk:
+//! a 16-byte slot in a window over recent lsns (17–26 bytes per live record with its slack;
+//! records far older than their neighbours move to an ordered map at about 64). [`Log::open`] returns every live record with its payload in memory
 //! ([`Recovery::records`]); a later version may return only the index, so that payloads of
 //! large offline queues stay on disk until read. Recovery reads one segment at a time
 //! (at most `segment_bytes` plus one record). Bytes not yet fsynced are also kept in
