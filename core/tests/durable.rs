@@ -529,6 +529,26 @@ fn will_of_a_clean_session_connected_at_shutdown_is_published_once() {
     assert_eq!(got, ["wills/clean"], "the will, once");
 }
 
+/// A subscriber's acknowledgement releases the delivery's record but acknowledges nothing
+/// itself: it does not count as a change, so a transport does not hold the deliveries it
+/// writes in the same turn (it did, for an fsync per acknowledgement: a recovered queue
+/// drained at ~1,000 msgs/s over the network).
+#[test]
+fn a_subscribers_ack_holds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, _) = durable(dir.path(), Duration::ZERO);
+    let sub = broker.connect(session("sub", HOUR)).unwrap();
+    sub.subscribe("a", QoS::AtLeastOnce).unwrap();
+    let publisher = broker.connect(ConnectOptions::new("pub")).unwrap();
+    publisher
+        .publish("a", "m", QoS::AtLeastOnce, false)
+        .unwrap();
+    let message = sub.recv_timeout(WAIT).unwrap();
+    let before = broker.records_appended();
+    message.ack();
+    assert_eq!(broker.records_appended(), before);
+}
+
 /// A clean session records no incoming QoS 2 id, so its PUBREL is answered at once.
 #[test]
 fn pubrel_of_a_clean_session_need_not_wait() {

@@ -117,6 +117,12 @@ impl Engine {
                 .persist(&Record::Retained(publication.clone()), 0)
                 .ok()
         };
+        if publication.payload.is_empty()
+            && let Some(journal) = &self.journal
+        {
+            // A clear releases the record: its PUBACK waits until that is durable.
+            journal.note_release();
+        }
         self.retained.lock().set(
             publication,
             c.max_retained_messages,

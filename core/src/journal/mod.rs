@@ -206,6 +206,13 @@ impl Journal {
         self.handle.close();
     }
 
+    /// Counts a release that an answer acknowledges (see
+    /// [`crate::types::store::changes_here`]): the answer then waits for the next durable
+    /// point, which writes pending releases.
+    pub(crate) fn note_release(&self) {
+        crate::types::store::count_change_here();
+    }
+
     /// Whether [`Journal::close`] was called (releases are skipped from then on).
     pub(crate) fn is_closed(&self) -> bool {
         self.handle.is_closed()

@@ -144,6 +144,8 @@ impl Router {
                 effects.ended(&old, DisconnectReason::TakenOver, ended);
             }
             if request.clean_start {
+                // Durable mode: the CONNACK (Session Present 0) waits for the discard.
+                old.released_acknowledged();
                 self.discard(&old, effects);
                 return None;
             }

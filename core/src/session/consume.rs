@@ -312,8 +312,8 @@ impl Session {
     /// PUBREL from the sender: the id may be used for a new message again [MQTT-4.3.3-2].
     /// Whether it was held.
     ///
-    /// In durable mode the id's record is released here, on the handling thread, which
-    /// makes the PUBCOMP wait until the release is durable (see
+    /// In durable mode the id's record is released here, and counted as a change of the
+    /// handling thread, which makes the PUBCOMP wait until the release is durable (see
     /// `types::store::changes_here`): a sender that got PUBCOMP may reuse the id for a new
     /// message at once, and an id still held after a crash would swallow that message as a
     /// duplicate.
@@ -322,7 +322,14 @@ impl Session {
         if state.generation != generation {
             return Err(SessionError::TakenOver);
         }
-        Ok(state.inbound.release(packet_id))
+        Ok(match state.inbound.take(packet_id) {
+            Some(Some(_record)) => {
+                self.released_acknowledged();
+                true // the record is released as `_record` drops
+            }
+            Some(None) => true,
+            None => false,
+        })
     }
 }
 

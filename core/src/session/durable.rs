@@ -61,6 +61,14 @@ impl Session {
         Some((durable.journal.upgrade()?, durable.no))
     }
 
+    /// A record of this session was released and the answer to what released it (a
+    /// PUBCOMP, a CONNACK) must wait until the release is durable.
+    pub(crate) fn released_acknowledged(&self) {
+        if let Some((journal, _)) = self.journal() {
+            journal.note_release();
+        }
+    }
+
     /// Rewrites the session's record if it outlives its connection or has a will (or drops
     /// it if neither); `will` is a delayed will still to publish after the connection ended.
     pub(super) fn record_session(&self, state: &mut SessionState, will: Option<&Will>) {

@@ -268,6 +268,12 @@ impl Inbound {
 
     /// PUBREL: forgets `packet_id`; `false` if it was not held.
     pub(crate) fn release(&mut self, packet_id: u16) -> bool {
-        self.ids.remove(&packet_id).is_some()
+        self.take(packet_id).is_some()
+    }
+
+    /// PUBREL: forgets `packet_id` and hands back its record (`Some(None)` without one,
+    /// `None` if the id was not held).
+    pub(crate) fn take(&mut self, packet_id: u16) -> Option<Option<ValueArc<Persisted>>> {
+        self.ids.remove(&packet_id)
     }
 }

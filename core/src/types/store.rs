@@ -197,29 +197,30 @@ impl StoreHandle {
             && let Some(store) = &*self.store.read()
         {
             store.release(ticket);
-            count_change_here();
         }
     }
 }
 
 std::thread_local! {
-    /// Changes made to a store by this thread (appends and releases, in any broker's
-    /// store). Per thread, not shared state: nothing for the `sync` facade to model.
+    /// Changes made to a store by this thread (appends, and releases an answer
+    /// acknowledges, in any broker's store). Per thread, not shared state: nothing for the `sync` facade to model.
     static CHANGES_HERE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
-/// Counts one change (an append or a release) made by the calling thread.
+/// Counts one change made by the calling thread: an append, or a release that an answer
+/// acknowledges.
 pub(crate) fn count_change_here() {
     CHANGES_HERE.with(|c| c.set(c.get().wrapping_add(1)));
 }
 
 /// How many changes the calling thread has made to stores so far. A transport compares it
 /// before and after handling a packet on its thread: every record an answer depends on is
-/// appended, and every record it removes is released, by the thread that handles the
-/// packet (a PUBACK for a retained message cleared, a PUBCOMP for an incoming QoS 2 id
-/// released), so a change there means the answer waits for the next durable point, which
-/// writes pending releases too. Another thread's changes (another connection's publishes)
-/// do not hold this answer.
+/// appended by the thread that handles the packet, and so is every release an answer
+/// acknowledges (counted by the caller with [`count_change_here`]: a PUBACK for a retained
+/// message cleared, a PUBCOMP for an incoming QoS 2 id released, a CONNACK for a clean
+/// start that discarded a session). A change there means the answer waits for the next
+/// durable point, which writes pending releases too. Other releases (a subscriber's
+/// acknowledgement) hold nothing, nor do another thread's changes.
 pub(crate) fn changes_here() -> u64 {
     CHANGES_HERE.with(std::cell::Cell::get)
 }
