@@ -156,12 +156,14 @@ impl Broker {
         self.engine.durable_point()
     }
 
-    /// Durable mode: how many changes (records appended or released) the calling thread has
-    /// made to the store so far; 0 in memory mode. A transport compares it before and after
-    /// handling a packet on its thread: if it did not change, the answer changed nothing
-    /// durable and need not wait for [`Broker::when_durable`]. Releases count because some
-    /// answers acknowledge one: the PUBACK of a publish that clears a retained message, the
-    /// PUBCOMP that frees an incoming QoS 2 id. Every change an answer depends on is made
+    /// Durable mode: how many changes the calling thread has made to the store so far
+    /// (records appended, and releases an answer acknowledges); 0 in memory mode. A
+    /// transport compares it before and after handling a packet on its thread: if it did
+    /// not change, the answer changed nothing durable and need not wait for
+    /// [`Broker::when_durable`]. The releases that count: the PUBACK of a publish that
+    /// clears a retained message, the PUBCOMP that frees a recorded incoming QoS 2 id, the
+    /// CONNACK of a clean start that discarded a session (not a subscriber's
+    /// acknowledgement). Every change an answer depends on is made
     /// by the thread that handles the packet; other threads' changes (another connection's
     /// publishes) do not count, so they do not hold this connection's output.
     /// (Other threads' records count too: a change may be someone else's, never the reverse.)
