@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::durable::{crash_copy, durable_broker};
 use common::{WAIT, assert_empty, drain, recv};
 use mqlite::wire::{Accepted, Notify, Outbound};
 use mqlite::{
@@ -25,36 +26,7 @@ fn durable(dir: &Path, at: Duration) -> (Broker, Arc<ManualClock>) {
 }
 
 fn durable_with(dir: &Path, at: Duration, config: Config) -> (Broker, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new());
-    clock.advance(at);
-    let store = Persistence::open(dir, SyncPolicy::Commit).unwrap();
-    let broker = Broker::builder()
-        .config(config)
-        .clock(clock.clone())
-        .store(store)
-        .build();
-    (broker, clock)
-}
-
-/// What `kill -9` would leave of the store in `dir` now: every append reached the kernel
-/// when it returned, so a copy of the files is exactly the state after a crash (nothing
-/// the running broker does later, such as releases at exit, is in it).
-fn crash_copy(dir: &Path) -> tempfile::TempDir {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let path = entry.unwrap().path();
-            let target = to.join(path.file_name().unwrap());
-            if path.is_dir() {
-                copy(&path, &target);
-            } else {
-                std::fs::copy(&path, &target).unwrap();
-            }
-        }
-    }
-    let copy_dir = tempfile::tempdir().unwrap();
-    copy(dir, copy_dir.path());
-    copy_dir
+    durable_broker(dir, SyncPolicy::Commit, config, at)
 }
 
 /// A durable broker (`commit`) whose storage fails on demand.

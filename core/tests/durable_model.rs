@@ -15,6 +15,9 @@ use mqlite::{Broker, Client, ConnectOptions, QoS};
 use mqlite_store::{Persistence, SyncPolicy};
 use proptest::prelude::*;
 
+mod common;
+use common::durable::copy_dir;
+
 #[derive(Debug, Clone)]
 enum Op {
     Publish { topic: u8, qos2: bool },
@@ -47,19 +50,6 @@ fn sub_options() -> ConnectOptions {
     ConnectOptions::new("sub")
         .clean_start(false)
         .session_expiry(Duration::from_secs(3600))
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
 }
 
 /// What the subscriber saw, checked as it arrives.

@@ -18,7 +18,7 @@ use mqlite::{
     Broker, Client, Config, ConnectOptions, ManualClock, OverflowPolicy, PublishOptions,
     PublishProperties, QoS,
 };
-use mqlite_store::{Persistence, SyncPolicy};
+use mqlite_store::SyncPolicy;
 
 const HOUR: Duration = Duration::from_secs(3600);
 /// Payloads of 64 KiB: 64 of them fill what a queue keeps in memory.
@@ -28,14 +28,7 @@ const N: u32 = 100;
 
 /// A durable broker over `dir` with `config` and a manual clock.
 fn durable(dir: &Path, config: Config) -> (Broker, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new());
-    let store = Persistence::open(dir, SyncPolicy::None).unwrap();
-    let broker = Broker::builder()
-        .config(config)
-        .clock(clock.clone())
-        .store(store)
-        .build();
-    (broker, clock)
+    common::durable::durable_broker(dir, SyncPolicy::None, config, Duration::ZERO)
 }
 
 /// Bounds far above what the tests queue.

@@ -8,6 +8,8 @@ use mqlite::{
     Broker, Client, Config, ConnectOptions, ManualClock, Message, NEVER_EXPIRE, TryRecvError,
 };
 
+pub(crate) mod durable;
+
 /// How long a test waits for a message that must arrive.
 pub(crate) const WAIT: Duration = Duration::from_secs(5);
 
