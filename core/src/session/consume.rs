@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::durable::Step;
 use super::inflight::{Phase, Resend};
+use super::spill::Spill;
 use super::{Notify, STAGE, Session, SessionState};
 use crate::sync::ValueArc;
 use crate::types::clock::Clock;
@@ -142,7 +143,7 @@ impl Session {
             if state.spill.is_empty() {
                 self.set_spilling(state);
             }
-            match state.spill.load(entry) {
+            match Spill::load(entry, self.durable.as_ref().map(|d| &d.journal)) {
                 Some(delivery) => return Some(delivery),
                 None => state.dropped_expired += 1,
             }

@@ -259,8 +259,12 @@ impl Session {
                 in_memory += d.delivery.weight();
                 // Past what stays in memory (and after the first one left on disk, so
                 // order holds) the rest wait in the tail as entries naming their records.
-                if in_memory > SPILL_AFTER_BYTES || !state.spill.is_empty() {
-                    state.spill.push_restored(Entry::new(d.delivery));
+                if (in_memory > SPILL_AFTER_BYTES || !state.spill.is_empty())
+                    && let Some(durable) = &self.durable
+                {
+                    state
+                        .spill
+                        .push_restored(Entry::new(d.delivery), &durable.journal);
                     continue;
                 }
             }

@@ -230,7 +230,7 @@ impl Session {
             inner: Padded(Mutex::new(SessionState {
                 front: VecDeque::new(),
                 held: Held::default(),
-                spill: Spill::new(durable.as_ref().map(|d| d.journal.clone())),
+                spill: Spill::default(),
                 window: Window::new(),
                 inbound: Inbound::default(),
                 in_process: true,

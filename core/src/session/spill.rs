@@ -85,73 +85,96 @@ impl Entry {
     }
 }
 
-/// The tail of one session's queue. Dropping it releases the records of what it holds
-/// (the session is discarded), as dropping queued deliveries does.
+/// The tail of one session's queue: nothing (one word) while empty, as every session in
+/// memory mode and every short queue is. Dropping it releases the records of what it
+/// holds (the session is discarded), as dropping queued deliveries does.
+#[derive(Debug, Default)]
+pub(crate) struct Spill(Option<Box<Entries>>);
+
+/// What a non-empty tail holds.
 #[derive(Debug)]
-pub(crate) struct Spill {
+struct Entries {
     /// Recovered at start, before anything was queued: they hold no room in the queue's
     /// word (as recovered deliveries in `front` do not) and go first.
     restored: VecDeque<Entry>,
     /// Queued since: each holds its room in the queue's word.
     queued: VecDeque<Entry>,
-    /// Where records are read back and released (durable mode).
-    journal: Option<ValueWeak<Journal>>,
+    /// Where records are read back and released.
+    journal: ValueWeak<Journal>,
 }
 
 impl Spill {
-    /// An empty tail reading from `journal`.
-    pub(crate) fn new(journal: Option<ValueWeak<Journal>>) -> Self {
-        Self {
-            restored: VecDeque::new(),
-            queued: VecDeque::new(),
-            journal,
-        }
-    }
-
     /// Whether nothing waits in it.
     pub(crate) fn is_empty(&self) -> bool {
-        self.restored.is_empty() && self.queued.is_empty()
+        self.0.is_none()
     }
 
     /// Entries that hold no room in the queue's word (counted apart in stats).
     pub(crate) fn restored_len(&self) -> usize {
-        self.restored.len()
+        self.0.as_ref().map_or(0, |e| e.restored.len())
+    }
+
+    /// The entries, made on the first one; `journal` is where their records live.
+    fn entries(&mut self, journal: &ValueWeak<Journal>) -> &mut Entries {
+        self.0.get_or_insert_with(|| {
+            Box::new(Entries {
+                restored: VecDeque::new(),
+                queued: VecDeque::new(),
+                journal: journal.clone(),
+            })
+        })
     }
 
     /// Appends an entry whose room is reserved.
-    pub(crate) fn push(&mut self, entry: Entry) {
-        self.queued.push_back(entry);
+    pub(crate) fn push(&mut self, entry: Entry, journal: &ValueWeak<Journal>) {
+        self.entries(journal).queued.push_back(entry);
     }
 
     /// Appends an entry recovered at start (no room reserved).
-    pub(crate) fn push_restored(&mut self, entry: Entry) {
-        self.restored.push_back(entry);
+    pub(crate) fn push_restored(&mut self, entry: Entry, journal: &ValueWeak<Journal>) {
+        self.entries(journal).restored.push_back(entry);
+    }
+
+    /// Frees the entries once the last is gone.
+    fn shrink(&mut self) {
+        if self
+            .0
+            .as_ref()
+            .is_some_and(|e| e.restored.is_empty() && e.queued.is_empty())
+        {
+            self.0 = None;
+        }
     }
 
     /// Takes the oldest entry, and whether it holds room in the queue's word.
     pub(crate) fn pop(&mut self) -> Option<(Entry, bool)> {
-        match self.restored.pop_front() {
+        let entries = self.0.as_mut()?;
+        let popped = match entries.restored.pop_front() {
             Some(entry) => Some((entry, false)),
-            None => self.queued.pop_front().map(|e| (e, true)),
-        }
+            None => entries.queued.pop_front().map(|e| (e, true)),
+        };
+        self.shrink();
+        popped
     }
 
     /// Drop-oldest: drops the oldest entry that holds room and returns its weight.
     pub(crate) fn drop_oldest(&mut self) -> Option<usize> {
-        let entry = self.queued.pop_front()?;
+        let entries = self.0.as_mut()?;
+        let entry = entries.queued.pop_front()?;
         let weight = entry.weight();
-        self.discard(entry);
+        entries.release(entry);
+        self.shrink();
         Some(weight)
     }
 
     /// The delivery of `entry`, read back from its record if it was left on disk; `None`
-    /// (and its record released) if it cannot be read.
-    pub(crate) fn load(&self, entry: Entry) -> Option<Delivery> {
+    /// (and its record released) if it cannot be read. `journal` is the session's.
+    pub(crate) fn load(entry: Entry, journal: Option<&ValueWeak<Journal>>) -> Option<Delivery> {
         let (ticket, flags) = match entry {
             Entry::InMemory(d) => return Some(*d),
             Entry::OnDisk { ticket, flags, .. } => (ticket, flags),
         };
-        let journal = self.journal.as_ref()?.upgrade()?;
+        let journal = journal?.upgrade()?;
         match journal.read_delivery(ticket) {
             Some(mut delivery) => {
                 delivery.dup = flags & DUP != 0;
@@ -164,45 +187,53 @@ impl Spill {
         }
     }
 
-    /// Drops `entry` untaken: its record is released.
-    pub(crate) fn discard(&self, entry: Entry) {
-        if let Entry::OnDisk { ticket, .. } = entry
-            && let Some(journal) = self.journal.as_ref().and_then(ValueWeak::upgrade)
-        {
-            journal.release(ticket);
-        }
-    }
-
     /// Takes every entry out as the session is discarded: the deliveries that came through
     /// a shared subscription (read back, to go to another member), oldest first, and the
     /// count and weight of those that held room. The others' records are released.
     pub(crate) fn drain_shared(&mut self) -> (Vec<Delivery>, usize, usize) {
         let mut out = Vec::new();
         let (mut count, mut weight) = (0, 0);
-        while let Some((entry, holds_room)) = self.pop() {
+        let Some(mut entries) = self.0.take() else {
+            return (out, count, weight);
+        };
+        let journal = entries.journal.clone();
+        let restored = std::mem::take(&mut entries.restored)
+            .into_iter()
+            .map(|e| (e, false));
+        let queued = std::mem::take(&mut entries.queued)
+            .into_iter()
+            .map(|e| (e, true));
+        for (entry, holds_room) in restored.chain(queued) {
             if holds_room {
                 count += 1;
                 weight += entry.weight();
             }
             if entry.is_shared() {
-                out.extend(self.load(entry));
+                out.extend(Self::load(entry, Some(&journal)));
             } else {
-                self.discard(entry);
+                entries.release(entry);
             }
         }
         (out, count, weight)
     }
 }
 
-impl Drop for Spill {
+impl Entries {
+    /// Releases the record of `entry`, left untaken.
+    fn release(&self, entry: Entry) {
+        if let Entry::OnDisk { ticket, .. } = entry
+            && let Some(journal) = self.journal.upgrade()
+        {
+            journal.release(ticket);
+        }
+    }
+}
+
+impl Drop for Entries {
     fn drop(&mut self) {
-        let Some(journal) = self.journal.as_ref().and_then(ValueWeak::upgrade) else {
-            return;
-        };
-        for entry in self.restored.drain(..).chain(self.queued.drain(..)) {
-            if let Entry::OnDisk { ticket, .. } = entry {
-                journal.release(ticket);
-            }
+        let restored = std::mem::take(&mut self.restored);
+        for entry in restored.into_iter().chain(std::mem::take(&mut self.queued)) {
+            self.release(entry);
         }
     }
 }
@@ -220,10 +251,13 @@ impl Tail for SessionTail<'_> {
         if !self.active {
             return Some(delivery);
         }
+        let Some(durable) = &self.session.durable else {
+            return Some(delivery);
+        };
         let entry = Entry::new(delivery);
         let mut state = self.session.lock();
         // Always in order: the tail comes after everything in the channel.
-        state.spill.push(entry);
+        state.spill.push(entry, &durable.journal);
         // Release: pairs with the Acquire in `Session::enqueue` (see `set_spilling`).
         self.session.spilling.store(1, Ordering::Release);
         None
