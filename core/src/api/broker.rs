@@ -163,10 +163,9 @@ impl Broker {
     /// [`Broker::when_durable`]. The releases that count: the PUBACK of a publish that
     /// clears a retained message, the PUBCOMP that frees a recorded incoming QoS 2 id, the
     /// CONNACK of a clean start that discarded a session (not a subscriber's
-    /// acknowledgement). Every change an answer depends on is made
-    /// by the thread that handles the packet; other threads' changes (another connection's
-    /// publishes) do not count, so they do not hold this connection's output.
-    /// (Other threads' records count too: a change may be someone else's, never the reverse.)
+    /// acknowledgement). Every change an answer depends on is made by the thread that
+    /// handles the packet; other threads' changes (another connection's publishes) do not
+    /// count, so they do not hold this connection's output.
     pub fn records_appended(&self) -> u64 {
         self.engine.records_appended()
     }

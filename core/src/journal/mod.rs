@@ -76,14 +76,9 @@ impl Journal {
     /// Appends `record`.
     pub(crate) fn append(&self, record: &Record) -> Result<Ticket, StoreError> {
         let (kind, bytes) = record.encode(self.time);
-        self.append_bytes(kind, &bytes)
-    }
-
-    /// Appends an encoded record of `kind`.
-    fn append_bytes(&self, kind: u8, bytes: &[u8]) -> Result<Ticket, StoreError> {
         crate::types::store::count_change_here();
         self.handle
-            .with(|s| s.append(kind, bytes))
+            .with(|s| s.append(kind, &bytes))
             .inspect_err(|_| self.fail())
     }
 

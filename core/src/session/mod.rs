@@ -3,9 +3,9 @@
 //! A session is shared by the router (which enqueues) and at most one attached consumer
 //! (which takes and acknowledges). The queue ([`queue`]) is lock-free for publishers, except
 //! while a persistent session's long queue spills to disk ([`spill`]: its tail is under the
-//! lock); everything else mutable sits behind one private `Mutex` that only this module takes (lock
-//! order: after the router and retained locks, see `sync/mod.rs`). Every change of a
-//! session's state is a method here: attach, end, detach, enqueue, take, acknowledge,
+//! lock); everything else mutable sits behind one private `Mutex` that only this module
+//! takes (lock order: after the router and retained locks, see `sync/mod.rs`). Every change
+//! of a session's state is a method here: attach, end, detach, enqueue, take, acknowledge,
 //! subscription bookkeeping and expiry. `status` mirrors the attachment for lock-free checks
 //! on the publish path.
 //!

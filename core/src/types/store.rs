@@ -203,7 +203,8 @@ impl StoreHandle {
 
 std::thread_local! {
     /// Changes made to a store by this thread (appends, and releases an answer
-    /// acknowledges, in any broker's store). Per thread, not shared state: nothing for the `sync` facade to model.
+    /// acknowledges, in any broker's store). Per thread, not shared state: nothing for the
+    /// `sync` facade to model.
     static CHANGES_HERE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 

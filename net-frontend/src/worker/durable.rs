@@ -122,7 +122,7 @@ impl Entry {
     /// Holds what the connection writes from byte `mark` of its write buffer on (the
     /// output of the input it just handled). `true` if this started a hold that still needs
     /// a ticket.
-    pub(super) fn hold_from(&mut self, mark: usize) -> bool {
+    fn hold_from(&mut self, mark: usize) -> bool {
         let holds = self.holds.get_or_insert_with(Box::default);
         if holds.queue.back().is_some_and(|h| h.ticket.is_none()) {
             return false; // this loop turn's hold already covers it
@@ -133,6 +133,19 @@ impl Entry {
             ticket: None,
         });
         true
+    }
+
+    /// Where the output of the input or deliveries about to be handled starts, and the
+    /// handling thread's store changes so far (durable mode): see [`Entry::hold_if_changed`].
+    pub(super) fn durable_mark(&self, broker: &mqlite::Broker) -> (usize, u64) {
+        (self.conn.write.len(), broker.records_appended())
+    }
+
+    /// Holds what was written since `mark` if handling it changed the store on this
+    /// thread; `true` if that started a hold that still needs a ticket.
+    pub(super) fn hold_if_changed(&mut self, broker: &mqlite::Broker, mark: (usize, u64)) -> bool {
+        let (len, changes) = mark;
+        self.conn.write.len() > len && broker.records_appended() != changes && self.hold_from(len)
     }
 
     /// Gives this loop turn's hold its ticket.

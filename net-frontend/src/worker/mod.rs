@@ -342,16 +342,12 @@ impl Worker {
             return; // closed while its output waits for the store
         }
         entry.busy = false;
-        let mark = self
-            .durable
-            .then(|| (entry.conn.write.len(), self.broker.records_appended()));
+        let mark = self.durable.then(|| entry.durable_mark(&self.broker));
         let mut open = !readable || entry.read(&mut self.scratch, &self.server, now);
         // Held only if the input recorded something (a PUBACK for a message no persistent
         // session took, the PUBLISHes of a draining subscriber, go out at once).
-        if let Some((mark, appended)) = mark
-            && entry.conn.write.len() > mark
-            && self.broker.records_appended() != appended
-            && entry.hold_from(mark)
+        if let Some(mark) = mark
+            && entry.hold_if_changed(&self.broker, mark)
         {
             self.holding.push(slot);
             self.unassigned = true;

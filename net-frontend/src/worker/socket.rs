@@ -272,15 +272,12 @@ impl Entry {
     ) -> (bool, bool) {
         let mut new_hold = false;
         for _ in 0..BATCHES_PER_TURN {
-            let mark = durable.map(|b| (self.conn.write.len(), b.records_appended()));
+            let mark = durable.map(|broker| (broker, self.durable_mark(broker)));
             let Ok(drain) = self.conn.on_delivery() else {
                 return (false, new_hold); // `start_closing` flushes the DISCONNECT
             };
-            if let (Some((mark, appended)), Some(broker)) = (mark, durable)
-                && self.conn.write.len() > mark
-                && broker.records_appended() != appended
-            {
-                new_hold |= self.hold_from(mark);
+            if let Some((broker, mark)) = mark {
+                new_hold |= self.hold_if_changed(broker, mark);
             }
             let pending = self.conn.write.len();
             let flushed = self.flush(server);
