@@ -79,6 +79,15 @@ fn publish(publisher: &Client, range: std::ops::Range<u32>) {
     }
 }
 
+/// Publishes payloads `range` to `q` at QoS 1.
+fn publish_qos1(publisher: &Client, range: std::ops::Range<u32>) {
+    for i in range {
+        publisher
+            .publish("q", payload(i), QoS::AtLeastOnce, false)
+            .unwrap();
+    }
+}
+
 /// Receives (and acknowledges) `count` messages; their numbers.
 fn receive(sub: &Client, count: usize) -> Vec<u32> {
     (0..count)
@@ -134,10 +143,7 @@ fn count_bound_counts_messages_on_disk() {
     let (broker, _) = durable(dir.path(), config);
     offline_subscriber(&broker);
     let publisher = broker.connect(ConnectOptions::new("pub")).unwrap();
-    let opts = PublishOptions::new(QoS::AtLeastOnce);
-    for i in 0..N {
-        publisher.publish_with("q", payload(i), &opts).unwrap();
-    }
+    publish_qos1(&publisher, 0..N);
     let stats = broker.session_stats("sub").unwrap();
     assert_eq!((stats.queued, stats.dropped_queue_full), (80, 20));
     assert!(live_records(&broker) <= 82, "{:?}", broker.store_stats());
@@ -156,10 +162,7 @@ fn byte_bound_counts_payloads_on_disk() {
     let (broker, _) = durable(dir.path(), config);
     offline_subscriber(&broker);
     let publisher = broker.connect(ConnectOptions::new("pub")).unwrap();
-    let opts = PublishOptions::new(QoS::AtLeastOnce);
-    for i in 0..N {
-        publisher.publish_with("q", payload(i), &opts).unwrap();
-    }
+    publish_qos1(&publisher, 0..N);
     let stats = broker.session_stats("sub").unwrap();
     assert_eq!((stats.queued, stats.dropped_queue_full), (90, 10));
     let sub = broker.connect(session("sub")).unwrap();
@@ -178,11 +181,8 @@ fn drop_oldest_reaches_messages_on_disk() {
     let (broker, _) = durable(dir.path(), config);
     offline_subscriber(&broker);
     let publisher = broker.connect(ConnectOptions::new("pub")).unwrap();
-    let opts = PublishOptions::new(QoS::AtLeastOnce);
     // 64 in memory, 16 on disk; then 90 more drop the 64, then 26 from the tail.
-    for i in 0..170 {
-        publisher.publish_with("q", payload(i), &opts).unwrap();
-    }
+    publish_qos1(&publisher, 0..170);
     let stats = broker.session_stats("sub").unwrap();
     assert_eq!((stats.queued, stats.dropped_queue_full), (80, 90));
     assert!(live_records(&broker) <= 82, "{:?}", broker.store_stats());
@@ -281,10 +281,7 @@ fn shared_messages_on_disk_go_to_another_member() {
     let a = broker.connect(session("a")).unwrap();
     a.subscribe(filter, QoS::AtLeastOnce).unwrap();
     let publisher = broker.connect(ConnectOptions::new("pub")).unwrap();
-    let opts = PublishOptions::new(QoS::AtLeastOnce);
-    for i in 0..N {
-        publisher.publish_with("q", payload(i), &opts).unwrap();
-    }
+    publish_qos1(&publisher, 0..N);
     assert_eq!(broker.session_stats("a").unwrap().queued, N as usize);
     let b = broker.connect(ConnectOptions::new("b")).unwrap();
     b.subscribe(filter, QoS::AtLeastOnce).unwrap();
