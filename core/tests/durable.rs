@@ -180,15 +180,21 @@ fn qos2_steps_survive_restart() {
     assert!(sub.pubcomp(first_id).unwrap());
 }
 
+/// The persistent session "pub" through the transports' interface (incoming QoS 2 ids,
+/// PUBREL).
+fn wire_publisher(broker: &Broker) -> mqlite::wire::WireClient {
+    broker
+        .connect_wire(session("pub", HOUR), Arc::new(NoNotify))
+        .unwrap()
+}
+
 /// An offline persistent subscriber of `t` at QoS 2, and a persistent network-style
 /// publisher to it.
 fn qos2_publisher_to_offline_subscriber(broker: &Broker) -> mqlite::wire::WireClient {
     let sub = broker.connect(session("sub", HOUR)).unwrap();
     sub.subscribe("t", QoS::ExactlyOnce).unwrap();
     sub.disconnect();
-    broker
-        .connect_wire(session("pub", HOUR), Arc::new(NoNotify))
-        .unwrap()
+    wire_publisher(broker)
 }
 
 /// An incoming QoS 2 id awaiting PUBREL survives: the publisher's resend after the crash is
@@ -210,9 +216,7 @@ fn inbound_qos2_id_survives_restart() {
         crash_copy(dir.path())
     };
     let (broker, _) = durable(crashed.path(), Duration::ZERO);
-    let publisher = broker
-        .connect_wire(session("pub", HOUR), Arc::new(NoNotify))
-        .unwrap();
+    let publisher = wire_publisher(&broker);
     let again = publisher
         .publish_packet(7, topic.clone(), Bytes::from("once"), &options)
         .unwrap();
@@ -259,9 +263,7 @@ fn released_inbound_qos2_id_stays_released_after_a_crash() {
         crash_copy(dir.path())
     };
     let (broker, _) = durable(crashed.path(), Duration::ZERO);
-    let publisher = broker
-        .connect_wire(session("pub", HOUR), Arc::new(NoNotify))
-        .unwrap();
+    let publisher = wire_publisher(&broker);
     let next = publisher
         .publish_packet(7, topic, Bytes::from("second"), &options)
         .unwrap();
@@ -416,9 +418,7 @@ fn qos2_fan_out_cut_off_by_a_crash_is_routed_again_whole() {
             sub.subscribe("t", QoS::ExactlyOnce).unwrap();
             sub.disconnect();
         }
-        let publisher = broker
-            .connect_wire(session("pub", HOUR), Arc::new(NoNotify))
-            .unwrap();
+        let publisher = wire_publisher(&broker);
         broker.sync().unwrap();
         // The id's record and the first delivery reach the files, nothing after them.
         budget.store(2, std::sync::atomic::Ordering::SeqCst);
@@ -430,9 +430,7 @@ fn qos2_fan_out_cut_off_by_a_crash_is_routed_again_whole() {
         crash_copy(dir.path())
     };
     let (broker, _) = durable(crashed.path(), Duration::ZERO);
-    let publisher = broker
-        .connect_wire(session("pub", HOUR), Arc::new(NoNotify))
-        .unwrap();
+    let publisher = wire_publisher(&broker);
     let again = publisher
         .publish_packet(9, topic, Bytes::from("m"), &options)
         .unwrap();
